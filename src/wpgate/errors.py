@@ -1,0 +1,82 @@
+"""The one exception hierarchy of wpgate; the command line maps it to DESIGN.md's exit codes."""
+
+from __future__ import annotations
+
+
+class WpgateError(Exception):
+    """An expected failure: one clear line for the user, and the exit code it stands for."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class BadInput(WpgateError):
+    """Config, manifest, QA record or arguments are wrong: exit 2."""
+
+    exit_code = 2
+
+
+class ConfigError(BadInput):
+    """The config file is unreadable or invalid; carries every problem found, with its key path."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        if len(problems) == 1:
+            message = f"{path}: {problems[0]}"
+        else:
+            message = f"{path}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+        super().__init__(message)
+
+
+class SiteError(BadInput):
+    """A site cannot be read: no WordPress there, a broken wp-config.php, a host out of reach.
+
+    Outside a deploy this is bad input (exit 2); a deploy turns it into a refusal or a rollback.
+    """
+
+
+class TransportError(SiteError):
+    """A command could not be run on a site's host (ssh failed, connection dropped, timed out)."""
+
+
+class BridgeError(SiteError):
+    """WordPress, loaded by the PHP bridge, failed: a fatal error, wp_die(), no answer."""
+
+    def __init__(self, message: str, *, kind: str = "error", file: str | None = None,
+                 line: int | None = None, output: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+        self.file = file
+        self.line = line
+        self.output = output
+
+
+class GateRefused(WpgateError):
+    """A gate refused before production changed: exit 3."""
+
+    exit_code = 3
+
+
+class RolledBack(WpgateError):
+    """Failed after a change; production was rolled back and verified: exit 4."""
+
+    exit_code = 4
+
+
+class RollbackIncomplete(WpgateError):
+    """Failed after a change and the rollback is not proved: a person must act. Exit 5."""
+
+    exit_code = 5
+
+
+EXIT_INTERRUPTED = 130
