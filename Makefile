@@ -1,0 +1,59 @@
+# The two commands of the README: `make demo` and `make test`. Each installs what is missing first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+WPGATE_CACHE ?= $(HOME)/.cache/wpgate
+export WPGATE_CACHE
+WP_BUILDS_PACKAGE := @wp-playground/wordpress-builds@0.9.19
+WP_BUILDS := $(WPGATE_CACHE)/npm/wp-playground-wordpress-builds-0.9.19.tgz
+
+# PHP and its extensions WordPress needs, MariaDB, the web servers and caches of the test bed, sshd
+# for the ssh transport, Debian's WordPress 6.1.9 with its default themes, and the tools the
+# transports call on a host.
+DEBIAN_PACKAGES := \
+	php-cli php-fpm php-mysql php-xml php-mbstring php-curl php-zip php-gd php-intl \
+	mariadb-server mariadb-client nginx varnish openssh-server openssh-client \
+	wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentytwo \
+	zip unzip rsync curl coreutils nodejs npm
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test demo deps system-packages wordpress-builds python-env clean
+
+test: deps
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: deps
+	$(VENV)/bin/wpgate demo
+
+deps: system-packages wordpress-builds python-env
+
+system-packages:
+	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+wordpress-builds: $(WP_BUILDS)
+
+$(WP_BUILDS):
+	mkdir -p $(dir $@)
+	cd $(dir $@) && npm pack --silent $(WP_BUILDS_PACKAGE) > /dev/null
+	test -s $@
+
+python-env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

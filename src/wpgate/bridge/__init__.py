@@ -1,0 +1,95 @@
+"""Runs wpgate's PHP bridge inside a site's WordPress, through the site's transport, and reads its answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from importlib import resources
+from typing import Any
+
+from wpgate.command import Command
+from wpgate.config import SiteConfig
+from wpgate.errors import BridgeError
+from wpgate.transports import Transport
+
+_PHP_SOURCE: bytes | None = None
+
+
+def php_source() -> bytes:
+    global _PHP_SOURCE
+    if _PHP_SOURCE is None:
+        _PHP_SOURCE = resources.files("wpgate.bridge").joinpath("bridge.php").read_bytes()
+    return _PHP_SOURCE
+
+
+class Bridge:
+    """One site's WordPress, asked one question per PHP process.
+
+    The script travels on the PHP CLI's standard input, so nothing is left on the server, and
+    the request is embedded in it, so nothing from it reaches a command line.
+    """
+
+    def __init__(self, site_name: str, site: SiteConfig, transport: Transport) -> None:
+        self.site_name = site_name
+        self.site = site
+        self.transport = transport
+
+    def call(self, action: str, params: dict[str, Any] | None = None, *, admin: bool = False,
+             timeout: float = 600) -> Any:
+        nonce = secrets.token_hex(16)
+        request = {"action": action, "params": params or {}, "nonce": nonce,
+                   "path": self.site.path, "url": self.site.url, "admin": admin}
+        encoded = base64.b64encode(json.dumps(request).encode()).decode()
+        script = (f"<?php $wpgate_request = json_decode(base64_decode('{encoded}'), true); ?>\n".encode()
+                  + php_source())
+        command = Command.of(self.site.php, "-d", "display_errors=stderr", "-d", "html_errors=0",
+                             "-d", "max_execution_time=0")
+        result = self.transport.run(command, input=script, timeout=timeout)
+        where = f"site {self.site_name} ({self.transport.name}:{self.site.path})"
+        answer = _framed(result.stdout, nonce)
+        if answer is None:
+            detail = result.error_text() or result.text().strip()[-300:] or f"exit status {result.returncode}"
+            if result.returncode == 127 or "not found" in detail and self.site.php in detail:
+                raise BridgeError(f"{where}: PHP CLI {self.site.php!r} is not installed on the host",
+                                  hint="set `php:` for this site in the config")
+            raise BridgeError(f"{where}: the PHP bridge gave no answer: {detail}")
+        if answer.get("ok"):
+            return answer.get("result")
+        error = answer.get("error") or {}
+        raise _bridge_error(where, error, answer.get("output", ""))
+
+
+def _framed(stdout: bytes, nonce: str) -> dict[str, Any] | None:
+    match = re.search(rb"<<<wpgate:" + nonce.encode() + rb">>>(.*?)<<<end:" + nonce.encode() + rb">>>",
+                      stdout, re.S)
+    if not match:
+        return None
+    try:
+        return json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+
+
+def _bridge_error(where: str, error: dict[str, Any], output: str) -> BridgeError:
+    kind = error.get("kind", "error")
+    message = error.get("message", "unknown error")
+    file, line = error.get("file"), error.get("line")
+    at = f" in {file} on line {line}" if file else ""
+    if kind == "fatal":
+        text = f"{where}: PHP fatal error while WordPress ran: {message}{at}"
+    elif kind == "exception":
+        text = f"{where}: uncaught {message}{at}"
+    elif kind == "wp_die":
+        text = f"{where}: WordPress stopped: {message}"
+    elif kind in ("not_wordpress", "no_config"):
+        text = f"{where}: {message}"
+    else:
+        text = f"{where}: {message}{at}"
+    hint = None
+    if kind == "wp_die" and "database connection" in message.lower():
+        hint = "check DB_HOST, DB_USER and DB_PASSWORD in wp-config.php and that the database server runs"
+    elif kind == "not_wordpress":
+        hint = "check `path:` for this site in the config"
+    return BridgeError(text, kind=kind, file=file, line=line, output=output, hint=hint)

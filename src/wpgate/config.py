@@ -1,0 +1,269 @@
+"""Reads and validates `wpgate.yml`: every problem is listed at once, with its key path, before any site is touched."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from wpgate.command import Secret
+from wpgate.errors import ConfigError
+
+DEFAULT_CONFIG = "wpgate.yml"
+CONFIG_ENV = "WPGATE_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SSH_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[^@\s:/]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d{1,5}))?$")
+
+
+def parse_duration(value: Any) -> float:
+    """`90s`, `5m`, `2h` into seconds; a number without its unit is refused as ambiguous."""
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: use a number with s, m or h, like 60s, 5m, 2h")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be more than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name (name the variable, not the secret)")
+    return value
+
+
+EnvName = Annotated[str, BeforeValidator(lambda v: _check_env_name(str(v)) if v is not None else v)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class BackupConfig(Strict):
+    dir: str
+    offsite: str | None = None
+    max_age: Duration = "2h"  # type: ignore[assignment]
+
+
+class VarnishCache(Strict):
+    url: str
+
+
+class CloudflareCache(Strict):
+    zone: str
+    token_env: EnvName
+
+
+# One entry per cache layer type: the name used in `caches:` and its options' model.
+CACHE_TYPES: dict[str, type[Strict]] = {
+    "varnish": VarnishCache,
+    "cloudflare": CloudflareCache,
+}
+
+
+class CacheEntry(Strict):
+    type: str
+    options: Strict
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"type", "options"}:
+            return value
+        if not isinstance(value, dict) or len(value) != 1:
+            raise ValueError("each cache is a mapping with one key, its type: "
+                             + ", ".join(sorted(CACHE_TYPES)))
+        (kind, options), = value.items()
+        if kind not in CACHE_TYPES:
+            raise ValueError(f"unknown cache type {kind!r}; known: {', '.join(sorted(CACHE_TYPES))}")
+        return {"type": kind, "options": CACHE_TYPES[kind].model_validate(options or {})}
+
+
+class AdminCheck(Strict):
+    user: str
+    password_env: EnvName
+
+
+class ChecksConfig(Strict):
+    pages: list[str] = Field(default_factory=lambda: ["/"])
+    content: dict[str, list[str]] = Field(default_factory=dict)
+    admin: AdminCheck | None = None
+    window: Duration = "60s"  # type: ignore[assignment]
+    visual_threshold: float = Field(default=0.01, ge=0.0, le=1.0)
+    visual_mask: list[str] = Field(default_factory=list)
+
+    @field_validator("pages")
+    @classmethod
+    def _paths(cls, pages: list[str]) -> list[str]:
+        for page in pages:
+            if not page.startswith("/"):
+                raise ValueError(f"page {page!r} must be a path starting with /")
+        return pages
+
+
+class SiteConfig(Strict):
+    path: str
+    url: str
+    ssh: str | None = None
+    ssh_config: str | None = None
+    php: str = "php"
+    backup: BackupConfig | None = None
+    caches: list[CacheEntry] = Field(default_factory=list)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} must be an absolute path (the WordPress root on its host)")
+        return path.rstrip("/") or "/"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url.rstrip("/")
+
+    @field_validator("ssh")
+    @classmethod
+    def _ssh(cls, target: str | None) -> str | None:
+        if target is None:
+            return None
+        match = _SSH_TARGET.match(target)
+        if not match or target.startswith("-"):
+            raise ValueError(f"{target!r} is not an ssh target: use user@host:port, user@host or a Host alias")
+        if match.group("port") and not 0 < int(match.group("port")) < 65536:
+            raise ValueError(f"port in {target!r} is out of range")
+        return target
+
+    @field_validator("php")
+    @classmethod
+    def _php(cls, php: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_./+-]+$", php) or php.startswith("-"):
+            raise ValueError(f"{php!r} is not a PHP binary name or path")
+        return php
+
+    def secret_envs(self) -> dict[str, str]:
+        """Key path -> environment variable name, for each secret this site needs."""
+        names: dict[str, str] = {}
+        for index, cache in enumerate(self.caches):
+            for key, value in cache.options.model_dump().items():
+                if key.endswith("_env") and value:
+                    names[f"caches[{index}].{cache.type}.{key}"] = value
+        if self.checks.admin:
+            names["checks.admin.password_env"] = self.checks.admin.password_env
+        return names
+
+
+class Config(Strict):
+    state_dir: str = ".wpgate"
+    sites: dict[str, SiteConfig]
+
+    @field_validator("sites")
+    @classmethod
+    def _names(cls, sites: dict[str, SiteConfig]) -> dict[str, SiteConfig]:
+        if not sites:
+            raise ValueError("no sites are configured")
+        for name in sites:
+            if not _SITE_NAME.match(str(name)):
+                raise ValueError(f"site name {name!r} may hold only letters, digits, '.', '_' and '-'")
+        return sites
+
+
+class Settings:
+    """A validated config, tied to the file it came from."""
+
+    def __init__(self, model: Config, path: Path) -> None:
+        self.model = model
+        self.path = path
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.path.parent / self.model.state_dir).resolve()
+
+    def site(self, name: str) -> SiteConfig:
+        try:
+            return self.model.sites[name]
+        except KeyError:
+            known = ", ".join(sorted(self.model.sites))
+            raise ConfigError(str(self.path), [f"sites: no site named {name!r} (configured: {known})"]) from None
+
+    def require_secrets(self, *site_names: str) -> None:
+        """Every `*_env` secret the named sites need must be set: all missing ones at once."""
+        missing = []
+        for name in site_names:
+            for key, env in self.site(name).secret_envs().items():
+                if not os.environ.get(env):
+                    missing.append(f"sites.{name}.{key}: environment variable {env} is not set")
+        if missing:
+            raise ConfigError(str(self.path), missing)
+
+    def secret(self, env: str) -> Secret:
+        return Secret(os.environ.get(env, ""))
+
+
+def resolve_path(option: str | None) -> Path:
+    """The config file: `-c`, else $WPGATE_CONFIG, else ./wpgate.yml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load(path: Path) -> Settings:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["no such file (give one with -c, or set WPGATE_CONFIG)"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [f"cannot read it: {error}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(str(path), [f"{at}not valid YAML: {problem}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), ["the file must be a mapping with `sites:` (and optionally `state_dir:`)"])
+    try:
+        model = Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(str(path), format_errors(error)) from None
+    return Settings(model, path.resolve())
+
+
+def format_errors(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        location = _key_path(item["loc"])
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{location}: {message}" if location else message)
+    return problems
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if part in ("type", "options") and path.split(".")[-2:-1] == ["caches"]:
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path

@@ -1,0 +1,82 @@
+"""What is installed on a site: core and its database version, plugins, themes, must-use plugins, drop-ins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from wpgate.bridge import Bridge
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A site's inventory as the bridge read it from disk, kept in the JSON form DESIGN.md gives."""
+
+    data: dict[str, Any]
+
+    @property
+    def core_version(self) -> str:
+        return self.data["core"]["version"]
+
+    @property
+    def plugins(self) -> dict[str, dict[str, Any]]:
+        return {plugin["slug"]: plugin for plugin in self.data["plugins"]}
+
+    @property
+    def themes(self) -> dict[str, dict[str, Any]]:
+        return {theme["slug"]: theme for theme in self.data["themes"]}
+
+    def version_of(self, kind: str, slug: str) -> str | None:
+        """The installed version of a component, or None when it is not installed."""
+        if kind == "core":
+            return self.core_version
+        found = (self.plugins if kind == "plugin" else self.themes).get(slug)
+        return found["version"] if found else None
+
+
+def read(bridge: Bridge) -> Inventory:
+    return Inventory(bridge.call("inventory"))
+
+
+def render(inventory: Inventory, site_name: str, console: Console) -> None:
+    """The human view: a heading line and one table per kind of component."""
+    data = inventory.data
+    core = data["core"]
+    flags = []
+    if data.get("multisite"):
+        flags.append("multisite")
+    if data.get("maintenance"):
+        flags.append("[bold red]MAINTENANCE MODE ON (.maintenance present)[/]")
+    console.print(f"[bold]{site_name}[/]  {data.get('home', '')}")
+    console.print(f"WordPress [bold]{core['version']}[/] (database version {core['db_version']}"
+                  + (f", files expect {core['files_db_version']}" if core.get("files_db_version") not in
+                     (None, core["db_version"]) else "")
+                  + f")  ·  PHP {data['php_version']}" + (f"  ·  {', '.join(flags)}" if flags else ""))
+
+    table = Table(title="Plugins", title_justify="left", show_edge=False)
+    for column in ("slug", "version", "state", "name"):
+        table.add_column(column)
+    for plugin in sorted(data["plugins"], key=lambda p: p["slug"]):
+        state = "network active" if plugin["network_active"] else ("active" if plugin["active"] else "inactive")
+        table.add_row(plugin["slug"], plugin["version"] or "-", state, plugin["name"])
+    console.print(table)
+
+    table = Table(title="Themes", title_justify="left", show_edge=False)
+    for column in ("slug", "version", "state", "parent", "name"):
+        table.add_column(column)
+    for theme in sorted(data["themes"], key=lambda t: t["slug"]):
+        table.add_row(theme["slug"], theme["version"] or "-", "active" if theme["active"] else "inactive",
+                      theme["parent"] or "", theme["name"])
+    console.print(table)
+
+    for key, title in (("mu_plugins", "Must-use plugins"), ("dropins", "Drop-ins")):
+        if data.get(key):
+            table = Table(title=title, title_justify="left", show_edge=False)
+            for column in ("file", "version", "name"):
+                table.add_column(column)
+            for item in data[key]:
+                table.add_row(item["file"], item.get("version") or "-", item.get("name") or "")
+            console.print(table)

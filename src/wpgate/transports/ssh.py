@@ -1,0 +1,133 @@
+"""The site is on another host: commands go through the OpenSSH client over one multiplexed connection.
+
+The user's ssh setup is honoured as it is (~/.ssh/config, agent, known hosts), except that host
+keys are always checked: an unknown or changed key stops the run, it is never accepted silently.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from wpgate.command import Command
+from wpgate.errors import TransportError
+from wpgate.execute import Result, run_process
+from wpgate.transports.base import Transport
+
+_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[^@\s:/]+)(?::(?P<port>\d+))?$")
+CONNECTION_FAILED = 255
+
+
+def _explain(stderr: str, where: str) -> str:
+    """One line that says why ssh could not reach the host and what to do."""
+    text = stderr.strip()
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
+        return (f"{where}: the host key has CHANGED since it was recorded in known_hosts: "
+                "find out why before going on (if the change is expected, update known_hosts)")
+    if "Host key verification failed" in text or "No ED25519 host key is known" in text or \
+            "host key is known" in text:
+        return (f"{where}: the host key is not in known_hosts: check it (ssh-keyscan, then compare "
+                "fingerprints with the host's) and add it; wpgate never accepts a host key on its own")
+    if "Permission denied" in text:
+        return f"{where}: ssh authentication failed: check the user, key or agent for this host"
+    if "Could not resolve hostname" in text:
+        return f"{where}: the host name does not resolve: check `ssh:` in the config"
+    if "Connection refused" in text:
+        return f"{where}: connection refused: is sshd running and is the port right?"
+    if "timed out" in text:
+        return f"{where}: connection timed out: is the host reachable from here?"
+    last = text.splitlines()[-1] if text else "ssh failed without a message"
+    return f"{where}: ssh failed: {last}"
+
+
+class SshTransport(Transport):
+    def __init__(self, target: str, *, ssh_config: str | None = None, connect_timeout: int = 15) -> None:
+        match = _TARGET.match(target)
+        if not match:
+            raise TransportError(f"{target!r} is not an ssh target (user@host:port, user@host or a Host alias)")
+        self.destination = (f"{match.group('user')}@" if match.group("user") else "") + match.group("host")
+        self.port = match.group("port")
+        self.ssh_config = ssh_config
+        self.name = f"ssh {target}"
+        self.connect_timeout = connect_timeout
+        # A short folder for the control socket: unix socket paths are limited to ~100 bytes.
+        self._control_dir: str | None = None
+        self._master_started = False
+
+    def _base(self) -> list[str]:
+        argv = ["ssh"]
+        if self.ssh_config:
+            argv += ["-F", self.ssh_config]
+        if self.port:
+            argv += ["-p", self.port]
+        argv += [
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"ConnectTimeout={self.connect_timeout}",
+            "-o", "ServerAliveInterval=10",
+            "-o", "ServerAliveCountMax=3",
+        ]
+        return argv
+
+    def _control(self, master: str) -> list[str]:
+        return ["-o", f"ControlPath={self._control_dir}/cm", "-o", f"ControlMaster={master}"]
+
+    def _connect(self) -> None:
+        """Open the one master connection that every later command of this run goes through."""
+        if self._master_started:
+            return
+        self._control_dir = tempfile.mkdtemp(prefix="wpgate-ssh-", dir="/tmp")
+        argv = self._base() + self._control("yes") + [
+            "-o", "ControlPersist=yes", "-N", "-f", "-T", "--", self.destination]
+        # The master forks and keeps its stderr: give it a file, not a pipe we would wait on.
+        with tempfile.TemporaryFile() as errors:
+            try:
+                code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=errors, timeout=self.connect_timeout + 15).returncode
+            except FileNotFoundError:
+                self._forget_control_dir()
+                raise TransportError(f"{self.name}: the OpenSSH client (ssh) is not installed") from None
+            except subprocess.TimeoutExpired:
+                self._forget_control_dir()
+                raise TransportError(f"{self.name}: connection timed out") from None
+            errors.seek(0)
+            stderr = errors.read().decode("utf-8", "replace")
+        if code != 0:
+            self._forget_control_dir()
+            raise TransportError(_explain(stderr, self.name))
+        self._master_started = True
+
+    def run(self, command: Command, *, input: bytes | None = None, stdin: IO[bytes] | None = None,
+            stdout: IO[bytes] | None = None, timeout: float | None = None) -> Result:
+        self._connect()
+        argv = self._base() + self._control("no") + ["-T", "--", self.destination, command.shell_line()]
+        result = run_process(argv, command=command, host=self.name, input=input, stdin=stdin,
+                             stdout=stdout, timeout=timeout)
+        if result.returncode == CONNECTION_FAILED and self._looks_like_ssh_failure(result.stderr):
+            raise TransportError(_explain(result.stderr.decode("utf-8", "replace"), self.name))
+        return result
+
+    @staticmethod
+    def _looks_like_ssh_failure(stderr: bytes) -> bool:
+        text = stderr.decode("utf-8", "replace")
+        return any(sign in text for sign in (
+            "ssh:", "Connection closed", "Connection reset", "Broken pipe", "Host key verification failed",
+            "Permission denied", "mux_client", "Control socket", "Timeout, server",
+        ))
+
+    def close(self) -> None:
+        if self._master_started and self._control_dir:
+            subprocess.run(self._base() + self._control("no") + ["-O", "exit", "--", self.destination],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=15)
+            self._master_started = False
+        self._forget_control_dir()
+
+    def _forget_control_dir(self) -> None:
+        if self._control_dir:
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            self._control_dir = None
