@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wpgate.bridge import Bridge
+from wpgate.errors import BridgeError
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,20 @@ class Inventory:
 
 
 def read(bridge: Bridge) -> Inventory:
-    return Inventory(bridge.call("inventory"))
+    """Read the inventory with WordPress loaded as a visitor's request loads it.
+
+    When a plugin or the theme breaks loading (a fatal, wp_die(), an exit), read it again with
+    them skipped: a site that an update broke must still be readable, to roll it back. The
+    inventory then says so in `load_error`.
+    """
+    try:
+        return Inventory(bridge.call("inventory"))
+    except BridgeError as error:
+        if error.kind not in ("fatal", "wp_die", "exit", "exception"):
+            raise
+        data = bridge.call("inventory", load_extensions=False)
+        data["load_error"] = error.message
+        return Inventory(data)
 
 
 def render(inventory: Inventory, site_name: str, console: Console) -> None:
@@ -51,6 +65,9 @@ def render(inventory: Inventory, site_name: str, console: Console) -> None:
     if data.get("maintenance"):
         flags.append("[bold red]MAINTENANCE MODE ON (.maintenance present)[/]")
     console.print(f"[bold]{site_name}[/]  {data.get('home', '')}")
+    if data.get("load_error"):
+        console.print(f"[bold red]WordPress fails to load with its plugins and theme:[/] {data['load_error']}",
+                      soft_wrap=True)
     console.print(f"WordPress [bold]{core['version']}[/] (database version {core['db_version']}"
                   + (f", files expect {core['files_db_version']}" if core.get("files_db_version") not in
                      (None, core["db_version"]) else "")

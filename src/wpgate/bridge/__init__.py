@@ -37,10 +37,13 @@ class Bridge:
         self.transport = transport
 
     def call(self, action: str, params: dict[str, Any] | None = None, *, admin: bool = False,
-             timeout: float = 600) -> Any:
+             load_extensions: bool = True, timeout: float = 600) -> Any:
+        """Run one bridge action. `load_extensions=False` loads WordPress without its plugins and
+        theme, so that a read still works on a site that one of them breaks."""
         nonce = secrets.token_hex(16)
         request = {"action": action, "params": params or {}, "nonce": nonce,
-                   "path": self.site.path, "url": self.site.url, "admin": admin}
+                   "path": self.site.path, "url": self.site.url, "admin": admin,
+                   "skip_plugins": not load_extensions, "skip_themes": not load_extensions}
         encoded = base64.b64encode(json.dumps(request).encode()).decode()
         script = (f"<?php $wpgate_request = json_decode(base64_decode('{encoded}'), true); ?>\n".encode()
                   + php_source())

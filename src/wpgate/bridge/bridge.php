@@ -165,6 +165,35 @@ wpgate_early_hook(
 	0
 );
 
+// Reading a site must work when a plugin or theme on it is broken, so reads load neither
+// (as `wp --skip-plugins --skip-themes` does); the options stay true once loading is over.
+if ( ! empty( $wpgate_request['skip_plugins'] ) ) {
+	$wpgate_no_plugins = function () { return array(); };
+	wpgate_early_hook( 'option_active_plugins', $wpgate_no_plugins, 999 );
+	wpgate_early_hook( 'site_option_active_sitewide_plugins', $wpgate_no_plugins, 999 );
+	wpgate_early_hook(
+		'plugins_loaded',
+		function () use ( $wpgate_no_plugins ) {
+			remove_filter( 'option_active_plugins', $wpgate_no_plugins, 999 );
+			remove_filter( 'site_option_active_sitewide_plugins', $wpgate_no_plugins, 999 );
+		},
+		-99999
+	);
+}
+if ( ! empty( $wpgate_request['skip_themes'] ) ) {
+	$wpgate_no_theme = function () { return ABSPATH . 'wpgate-no-theme'; };
+	wpgate_early_hook( 'template_directory', $wpgate_no_theme, 999 );
+	wpgate_early_hook( 'stylesheet_directory', $wpgate_no_theme, 999 );
+	wpgate_early_hook(
+		'after_setup_theme',
+		function () use ( $wpgate_no_theme ) {
+			remove_filter( 'template_directory', $wpgate_no_theme, 999 );
+			remove_filter( 'stylesheet_directory', $wpgate_no_theme, 999 );
+		},
+		-99999
+	);
+}
+
 chdir( $wpgate_root );
 require "$wpgate_root/wp-load.php";
 

@@ -6,6 +6,7 @@ keys are always checked: an unknown or changed key stops the run, it is never ac
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ class SshTransport(Transport):
             raise TransportError(f"{target!r} is not an ssh target (user@host:port, user@host or a Host alias)")
         self.destination = (f"{match.group('user')}@" if match.group("user") else "") + match.group("host")
         self.port = match.group("port")
-        self.ssh_config = ssh_config
+        self.ssh_config = os.path.expanduser(ssh_config) if ssh_config else None
         self.name = f"ssh {target}"
         self.connect_timeout = connect_timeout
         # A short folder for the control socket: unix socket paths are limited to ~100 bytes.
