@@ -65,6 +65,16 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
         inventory_module.render(found, site, console)
 
 
+@cli.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
+              show_default=True, help="Where the demo writes its config and state.")
+def demo(folder: Path) -> None:
+    """Build a local staging + production pair and show them through wpgate."""
+    from wpgate import demo as demo_module
+
+    raise SystemExit(demo_module.run(folder.resolve(), console))
+
+
 def _write_traceback(obj: Context | None) -> Path:
     folder = Path(tempfile.gettempdir())
     if obj is not None and obj._settings is not None:
@@ -89,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     except click.exceptions.Exit as done:
         code = done.exit_code
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0
     except click.ClickException as error:
         error.show()
         code = 2

@@ -50,7 +50,7 @@ class Bridge:
         command = Command.of(self.site.php, "-d", "display_errors=stderr", "-d", "html_errors=0",
                              "-d", "max_execution_time=0")
         result = self.transport.run(command, input=script, timeout=timeout)
-        where = f"site {self.site_name} ({self.transport.name}:{self.site.path})"
+        where = f"site {self.site_name} ({self.transport.name})"
         answer = _framed(result.stdout, nonce)
         if answer is None:
             detail = result.error_text() or result.text().strip()[-300:] or f"exit status {result.returncode}"

@@ -1,0 +1,55 @@
+"""Drive the installed `wpgate` command as a user would, and write configs for test-bed sites."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WPGATE = Path(sys.executable).with_name("wpgate")
+
+
+def site_entry(site, *, ssh=None, **extra: Any) -> dict[str, Any]:
+    """A `sites:` entry for a test-bed site; `ssh` is the bed's SshServer to reach it through."""
+    entry: dict[str, Any] = {"path": str(site.path), "url": site.url}
+    if ssh is not None:
+        entry["ssh"] = ssh.alias
+        entry["ssh_config"] = str(ssh.config_path)
+    entry.update(extra)
+    return entry
+
+
+def write_config(folder: Path, sites: dict[str, dict[str, Any]], **top: Any) -> Path:
+    path = folder / "wpgate.yml"
+    path.write_text(yaml.safe_dump({**top, "sites": sites}, sort_keys=False))
+    return path
+
+
+def wpgate(*args: str, config: Path | None = None, env: dict[str, str] | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    argv = [str(WPGATE)] + (["-c", str(config)] if config else []) + list(args)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def wpgate_json(*args: str, config: Path) -> Any:
+    result = wpgate(*args, "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """The run failed with `code` and said so in one line, without a traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    text = result.stderr.strip()
+    assert "Traceback" not in text, text
+    assert len(text.splitlines()) == 1, text
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} not in {text!r}"
+    return text
