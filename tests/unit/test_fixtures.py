@@ -216,3 +216,13 @@ def test_unknown_slug_or_version_is_refused_naming_what_exists(tmp_path, call, a
 def test_markers_of_unknown_fixtures_are_refused(call, arguments):
     with pytest.raises(ValueError):
         call(*arguments)
+
+
+def test_a_rewritten_file_never_keeps_the_modification_second_of_the_one_it_replaces(tmp_path):
+    # OPcache with validate_timestamps compares whole seconds: same second, same (stale) code.
+    folder = fixtures.write_plugin(tmp_path, "wpgate-faulty", "1.1.0")
+    main = folder / "wpgate-faulty.php"
+    before = int(main.stat().st_mtime)
+    fixtures.write_plugin(tmp_path, "wpgate-faulty", "2.0.2")
+    assert int(main.stat().st_mtime) > before
+    assert "2.0.2" in main.read_text()

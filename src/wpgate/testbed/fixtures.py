@@ -10,6 +10,7 @@ stand, so what differs between versions is visible in a few lines of this module
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -110,9 +111,12 @@ def _write(kind: str, catalogue: dict[str, dict[str, _Release]], parent: Path, s
     release = _release(kind, catalogue, slug, version)
     source = _SOURCES / f"{kind}s" / slug
     target = parent / slug
+    replaced_seconds: dict[str, int] = {}
     if target.is_symlink() or target.is_file():
         target.unlink()
     elif target.exists():
+        replaced_seconds = {path.relative_to(target).as_posix(): int(path.stat().st_mtime)
+                            for path in target.rglob("*") if path.is_file()}
         shutil.rmtree(target)
     tokens = {"VERSION": version, **release.tokens}
     for path in sorted(source.rglob("*")):
@@ -122,6 +126,11 @@ def _write(kind: str, catalogue: dict[str, dict[str, _Release]], parent: Path, s
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(_render(path.read_text(encoding="utf-8"), source, release, tokens), encoding="utf-8")
+        # OPcache compares modification times in whole seconds: a file rewritten within the
+        # second of the one it replaces would look unchanged to a web server that caches code.
+        previous = replaced_seconds.get(relative)
+        if previous is not None and int(destination.stat().st_mtime) <= previous:
+            os.utime(destination, (previous + 1, previous + 1))
     return target
 
 
