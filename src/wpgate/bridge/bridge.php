@@ -56,7 +56,8 @@ function wpgate_plain( $message ) {
 register_shutdown_function(
 	function () {
 		if ( $GLOBALS['wpgate_answered'] ) {
-			exit( 0 );
+			// WordPress's own shutdown work still runs (an upgrader deletes its temporary backup there).
+			return;
 		}
 		$error = error_get_last();
 		$fatal = E_ERROR | E_PARSE | E_CORE_ERROR | E_COMPILE_ERROR | E_USER_ERROR | E_RECOVERABLE_ERROR;
@@ -76,8 +77,7 @@ register_shutdown_function(
 				'message' => 'WordPress stopped before it could answer (exit or die called while loading)',
 			) ) );
 		}
-		// Nothing after this answer may run: WordPress's own fatal-error handler would pause
-		// plugins in the database and mail the admin, which a read must never do.
+		// After a failure nothing more of the site's code runs.
 		exit( 0 );
 	}
 );
