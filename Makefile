@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := \
 	php-cli php-fpm php-mysql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	mariadb-server mariadb-client nginx varnish openssh-server openssh-client \
 	wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentytwo \
-	zip unzip rsync curl coreutils nodejs npm
+	zip unzip rsync curl coreutils
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -34,6 +34,7 @@ system-packages:
 	@missing=""; for package in $(DEBIAN_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" || missing="$$missing $$package"; \
 	done; \
+	command -v npm > /dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
