@@ -15,7 +15,7 @@ from rich.console import Console
 
 from wpgate import __version__, config
 from wpgate.bridge import Bridge
-from wpgate.errors import EXIT_INTERRUPTED, WpgateError
+from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
 from wpgate.transports import for_site
 
@@ -63,6 +63,89 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
         click.echo(json.dumps(found.data, indent=2))
     else:
         inventory_module.render(found, site, console)
+
+
+@cli.command()
+@click.option("--from", "staging", required=True, metavar="STAGING", help="The tested site.")
+@click.option("--to", "production", required=True, metavar="PRODUCTION", help="The site to update.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("release.yml"),
+              show_default=True, help="Where to write the release manifest.")
+@click.pass_obj
+def plan(obj: Context, staging: str, production: str, output: Path) -> None:
+    """Diff two sites and capture staging's changed components as an unapproved release manifest."""
+    from wpgate import planning
+
+    release = planning.plan(obj.settings, staging, production, output, console)
+    if release is None:
+        return
+    console.print(f"release {release.id}: {len(release.updates)} update(s), written to {output}")
+    for number, update in enumerate(release.updates, 1):
+        console.print(f"  {number}. {update.label}  [{update.artifact.sha256[:12]}]", markup=False)
+    console.print(f"Next: QA on staging, then `wpgate approve {output} --qa qa.yml --by NAME`.", markup=False)
+
+
+@cli.command()
+@click.argument("release_path", metavar="RELEASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--qa", "qa_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The QA record of staging.")
+@click.option("--by", required=True, metavar="NAME", help="Who approves.")
+@click.pass_obj
+def approve(obj: Context, release_path: Path, qa_path: Path, by: str) -> None:
+    """Check the QA record, the manifest and staging; write the approval, or refuse (exit 3)."""
+    from wpgate import release as release_module
+    from wpgate.gates import approval
+
+    release = release_module.load(release_path)
+    approved = approval.approve(obj.settings, release, qa_path, by, console)
+    console.print(f"approved release {approved.id} by {approved.approval.by} at {approved.approval.at}; "
+                  f"digest {approved.approval.digest}", markup=False)
+
+
+@cli.command()
+@click.argument("release_path", metavar="RELEASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "site", required=True, metavar="SITE", help="The site to deploy to.")
+@click.option("--yes", is_flag=True, help="Do not ask before the first change.")
+@click.option("--dry-run", is_flag=True, help="Run the read-only gates and show the plan; change nothing.")
+@click.option("--no-auto-rollback", is_flag=True, help="On failure after a change, do not roll back.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@click.pass_obj
+def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool, no_auto_rollback: bool,
+           as_json: bool) -> None:
+    """Run gates 6.1 to 6.7 and replicate the approved release onto SITE."""
+    from wpgate import pipeline, release as release_module
+
+    release = release_module.load(release_path)
+    report = pipeline.deploy(obj.settings, release, site, yes=yes, dry_run=dry_run,
+                             auto_rollback=not no_auto_rollback, console=console)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+
+
+@cli.command()
+@click.argument("run_id", required=False, metavar="[RUN_ID]")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@click.pass_obj
+def status(obj: Context, run_id: str | None, as_json: bool) -> None:
+    """The gates and state of a run (the latest when RUN_ID is not given)."""
+    from wpgate import run as run_module
+
+    state_dir = obj.settings.state_dir
+    run_id = run_id or run_module.latest_run(state_dir)
+    if run_id is None:
+        raise BadInput(f"no runs yet in {state_dir / 'runs'}")
+    report = run_module.load_report(state_dir, run_id)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console.print(f"run {report['run']}: release {report['release']} to {report['site']}: "
+                  f"[bold]{report['status']}[/]")
+    for gate in report["gates"]:
+        console.print(f"  {gate['step']} {gate['name']}: {gate['status']}")
+    for update in report["updates"]:
+        console.print(f"  {update['type']} {update['slug']} {update['from']} → {update['to']}: {update['status']}",
+                      markup=False)
+    if report.get("error"):
+        console.print(f"  error: {report['error']}", markup=False, soft_wrap=True)
 
 
 @cli.command()

@@ -1,0 +1,119 @@
+"""Gate 6.1 (approval), and `wpgate approve` which writes the approval the gate checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from wpgate import artifacts, inventory, qa as qa_record
+from wpgate.bridge import Bridge
+from wpgate.config import Settings
+from wpgate.errors import GateRefused
+from wpgate.gates import GateFailed
+from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
+from wpgate.run import utc_now
+from wpgate.transports import for_site
+
+if TYPE_CHECKING:
+    from wpgate.pipeline import Deployment
+
+STEP, NAME = "6.1", "approval"
+
+
+def artifact_problems(release: Release, state_dir: Path) -> list[str]:
+    """Every artifact is where the manifest says, with the sha256 it says; core artifacts hold core only."""
+    problems = []
+    for update in release.updates:
+        path = artifact_file(state_dir, update.artifact)
+        if not path.is_file():
+            problems.append(f"artifact of {update.type} {update.slug} is missing: {path}")
+            continue
+        actual = sha256_file(path)
+        if actual != update.artifact.sha256:
+            problems.append(f"artifact of {update.type} {update.slug} does not match its sha256 "
+                            f"(manifest {update.artifact.sha256[:12]}…, file {actual[:12]}…): {path}")
+        elif update.type == "core":
+            problems += artifacts.check_core_artifact(path)
+    return problems
+
+
+def approve(settings: Settings, release: Release, qa_path: Path, by: str, console: Console) -> Release:
+    """Check the QA record, the manifest and staging itself; write the approval or refuse (exit 3)."""
+    assert release.path is not None
+    if not by.strip():
+        raise GateRefused("--by must name the person approving")
+    if release.approval is not None:
+        raise GateRefused(f"{release.path}: already approved by {release.approval.by} at {release.approval.at}: "
+                          "approval is frozen; plan a new release to change it")
+    qa = qa_record.load(qa_path)
+    reasons = qa_record.refusals(qa)
+    reasons += order_problems(release.updates)
+    reasons += artifact_problems(release, settings.state_dir)
+    reasons += staging_problems(settings, release, console)
+    if reasons:
+        listing = "\n".join(f"  - {reason}" for reason in reasons)
+        raise GateRefused(f"{release.path}: approval refused, {len(reasons)} reason"
+                          f"{'s' if len(reasons) > 1 else ''}:\n{listing}")
+    approved = release.approved(by=by.strip(), at=utc_now(), qa=qa)
+    save(approved, release.path)
+    return approved
+
+
+def staging_problems(settings: Settings, release: Release, console: Console) -> list[str]:
+    """Staging still holds exactly what was planned: each component, captured again, gives the
+    same sha256. What QA tested is what gets approved."""
+    site = settings.site(release.staging_site)
+    problems = []
+    with for_site(site) as transport:
+        found = inventory.read(Bridge(release.staging_site, site, transport))
+        for update in release.updates:
+            version = found.version_of(update.type, update.slug)
+            if version != update.to_version:
+                problems.append(f"staging now has {update.type} {update.slug} at {version or 'nothing'}, "
+                                f"not the planned {update.to_version}")
+                continue
+            console.print(f"  re-capturing {update.type} {update.slug} from staging…", markup=False)
+            capture = artifacts.capture(transport, found, update.type, update.slug, update.to_version,
+                                        settings.state_dir / "artifacts", settings.state_dir)
+            if capture.artifact.sha256 != update.artifact.sha256:
+                problems.append(f"staging's {update.type} {update.slug} {update.to_version} files changed "
+                                "since the plan (its capture has another sha256): plan again")
+    return problems
+
+
+def check(deployment: "Deployment") -> dict[str, Any]:
+    """Gate 6.1: approved, unchanged since, QA clean, in order, artifacts intact, no drift."""
+    release = deployment.release
+    reasons: list[str] = []
+    evidence: dict[str, Any] = {"release": release.id}
+    if release.approval is None:
+        raise GateFailed(f"release {release.id} is not approved: run `wpgate approve` first")
+    evidence.update(approved_by=release.approval.by, approved_at=release.approval.at)
+    digest = release.digest()
+    evidence["digest"] = digest
+    if digest != release.approval.digest:
+        reasons.append("the manifest or its QA record was edited after approval (digest mismatch)")
+    reasons += qa_record.refusals(release.qa or {})
+    reasons += order_problems(release.updates)
+    reasons += artifact_problems(release, deployment.settings.state_dir)
+    before = deployment.before
+    drift = []
+    for update in release.updates:
+        current = before.version_of(update.type, update.slug)
+        if current != update.from_version:
+            drift.append({"type": update.type, "slug": update.slug, "expected": update.from_version,
+                          "found": current})
+            reasons.append(f"drift: production has {update.type} {update.slug} at {current or 'nothing'}, "
+                           f"the release expects {update.from_version}")
+    evidence["drift"] = drift
+    state = deployment.state_before or {}
+    if state.get("maintenance"):
+        reasons.append("production is in maintenance mode (.maintenance present): another update may be running")
+    if state.get("core_updater_lock"):
+        reasons.append("production holds WordPress's core_updater.lock: a core update is running or crashed")
+    if reasons:
+        raise GateFailed("; ".join(reasons), evidence | {"reasons": reasons})
+    evidence["artifacts_verified"] = len(release.updates)
+    return evidence

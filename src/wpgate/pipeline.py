@@ -1,0 +1,197 @@
+"""`wpgate deploy`: runs the gates of DESIGN.md in order, and always finishes the run's record."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.console import Console
+
+from wpgate import inventory, upgrader
+from wpgate.bridge import Bridge
+from wpgate.config import Settings, SiteConfig
+from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, WpgateError
+from wpgate.gates import GateFailed, apply, approval, completion
+from wpgate.inventory import Inventory
+from wpgate.release import Release
+from wpgate.run import Run
+from wpgate.transports import Transport, for_site
+
+NOT_BUILT = "not part of this version of wpgate yet"
+SKIPPED_GATES = {
+    "6.2": ("backup", f"{NOT_BUILT}: take and verify a full backup of production yourself before deploying"),
+    "6.5": ("caches", f"{NOT_BUILT}: purge the object cache, page cache, OPcache, server cache and CDN yourself"),
+    "6.6": ("monitor", f"{NOT_BUILT}: watch the site yourself after the deploy"),
+}
+
+
+@dataclass
+class Deployment:
+    """One deploy of a release to a site: what every gate reads and records."""
+
+    settings: Settings
+    site_name: str
+    site: SiteConfig
+    release: Release
+    transport: Transport
+    bridge: Bridge
+    run: Run
+    console: Console
+    before: Inventory | None = None
+    state_before: dict[str, Any] | None = None
+
+    def say(self, text: str) -> None:
+        self.console.print(text, markup=False, soft_wrap=True)
+
+
+def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, dry_run: bool,
+           auto_rollback: bool, console: Console) -> dict[str, Any]:
+    """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
+    site = settings.site(site_name)
+    settings.require_secrets(site_name)
+    if site_name == release.staging_site:
+        raise BadInput(f"site {site_name} is the release's staging site: deploy to production")
+    state_dir = settings.state_dir
+    scratch = tempfile.TemporaryDirectory(prefix="wpgate-dry-run-") if dry_run else None
+    run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
+    run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
+                    "status": "pending"} for u in release.updates]
+    if not dry_run:
+        console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
+    try:
+        with for_site(site) as transport:
+            deployment = Deployment(settings, site_name, site, release, transport,
+                                    Bridge(site_name, site, transport), run, console)
+            _run_gates(deployment, yes=yes, dry_run=dry_run)
+        if dry_run:
+            return run.report() | {"dry_run": True, "plan": apply.describe(deployment)}
+        run.finish("complete")
+        console.print(f"[bold green]complete[/]: production holds release {release.id}. "
+                      f"Report: {run.folder / 'report.json'}")
+        return run.report()
+    except GateFailed as failure:
+        _fail(run, failure.message, failure.evidence, console)
+    except (WpgateError, OSError) as error:
+        _fail(run, str(error), {}, console)
+    except (KeyboardInterrupt, click.Abort):
+        _fail(run, "interrupted", {}, console, interrupted=True)
+    except Exception as error:  # unexpected: the traceback goes into the run's folder
+        path = run.folder / "traceback.txt"
+        path.write_text(traceback.format_exc())
+        _fail(run, f"unexpected error {type(error).__name__}: {error} (traceback in {path})", {}, console)
+    finally:
+        if scratch:
+            scratch.cleanup()
+    raise AssertionError("unreachable")
+
+
+GATE_ORDER: list[tuple[str, str]] = [
+    ("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"),
+    ("6.5", "caches"), ("6.6", "monitor"), ("6.7", "completion"),
+]
+
+
+def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool) -> None:
+    run = deployment.run
+    deployment.before = inventory.read(deployment.bridge)
+    run.save_json("inventory-before.json", deployment.before.data)
+    deployment.state_before = upgrader.site_state(deployment.bridge)
+    run.event("inventory.before", core=deployment.before.core_version)
+
+    _gate(deployment, "6.1", "approval", lambda: approval.check(deployment))
+    _skip(deployment, "6.2")
+    if dry_run:
+        deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
+        for line in apply.describe(deployment):
+            deployment.say(f"  {line}")
+        for step in ("6.5", "6.6"):
+            _skip(deployment, step)
+        return
+    if not yes:
+        _confirm(deployment)
+    evidence = _gate(deployment, "6.3", "apply", lambda: apply.run(deployment))
+    deployment.run.gate("6.4", "order", "passed", {
+        "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
+        "one_at_a_time": True, "applied": len(evidence["applied"])})
+    _say_gate(deployment, "6.4", "order", "passed", "core, then plugins one at a time, then themes")
+    _skip(deployment, "6.5")
+    _skip(deployment, "6.6")
+    _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
+
+
+def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    deployment.run.event("gate.begin", step=step, name=name)
+    try:
+        evidence = body()
+    except GateFailed as failure:
+        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
+        _say_gate(deployment, step, name, "failed", failure.message)
+        raise
+    except (WpgateError, OSError) as error:
+        deployment.run.gate(step, name, "failed", {"error": str(error)})
+        _say_gate(deployment, step, name, "failed", str(error))
+        raise
+    deployment.run.gate(step, name, "passed", evidence)
+    _say_gate(deployment, step, name, "passed", _summary(step, evidence))
+    return evidence
+
+
+def _skip(deployment: Deployment, step: str) -> None:
+    name, reason = SKIPPED_GATES[step]
+    deployment.run.gate(step, name, "skipped", {"reason": reason})
+    _say_gate(deployment, step, name, "skipped", reason)
+
+
+def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
+    mark = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]"}[status]
+    deployment.console.print(f"{mark} {step} {name}: {status}", end="")
+    deployment.console.print(f" — {detail}" if detail else "", markup=False, soft_wrap=True)
+
+
+def _summary(step: str, evidence: dict[str, Any]) -> str:
+    if step == "6.1":
+        return (f"approved by {evidence.get('approved_by')}, digest intact, "
+                f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
+    if step == "6.3":
+        return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
+    if step == "6.7":
+        return "inventory is exactly the release, no maintenance file or lock left, the site answers"
+    return ""
+
+
+def _confirm(deployment: Deployment) -> None:
+    deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
+    for line in apply.describe(deployment):
+        deployment.say(f"  {line}")
+    if not sys.stdin.isatty():
+        raise GateFailed("not confirmed: there is no terminal to ask on; run with --yes to deploy without asking")
+    if not click.confirm("Deploy now?", default=False, err=True):
+        raise GateFailed("not confirmed: nothing was changed")
+
+
+def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *, interrupted: bool = False) -> None:
+    """Close the run's record and raise the error whose exit code says how it ended."""
+    if not run.changed:
+        run.finish("refused", message)
+        if interrupted:
+            raise KeyboardInterrupt
+        raise GateRefused(f"{message} (run {run.id}; production was not changed)")
+    applied = [u for u in run.updates if u["status"] in ("applied", "applying")]
+    undo = [entry.get("undo") for entry in applied if entry.get("undo")]
+    run.extra["rollback"] = {"attempted": False, "reason": "automatic rollback is not part of this version yet",
+                             "undo": undo}
+    run.finish("rollback_failed", message)
+    changed = ", ".join(f"{u['type']} {u['slug']} ({u['status']})" for u in applied) or "files"
+    lines = [f"{message}", f"production WAS changed: {changed}; it was NOT rolled back.",
+             f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
+    lines += [f"  {line}" for line in reversed(undo)]
+    error = RollbackIncomplete("\n".join(lines))
+    if interrupted:
+        console.print(str(error), markup=False, soft_wrap=True)
+        raise KeyboardInterrupt
+    raise error

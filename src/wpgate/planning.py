@@ -1,0 +1,132 @@
+"""`wpgate plan`: the difference between staging and production, captured from staging as a release manifest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+
+from wpgate import artifacts, inventory
+from wpgate.bridge import Bridge
+from wpgate.config import Settings
+from wpgate.errors import BadInput
+from wpgate.inventory import Inventory
+from wpgate.release import SLUG, VERSION, Release, Update, save
+from wpgate.transports import for_site
+
+
+@dataclass
+class Difference:
+    """What differs between the two sites, sorted into updates and what wpgate leaves alone."""
+
+    updates: list[tuple[str, str, str, str]] = field(default_factory=list)  # (type, slug, from, to)
+    not_replicated: list[str] = field(default_factory=list)
+
+
+def compare(staging: Inventory, production: Inventory) -> Difference:
+    difference = Difference()
+    if staging.core_version != production.core_version:
+        difference.updates.append(("core", "wordpress", production.core_version, staging.core_version))
+    for kind, ours, theirs in (("plugin", production.plugins, staging.plugins),
+                               ("theme", production.themes, staging.themes)):
+        for slug in sorted(set(ours) | set(theirs)):
+            if slug not in ours:
+                difference.not_replicated.append(f"{kind} {slug} {theirs[slug]['version']} is only on staging")
+            elif slug not in theirs:
+                difference.not_replicated.append(f"{kind} {slug} {ours[slug]['version']} is only on production")
+            elif ours[slug]["version"] != theirs[slug]["version"]:
+                if kind == "plugin" and "/" not in ours[slug]["file"]:
+                    difference.not_replicated.append(
+                        f"plugin {slug} is a single file ({ours[slug]['file']}): update it by hand")
+                    continue
+                for side, version in (("production", ours[slug]["version"]), ("staging", theirs[slug]["version"])):
+                    if not VERSION.match(version or ""):
+                        raise BadInput(f"{kind} {slug} on {side} has version {version!r}, which is not a "
+                                       "WordPress version string: wpgate cannot plan it")
+                if not SLUG.match(slug):
+                    raise BadInput(f"{kind} folder {slug!r} is not a valid slug: wpgate cannot plan it")
+                difference.updates.append((kind, slug, ours[slug]["version"], theirs[slug]["version"]))
+            elif kind == "plugin" and ours[slug]["active"] != theirs[slug]["active"]:
+                state = "active" if theirs[slug]["active"] else "inactive"
+                difference.not_replicated.append(f"plugin {slug} is {state} on staging only: "
+                                                 "activation is not replicated")
+    for kind in ("mu_plugins", "dropins"):
+        ours = {item["file"]: item.get("version") for item in production.data[kind]}
+        theirs = {item["file"]: item.get("version") for item in staging.data[kind]}
+        if ours != theirs:
+            difference.not_replicated.append(f"{kind.replace('_', '-')} differ between the sites: "
+                                             "wpgate does not replicate them")
+    return difference
+
+
+def plan(settings: Settings, staging_name: str, production_name: str, output: Path,
+         console: Console) -> Release | None:
+    if staging_name == production_name:
+        raise BadInput("--from and --to name the same site")
+    staging_site = settings.site(staging_name)
+    production_site = settings.site(production_name)
+    _refuse_approved_output(output)
+    with for_site(staging_site) as staging_transport, for_site(production_site) as production_transport:
+        staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
+        production_inventory = inventory.read(Bridge(production_name, production_site, production_transport))
+        difference = compare(staging_inventory, production_inventory)
+        for line in difference.not_replicated:
+            console.print(f"  not replicated: {line}", markup=False)
+        if not difference.updates:
+            console.print(f"{staging_name} and {production_name} hold the same versions: nothing to plan.")
+            return None
+        state_dir = settings.state_dir
+        captured: list[tuple[Update, float]] = []
+        for kind, slug, from_version, to_version in difference.updates:
+            console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
+            capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
+                                        state_dir / "artifacts", state_dir)
+            parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
+            captured.append((Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
+                                    artifact=capture.artifact, parent=parent), capture.last_modified))
+    release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
+                      updates=tuple(in_order(captured)))
+    save(release, output)
+    (state_dir / "releases").mkdir(parents=True, exist_ok=True)
+    save(release, state_dir / "releases" / f"{release.id}.yml")
+    return release
+
+
+def in_order(captured: list[tuple[Update, float]]) -> list[Update]:
+    """Core, then plugins in the order staging updated them (when their files last changed),
+    then themes with every parent before its children."""
+    core = [u for u, _ in captured if u.type == "core"]
+    plugins = [u for u, when in sorted(((u, w) for u, w in captured if u.type == "plugin"),
+                                       key=lambda item: (item[1], item[0].slug))]
+    themes = sorted((u for u, _ in captured if u.type == "theme"), key=lambda u: u.slug)
+    ordered_themes: list[Update] = []
+    placed: set[str] = set()
+    slugs = {t.slug for t in themes}
+
+    def place(theme: Update) -> None:
+        if theme.slug in placed:
+            return
+        if theme.parent in slugs and theme.parent not in placed:
+            place(next(t for t in themes if t.slug == theme.parent))
+        placed.add(theme.slug)
+        ordered_themes.append(theme)
+
+    for theme in themes:
+        place(theme)
+    return core + plugins + ordered_themes
+
+
+def _next_release_id(state_dir: Path) -> str:
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    releases = state_dir / "releases"
+    taken = {p.stem for p in releases.glob(f"{today}-*.yml")} if releases.is_dir() else set()
+    numbers = [int(m.group(1)) for name in taken if (m := re.match(rf"^{today}-(\d+)$", name))]
+    return f"{today}-{max(numbers, default=0) + 1}"
+
+
+def _refuse_approved_output(output: Path) -> None:
+    if output.exists() and re.search(r"^approval:", output.read_text(errors="replace"), re.M):
+        raise BadInput(f"{output} holds an approved release: write the new plan elsewhere with -o")

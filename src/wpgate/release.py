@@ -1,0 +1,268 @@
+"""The release manifest: which components go from which version to which, from which artifact, and its approval."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from wpgate.errors import BadInput
+
+MANIFEST_FORMAT = 1
+TYPES = ("core", "plugin", "theme")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# A WordPress version string: digits first, then letters, digits, dots, dashes, pluses.
+VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]{0,63}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+ARTIFACT_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+class TextLoader(yaml.SafeLoader):
+    """YAML where every plain scalar but true/false/null stays text: `5.10` is version "5.10", not 5.1."""
+
+
+TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: cannot read the {what}: {error}") from None
+    try:
+        return yaml.load(text, Loader=TextLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise BadInput(f"{path}: the {what} is not valid YAML{at}: {problem}") from None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to the state folder
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Update:
+    type: str
+    slug: str
+    from_version: str
+    to_version: str
+    artifact: Artifact
+    parent: str | None = None  # a child theme's parent theme
+
+    @property
+    def label(self) -> str:
+        return f"{self.type} {self.slug} {self.from_version} → {self.to_version}"
+
+    def as_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"type": self.type, "slug": self.slug, "from": self.from_version,
+                                 "to": self.to_version}
+        if self.parent:
+            entry["parent"] = self.parent
+        entry["artifact"] = {"path": self.artifact.path, "sha256": self.artifact.sha256}
+        return entry
+
+
+@dataclass(frozen=True)
+class Approval:
+    by: str
+    at: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str
+    staging_site: str
+    staging_url: str
+    updates: tuple[Update, ...]
+    approval: Approval | None = None
+    qa: dict[str, Any] | None = None
+    path: Path | None = field(default=None, compare=False)
+
+    def body(self) -> dict[str, Any]:
+        """Everything above `approval`, in the manifest's own order."""
+        return {"wpgate": MANIFEST_FORMAT, "id": self.id,
+                "staging": {"site": self.staging_site, "url": self.staging_url},
+                "updates": [update.as_dict() for update in self.updates]}
+
+    def as_dict(self) -> dict[str, Any]:
+        document = self.body()
+        if self.approval:
+            document["approval"] = {"by": self.approval.by, "at": self.approval.at,
+                                    "digest": self.approval.digest}
+        if self.qa is not None:
+            document["qa"] = self.qa
+        return document
+
+    def digest(self, qa: dict[str, Any] | None = None) -> str:
+        """sha256 over the canonical JSON of the body and the QA record: what approval freezes."""
+        canonical = json.dumps({"release": self.body(), "qa": self.qa if qa is None else qa},
+                               sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def approved(self, by: str, at: str, qa: dict[str, Any]) -> "Release":
+        with_qa = replace(self, qa=qa)
+        return replace(with_qa, approval=Approval(by=by, at=at, digest=with_qa.digest()))
+
+
+def save(release: Release, path: Path) -> None:
+    text = yaml.safe_dump(release.as_dict(), sort_keys=False, allow_unicode=True, width=200)
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def load(path: Path) -> Release:
+    """Read and check a manifest; every problem is listed at once (exit 2)."""
+    data = load_yaml(path, "release manifest")
+    problems: list[str] = []
+    release = _parse(data, problems)
+    if release is not None:
+        problems += order_problems(release.updates)
+    if problems:
+        raise BadInput(_listing(path, problems))
+    assert release is not None
+    return replace(release, path=path)
+
+
+def _listing(path: Path, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"{path}: {problems[0]}"
+    return f"{path}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _keys(value: Any, where: str, required: set[str], optional: set[str], problems: list[str]) -> bool:
+    if not isinstance(value, dict):
+        problems.append(f"{where}: must be a mapping")
+        return False
+    for key in value:
+        if key not in required | optional:
+            problems.append(f"{where}.{key}: unknown key" if where else f"{key}: unknown key")
+    for key in sorted(required - set(value)):
+        problems.append(f"{where}.{key}: required key is missing" if where else f"{key}: required key is missing")
+    return required <= set(value)
+
+
+def _text(value: Any, where: str, pattern: re.Pattern[str], what: str, problems: list[str]) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        problems.append(f"{where}: {value!r} is not {what}")
+        return ""
+    return value
+
+
+def _parse(data: Any, problems: list[str]) -> Release | None:
+    if not _keys(data, "", {"wpgate", "id", "staging", "updates"}, {"approval", "qa"}, problems):
+        return None
+    if str(data["wpgate"]) != str(MANIFEST_FORMAT):
+        problems.append(f"wpgate: format {data['wpgate']!r} is not supported (this wpgate reads format 1)")
+    release_id = _text(data["id"], "id", RELEASE_ID, "a release id", problems)
+    staging = data["staging"]
+    staging_site = staging_url = ""
+    if _keys(staging, "staging", {"site", "url"}, set(), problems):
+        staging_site, staging_url = str(staging["site"]), str(staging["url"])
+    updates: list[Update] = []
+    if not isinstance(data["updates"], list) or not data["updates"]:
+        problems.append("updates: must be a non-empty list")
+    else:
+        for index, entry in enumerate(data["updates"]):
+            update = _parse_update(entry, f"updates[{index}]", problems)
+            if update:
+                updates.append(update)
+    approval = None
+    if data.get("approval") is not None:
+        raw = data["approval"]
+        if _keys(raw, "approval", {"by", "at", "digest"}, set(), problems):
+            approval = Approval(by=str(raw["by"]), at=str(raw["at"]), digest=str(raw["digest"]))
+    qa = data.get("qa")
+    if qa is not None and not isinstance(qa, dict):
+        problems.append("qa: must be a mapping")
+        qa = None
+    return Release(id=release_id, staging_site=staging_site, staging_url=staging_url,
+                   updates=tuple(updates), approval=approval, qa=qa)
+
+
+def _parse_update(entry: Any, where: str, problems: list[str]) -> Update | None:
+    before = len(problems)
+    if not _keys(entry, where, {"type", "slug", "from", "to", "artifact"}, {"parent"}, problems):
+        return None
+    kind = entry["type"]
+    if kind not in TYPES:
+        problems.append(f"{where}.type: {kind!r} is not one of core, plugin, theme")
+    slug = _text(entry["slug"], f"{where}.slug", SLUG, "a slug (a folder name: a-z, 0-9, '.', '_', '-')",
+                 problems)
+    if kind == "core" and slug and slug != "wordpress":
+        problems.append(f"{where}.slug: the core's slug is 'wordpress', not {slug!r}")
+    from_version = _text(entry["from"], f"{where}.from", VERSION, "a WordPress version string", problems)
+    to_version = _text(entry["to"], f"{where}.to", VERSION, "a WordPress version string", problems)
+    if from_version and from_version == to_version:
+        problems.append(f"{where}: from and to are both {from_version}: nothing to update")
+    parent = entry.get("parent")
+    if parent is not None:
+        if kind != "theme":
+            problems.append(f"{where}.parent: only a theme has a parent")
+        parent = _text(parent, f"{where}.parent", SLUG, "a theme slug", problems)
+    artifact = entry["artifact"]
+    path = sha256 = ""
+    if _keys(artifact, f"{where}.artifact", {"path", "sha256"}, set(), problems):
+        path = _text(artifact["path"], f"{where}.artifact.path", ARTIFACT_PATH,
+                     "an artifact path (letters, digits, '.', '_', '-', '/')", problems)
+        pure = PurePosixPath(path)
+        if path and (pure.is_absolute() or ".." in pure.parts):
+            problems.append(f"{where}.artifact.path: {path!r} must stay inside the state folder")
+        sha256 = _text(artifact["sha256"], f"{where}.artifact.sha256", SHA256, "a sha256 (64 hex digits)",
+                       problems)
+    if len(problems) > before:
+        return None
+    return Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
+                  artifact=Artifact(path=path, sha256=sha256), parent=parent or None)
+
+
+def order_problems(updates: tuple[Update, ...] | list[Update]) -> list[str]:
+    """DESIGN.md 6.4: core first, then plugins, then themes with a parent before its child; no repeats."""
+    problems: list[str] = []
+    rank = {"core": 0, "plugin": 1, "theme": 2}
+    seen: dict[tuple[str, str], int] = {}
+    for index, update in enumerate(updates):
+        key = (update.type, update.slug)
+        if key in seen:
+            problems.append(f"updates[{index}]: {update.type} {update.slug} is listed twice "
+                            f"(also updates[{seen[key]}])")
+        seen[key] = index
+        if index and rank[update.type] < rank[updates[index - 1].type]:
+            problems.append(f"updates[{index}]: {update.type} {update.slug} comes after "
+                            f"{updates[index - 1].type} {updates[index - 1].slug}: the order is core, "
+                            "then plugins, then themes")
+    positions = {u.slug: i for i, u in enumerate(updates) if u.type == "theme"}
+    for index, update in enumerate(updates):
+        if update.type == "theme" and update.parent in positions and positions[update.parent] > index:
+            problems.append(f"updates[{index}]: child theme {update.slug} comes before its parent "
+                            f"{update.parent}")
+    return problems
+
+
+def artifact_file(state_dir: Path, artifact: Artifact) -> Path:
+    return state_dir / artifact.path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

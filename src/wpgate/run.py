@@ -1,0 +1,109 @@
+"""A deploy run's folder: the journal (one event a line, flushed to disk), inventories, evidence, report.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from wpgate.errors import BadInput
+
+STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+class Run:
+    """Everything a deploy records, written as it happens so that a crash leaves a true account."""
+
+    def __init__(self, state_dir: Path, site: str, release_id: str, run_id: str | None = None) -> None:
+        self.id = run_id or new_run_id()
+        self.folder = state_dir / "runs" / self.id
+        self.folder.mkdir(parents=True, exist_ok=False)
+        self.site = site
+        self.release_id = release_id
+        self.status = "running"
+        self.started = time.monotonic()
+        self.started_at = utc_now()
+        self.gates: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.backup: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.changed = False  # set before the first action on production
+        self.extra: dict[str, Any] = {}
+        self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
+        self.event("run.start", site=site, release=release_id)
+
+    def event(self, name: str, **data: Any) -> None:
+        """Append one event and force it to disk before going on."""
+        line = json.dumps({"at": utc_now(), "event": name, **data}, sort_keys=False, default=str)
+        self._journal.write(line + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def gate(self, step: str, name: str, status: str, evidence: dict[str, Any] | None = None) -> None:
+        entry = {"step": step, "name": name, "status": status, "evidence": evidence or {}}
+        self.gates = [g for g in self.gates if g["step"] != step] + [entry]
+        self.gates.sort(key=lambda g: g["step"])
+        self.event("gate", step=step, name=name, status=status)
+        self.write_report()
+
+    def save_json(self, name: str, data: Any) -> Path:
+        path = self.folder / name
+        path.write_text(json.dumps(data, indent=2, default=str))
+        return path
+
+    def report(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "run": self.id, "site": self.site, "release": self.release_id, "status": self.status,
+            "started_at": self.started_at, "seconds": round(time.monotonic() - self.started, 2),
+            "gates": self.gates, "updates": self.updates, "backup": self.backup,
+        }
+        if self.error:
+            document["error"] = self.error
+        document.update(self.extra)
+        return document
+
+    def write_report(self) -> None:
+        path = self.folder / "report.json"
+        partial = path.with_name("report.json.part")
+        partial.write_text(json.dumps(self.report(), indent=2, default=str))
+        partial.replace(path)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        assert status in STATUSES
+        self.status = status
+        self.error = error
+        self.event("run.end", status=status, **({"error": error} if error else {}))
+        self.write_report()
+        self._journal.close()
+
+
+def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise BadInput(f"{run_id!r} is not a run id")
+    path = state_dir / "runs" / run_id / "report.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"no run {run_id} in {state_dir / 'runs'}") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise BadInput(f"{path}: cannot read the report: {error}") from None
+
+
+def latest_run(state_dir: Path) -> str | None:
+    runs = state_dir / "runs"
+    if not runs.is_dir():
+        return None
+    names = sorted(p.name for p in runs.iterdir() if (p / "report.json").exists())
+    return names[-1] if names else None
