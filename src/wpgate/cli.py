@@ -174,10 +174,9 @@ def _write_traceback(obj: Context | None) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with the code DESIGN.md gives for how it ended."""
-    ctx_obj: Context | None = None
+    ctx: click.Context | None = None
     try:
         with cli.make_context("wpgate", list(sys.argv[1:] if argv is None else argv)) as ctx:
-            ctx_obj = ctx.obj
             cli.invoke(ctx)
         code = 0
     except click.exceptions.Exit as done:
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         console.print("wpgate: interrupted")
         code = EXIT_INTERRUPTED
     except Exception as error:  # an unexpected failure: one line here, the traceback in a file
-        path = _write_traceback(ctx_obj)
+        path = _write_traceback(ctx.obj if ctx is not None else None)
         console.print(f"wpgate: unexpected error: {type(error).__name__}: {error} (traceback in {path})",
                       markup=False, soft_wrap=True)
         code = 1

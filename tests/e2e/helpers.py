@@ -53,3 +53,39 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *
     for fragment in fragments:
         assert fragment in text, f"{fragment!r} not in {text!r}"
     return text
+
+
+def fingerprint(site) -> dict[str, Any]:
+    """Every file under the site's root (but its PHP log) and every table's checksum: equal
+    fingerprints mean production was left byte-for-byte as it was."""
+    import hashlib
+
+    files = {}
+    root = Path(site.path)
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path != root / "wp-content" / "debug.log":
+            files[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    tables = site.sql("SHOW TABLES").split()
+    checksums = site.sql("CHECKSUM TABLE " + ", ".join(f"`{t}`" for t in tables) + " EXTENDED")
+    return {"files": files, "tables": checksums}
+
+
+def assert_unchanged(before: dict[str, Any], after: dict[str, Any]) -> None:
+    changed = sorted(k for k in set(before["files"]) | set(after["files"])
+                     if before["files"].get(k) != after["files"].get(k))
+    assert not changed, f"files changed: {changed[:10]}"
+    assert before["tables"] == after["tables"], "the database changed"
+
+
+def write_qa(folder: Path, **changes: Any) -> Path:
+    record = {
+        "checks": [{"name": "home page renders", "required": True, "status": "passed"},
+                   {"name": "checkout works", "required": True, "status": "passed"}],
+        "issues": [{"id": 12, "title": "slider overlaps header", "status": "resolved",
+                    "resolution": "theme option reset"}],
+        "notes": [],
+    }
+    record.update(changes)
+    path = folder / "qa.yml"
+    path.write_text(yaml.safe_dump(record, sort_keys=False))
+    return path

@@ -1,0 +1,315 @@
+"""plan → approve → deploy with the installed `wpgate`, on real sites: the happy path, and every refusal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
+                               wpgate_json, write_config, write_qa)
+from wpgate.testbed import fixtures
+
+pytestmark = pytest.mark.e2e
+
+OLD_PLUGINS = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0", "wpgate-seo": "3.0.0", "wpgate-shop": "1.0.0"}
+NEW_PLUGINS = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0", "wpgate-seo": "3.0.0", "wpgate-shop": "2.0.0"}
+OLD_THEMES = {"wpgate-parent": "1.0.0", "wpgate-child": "1.0.0"}
+NEW_THEMES = {"wpgate-parent": "1.1.0", "wpgate-child": "1.1.0"}
+
+
+@pytest.fixture(scope="module")
+def staging(bed):
+    site = bed.create_site("deploy-staging", core="6.5.5", plugins=NEW_PLUGINS, themes=NEW_THEMES,
+                           theme="wpgate-child", active_plugins=["wpgate-hello", "wpgate-notes", "wpgate-shop"])
+    return site
+
+
+def production_site(bed, name: str, core: str = "6.1.9"):
+    return bed.create_site(name, core=core, server="nginx", plugins=OLD_PLUGINS, themes=OLD_THEMES,
+                           theme="wpgate-child", active_plugins=["wpgate-hello", "wpgate-notes", "wpgate-shop"])
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory, bed, staging):
+    """A production at 6.1.9 with the old versions, a config, and a plan + approval against staging."""
+    folder = tmp_path_factory.mktemp("deploy")
+    production = production_site(bed, "deploy-prod")
+    refusals = production_site(bed, "deploy-refusals")
+    ssh = bed.sshd()
+    config = write_config(folder, {
+        "staging": site_entry(staging),
+        "production": site_entry(production),
+        "refusals": site_entry(refusals),
+        "refusals-ssh": site_entry(refusals, ssh=ssh),
+    }, state_dir="state")
+    release = folder / "release.yml"
+    result = wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config)
+    assert result.returncode == 0, result.stderr
+    return {"folder": folder, "config": config, "release": release, "production": production,
+            "refusals": refusals, "plan_output": result.stderr}
+
+
+def approved_copy(planned, name: str) -> Path:
+    """An approved copy of the planned release (approval writes into the file it approves)."""
+    path = planned["folder"] / name
+    shutil.copy(planned["release"], path)
+    qa = write_qa(planned["folder"])
+    result = wpgate("approve", str(path), "--qa", str(qa), "--by", "Ana Tester", config=planned["config"])
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_plan_lists_every_difference_in_the_required_order(planned):
+    manifest = yaml.safe_load(planned["release"].read_text())
+    assert manifest["wpgate"] == 1 and "approval" not in manifest
+    assert [(u["type"], u["slug"], u["from"], u["to"]) for u in manifest["updates"]] == [
+        ("core", "wordpress", "6.1.9", "6.5.5"),
+        # Plugins in the order staging's files changed, which the test bed wrote in catalogue order.
+        ("plugin", "wpgate-hello", "1.0.0", "1.2.0"),
+        ("plugin", "wpgate-notes", "1.0.0", "1.1.0"),
+        ("plugin", "wpgate-shop", "1.0.0", "2.0.0"),
+        ("theme", "wpgate-parent", "1.0.0", "1.1.0"),
+        ("theme", "wpgate-child", "1.0.0", "1.1.0"),
+    ]
+    state = planned["config"].parent / "state"
+    for update in manifest["updates"]:
+        artifact = state / update["artifact"]["path"]
+        assert artifact.is_file() and len(update["artifact"]["sha256"]) == 64
+    output = planned["plan_output"]
+    assert "not replicated: plugin akismet 5.0.2 is only on production" in output
+    assert "not replicated: theme twentytwentyfour" in output
+
+
+def test_the_same_tree_gives_the_same_artifact(planned):
+    again = planned["folder"] / "again.yml"
+    result = wpgate("plan", "--from", "staging", "--to", "production", "-o", str(again), config=planned["config"])
+    assert result.returncode == 0, result.stderr
+    first = yaml.safe_load(planned["release"].read_text())["updates"]
+    second = yaml.safe_load(again.read_text())["updates"]
+    assert [u["artifact"] for u in first] == [u["artifact"] for u in second]
+
+
+def test_core_artifact_holds_core_files_only(planned):
+    import zipfile
+    manifest = yaml.safe_load(planned["release"].read_text())
+    core = planned["config"].parent / "state" / manifest["updates"][0]["artifact"]["path"]
+    names = zipfile.ZipFile(core).namelist()
+    assert "wordpress/wp-includes/version.php" in names and "wordpress/wp-login.php" in names
+    assert not [n for n in names if n == "wordpress/wp-config.php" or n.startswith("wordpress/wp-content")]
+
+
+def test_happy_path_deploys_exactly_the_release(planned, staging):
+    release = approved_copy(planned, "happy.yml")
+    production = planned["production"]
+    # WordPress offers an update the release does not hold: it must stay untouched.
+    production.php("set_site_transient('update_plugins', (object) array('last_checked' => time(), 'response' => "
+                   "array('wpgate-seo/wpgate-seo.php' => (object) array('slug' => 'wpgate-seo', "
+                   "'plugin' => 'wpgate-seo/wpgate-seo.php', 'new_version' => '3.1.0', "
+                   "'package' => '/nonexistent.zip'))));")
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=planned["config"])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "complete"
+    assert [(g["step"], g["status"]) for g in report["gates"]] == [
+        ("6.1", "passed"), ("6.2", "skipped"), ("6.3", "passed"), ("6.4", "passed"),
+        ("6.5", "skipped"), ("6.6", "skipped"), ("6.7", "passed")]
+    assert {u["status"] for u in report["updates"]} == {"applied"}
+
+    after = wpgate_json("inventory", "production", config=planned["config"])
+    ours = wpgate_json("inventory", "staging", config=planned["config"])
+    assert after["core"]["version"] == "6.5.5" == ours["core"]["version"]
+    assert after["core"]["db_version"] == ours["core"]["db_version"]
+    plugins = {p["slug"]: p for p in after["plugins"]}
+    for slug, version in NEW_PLUGINS.items():
+        assert plugins[slug]["version"] == version
+    assert plugins["wpgate-seo"]["version"] == "3.0.0"  # offered by WordPress, not in the release
+    assert plugins["akismet"]["version"] == "5.0.2"      # only on production: left alone
+    assert {s for s, p in plugins.items() if p["active"]} == {"wpgate-hello", "wpgate-notes", "wpgate-shop"}
+    themes = {t["slug"]: t for t in after["themes"]}
+    assert themes["wpgate-child"]["version"] == "1.1.0" and themes["wpgate-child"]["active"]
+    assert themes["wpgate-parent"]["version"] == "1.1.0"
+    assert "twentytwentyfour" not in themes  # core's new bundled theme is not part of the release
+
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200
+    assert fixtures.plugin_marker("wpgate-hello", "1.2.0") in page.text
+    assert fixtures.theme_marker("wpgate-child", "1.1.0") in page.text
+    assert 'content="WordPress 6.5.5"' in page.text
+    assert not (Path(production.path) / ".maintenance").exists()
+    assert production.php("echo get_option('wpgate_shop_db_version');").strip().endswith("2")
+
+    run_folder = planned["config"].parent / "state" / "runs" / report["run"]
+    events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    assert events[0] == "run.start" and events[-1] == "run.end"
+    assert events.count("install.begin") == 6 == events.count("apply.done")
+    assert json.loads((run_folder / "report.json").read_text())["status"] == "complete"
+    status = wpgate_json("status", report["run"], config=planned["config"])
+    assert status["status"] == "complete"
+
+    # The same release again: production is already at `to`, which is drift from `from`.
+    before = fingerprint(production)
+    again = wpgate("deploy", str(release), "--to", "production", "--yes", config=planned["config"])
+    assert again.returncode == 3, again.stderr
+    assert "drift" in again.stderr
+    assert_unchanged(before, fingerprint(production))
+
+
+# --- refusals: each leaves production byte-for-byte as it was ------------------------------------------
+
+def refused(planned, release: Path, code: int, *fragments: str, site: str = "refusals") -> str:
+    production = planned["refusals"]
+    before = fingerprint(production)
+    result = wpgate("deploy", str(release), "--to", site, "--yes", config=planned["config"])
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+    assert_unchanged(before, fingerprint(production))
+    return result.stderr
+
+
+def edited(planned, name: str, change) -> Path:
+    path = approved_copy(planned, name)
+    document = yaml.safe_load(path.read_text())
+    change(document)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_refused_when_not_approved(planned):
+    path = planned["folder"] / "unapproved.yml"
+    shutil.copy(planned["release"], path)
+    refused(planned, path, 3, "not approved")
+
+
+def test_refused_when_edited_after_approval(planned):
+    def change(document):
+        document["updates"][1]["to"] = "1.1.0"
+    refused(planned, edited(planned, "edited.yml", change), 3, "edited after approval")
+
+
+def test_refused_when_the_qa_record_was_edited_after_approval(planned):
+    def change(document):
+        document["qa"]["checks"][0]["status"] = "failed"
+    text = refused(planned, edited(planned, "qa-edited.yml", change), 3, "edited after approval")
+    assert "'home page renders' is failed" in text
+
+
+def test_refused_when_an_artifact_was_tampered_with(planned):
+    path = approved_copy(planned, "tampered.yml")
+    document = yaml.safe_load(path.read_text())
+    artifact = planned["config"].parent / "state" / document["updates"][2]["artifact"]["path"]
+    original = artifact.read_bytes()
+    try:
+        artifact.write_bytes(original + b"\0")
+        refused(planned, path, 3, "does not match its sha256")
+    finally:
+        artifact.write_bytes(original)
+
+
+def test_refused_on_drift_of_one_plugin(planned):
+    production = planned["refusals"]
+    production.install_plugin("wpgate-notes", "2.0.0")
+    try:
+        refused(planned, approved_copy(planned, "drift.yml"), 3,
+                "drift: production has plugin wpgate-notes at 2.0.0, the release expects 1.0.0")
+    finally:
+        production.install_plugin("wpgate-notes", "1.0.0")
+
+
+def test_a_theme_before_a_plugin_is_refused(planned):
+    path = planned["folder"] / "misordered.yml"
+    document = yaml.safe_load(planned["release"].read_text())
+    document["updates"].append(document["updates"].pop(1))
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    refused(planned, path, 2, "the order is core, then plugins, then themes")
+
+
+@pytest.mark.parametrize("field, value", [("slug", "../../../tmp/x"), ("slug", "a;touch /tmp/pwned"),
+                                          ("to", "1.2.0$(touch /tmp/pwned)"), ("from", "1.0.0 && id")])
+def test_path_or_shell_characters_are_refused(planned, field, value):
+    path = planned["folder"] / "hostile.yml"
+    document = yaml.safe_load(planned["release"].read_text())
+    document["updates"][1][field] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    refused(planned, path, 2, f"updates[1].{field}")
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_malformed_yaml_is_refused(planned):
+    path = planned["folder"] / "broken.yml"
+    path.write_text(planned["release"].read_text() + "\n  - {type: plugin, slug: [\n")
+    refused(planned, path, 2, "not valid YAML")
+
+
+def test_a_forged_approval_with_a_failed_check_is_refused(planned):
+    from wpgate import release as release_module
+    path = planned["folder"] / "forged.yml"
+    shutil.copy(planned["release"], path)
+    loaded = release_module.load(path)
+    qa = {"checks": [{"name": "checkout works", "required": True, "status": "pending"}], "issues": [], "notes": []}
+    release_module.save(loaded.approved(by="mallory", at="2026-11-26T00:00:00Z", qa=qa), path)
+    refused(planned, path, 3, "'checkout works' is pending")
+
+
+def test_dry_run_changes_nothing(planned):
+    path = approved_copy(planned, "dry.yml")
+    text = refused(planned, path, 0, "dry run: nothing was changed", "1. core wordpress: 6.1.9 → 6.5.5")
+    assert "6.1 approval: passed" in text
+
+
+def test_refusals_over_ssh_too(planned):
+    def change(document):
+        document["updates"][1]["to"] = "1.1.0"
+    refused(planned, edited(planned, "edited-ssh.yml", change), 3, "edited after approval", site="refusals-ssh")
+
+
+def test_without_yes_and_without_a_terminal_nothing_changes(planned):
+    refused(planned, approved_copy(planned, "unconfirmed.yml"), 3, "not confirmed")
+
+
+# --- approve refusals -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("qa_change, reason", [
+    ({"checks": [{"name": "checkout works", "required": True, "status": "failed"}]}, "is failed"),
+    ({"checks": [{"name": "checkout works", "required": True, "status": "pending"}]}, "is pending"),
+    ({"notes": [{"text": "check the footer later", "status": "open"}]}, "still open"),
+    ({"issues": [{"id": 3, "title": "menu", "status": "open"}]}, "is open, not resolved"),
+    ({"issues": [{"id": 4, "title": "menu", "status": "resolved"}]}, "no resolution"),
+])
+def test_approve_refuses_an_unclean_qa_record(planned, qa_change, reason):
+    path = planned["folder"] / "to-approve.yml"
+    shutil.copy(planned["release"], path)
+    original = path.read_text()
+    qa = write_qa(planned["folder"], **qa_change)
+    result = wpgate("approve", str(path), "--qa", str(qa), "--by", "Ana", config=planned["config"])
+    assert result.returncode == 3, result.stderr
+    assert reason in result.stderr
+    assert path.read_text() == original
+
+
+def test_approve_refuses_when_staging_changed_since_the_plan(planned, staging):
+    path = planned["folder"] / "staging-changed.yml"
+    shutil.copy(planned["release"], path)
+    qa = write_qa(planned["folder"])
+    hello = staging.plugins_dir / "wpgate-hello" / "wpgate-hello.php"
+    original = hello.read_text()
+    try:
+        hello.write_text(original + "\n// edited on staging after the plan\n")
+        result = wpgate("approve", str(path), "--qa", str(qa), "--by", "Ana", config=planned["config"])
+        assert result.returncode == 3, result.stderr
+        assert "wpgate-hello 1.2.0 files changed since the plan" in result.stderr
+    finally:
+        hello.write_text(original)
+
+
+def test_approval_is_frozen(planned):
+    path = approved_copy(planned, "twice.yml")
+    qa = write_qa(planned["folder"])
+    result = wpgate("approve", str(path), "--qa", str(qa), "--by", "Bo", config=planned["config"])
+    assert result.returncode == 3 and "already approved by Ana Tester" in result.stderr
