@@ -37,8 +37,30 @@ function wpgate_answer( array $document ) {
 	fflush( $out );
 }
 
+// What an action must undo if it stops half-way (a fatal, wp_die(), an error). They run after the
+// failure is answered, so that a cleanup dying as well (memory exhausted, database gone) cannot
+// take the answer with it; the process still ends only when they are done.
+$GLOBALS['wpgate_cleanups'] = array();
+
+function wpgate_on_failure( callable $cleanup ) {
+	$GLOBALS['wpgate_cleanups'][] = $cleanup;
+}
+
+function wpgate_run_cleanups() {
+	$cleanups = array_reverse( $GLOBALS['wpgate_cleanups'] );
+	$GLOBALS['wpgate_cleanups'] = array();
+	foreach ( $cleanups as $cleanup ) {
+		try {
+			call_user_func( $cleanup );
+		} catch ( Throwable $error ) {
+			// The first failure is the one to report; a cleanup that fails too must not hide it.
+		}
+	}
+}
+
 function wpgate_fail( $kind, $message, array $extra = array() ) {
 	wpgate_answer( array( 'ok' => false, 'error' => array_merge( array( 'kind' => $kind, 'message' => $message ), $extra ) ) );
+	wpgate_run_cleanups();
 	exit( 0 );
 }
 
@@ -77,6 +99,7 @@ register_shutdown_function(
 				'message' => 'WordPress stopped before it could answer (exit or die called while loading)',
 			) ) );
 		}
+		wpgate_run_cleanups();
 		// After a failure nothing more of the site's code runs.
 		exit( 0 );
 	}
@@ -118,6 +141,10 @@ if ( $wpgate_https ) {
 
 if ( ! empty( $wpgate_request['admin'] ) ) {
 	define( 'WP_ADMIN', true );
+}
+// The database upgrade loads WordPress as wp-admin/upgrade.php does: installing, so without plugins or theme.
+if ( 'upgrade_db' === $wpgate_request['action'] ) {
+	define( 'WP_INSTALLING', true );
 }
 
 // Hooks set before WordPress loads, in the form wp-includes/plugin.php turns into WP_Hook objects.
@@ -265,6 +292,776 @@ function wpgate_action_inventory( array $params ) {
 		'multisite'   => is_multisite(),
 		'maintenance' => file_exists( ABSPATH . '.maintenance' ),
 		'home'        => home_url(),
+	);
+}
+
+/*
+ * Applying one update: WordPress's own upgrader classes install one component from a zip that
+ * wpgate has already put on the host (a copy: the package is consumed). The plugin and theme
+ * paths follow the Dashboard's "Update now" (wp_ajax_update_plugin / wp_ajax_update_theme since
+ * WordPress 4.2), the core path follows Core_Upgrader as update-core.php drives it, except that
+ * the database is upgraded afterwards by upgrade_db, in a fresh PHP process that runs the new code.
+ */
+
+// The three parameters every install action takes; anything odd is refused before the site changes.
+function wpgate_upgrade_params( array $params, $kind ) {
+	$slug    = isset( $params['slug'] ) ? (string) $params['slug'] : '';
+	$package = isset( $params['package'] ) ? (string) $params['package'] : '';
+	$version = isset( $params['version'] ) ? (string) $params['version'] : '';
+	if ( 'core' !== $kind && ! preg_match( '/^[a-z0-9][a-z0-9._-]*$/', $slug ) ) {
+		wpgate_fail( 'bad_request', "install_$kind: " . var_export( $slug, true ) . ' is not a slug' );
+	}
+	if ( ! preg_match( '/^[0-9A-Za-z][0-9A-Za-z.+-]*$/', $version ) ) {
+		wpgate_fail( 'bad_request', "install_$kind $slug: " . var_export( $version, true ) . ' is not a version' );
+	}
+	$label = 'core' === $kind ? "WordPress $version" : "$kind $slug $version";
+	if ( '' === $package || '/' !== $package[0] ) {
+		wpgate_fail( 'bad_request', "$label: the package must be an absolute path on the site's host, not " . var_export( $package, true ) );
+	}
+	if ( ! is_file( $package ) || ! is_readable( $package ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: no package to install at $package (missing or unreadable)" );
+	}
+	$upgrade_dir = trailingslashit( WP_CONTENT_DIR ) . 'upgrade/';
+	if ( 0 === strpos( $package, $upgrade_dir ) ) {
+		// WP_Upgrader::unpack_package() empties that folder before it unpacks.
+		wpgate_fail( 'bad_request', "$label: the package $package must not be inside $upgrade_dir: WordPress empties that folder before unpacking" );
+	}
+	// The package is a copy made for this call: consumed whatever happens, as WordPress consumes a download.
+	wpgate_on_failure(
+		function () use ( $package ) {
+			if ( is_file( $package ) ) {
+				@unlink( $package );
+			}
+		}
+	);
+	return array( $slug, $package, $version );
+}
+
+// The names in a zip archive, read with whichever reader WordPress itself would use here.
+function wpgate_zip_entries( $package ) {
+	if ( class_exists( 'ZipArchive', false ) ) {
+		$zip    = new ZipArchive();
+		$opened = $zip->open( $package, defined( 'ZipArchive::RDONLY' ) ? ZipArchive::RDONLY : 0 );
+		if ( true !== $opened ) {
+			return new WP_Error( 'wpgate_bad_zip', "$package is not a readable zip archive (ZipArchive error $opened)" );
+		}
+		$names = array();
+		for ( $index = 0; $index < $zip->numFiles; $index++ ) {
+			$names[] = $zip->getNameIndex( $index );
+		}
+		$zip->close();
+		return $names;
+	}
+	require_once ABSPATH . 'wp-admin/includes/class-pclzip.php';
+	$archive = new PclZip( $package );
+	$listing = $archive->listContent();
+	if ( ! is_array( $listing ) ) {
+		return new WP_Error( 'wpgate_bad_zip', "$package is not a readable zip archive (" . $archive->errorInfo( true ) . ')' );
+	}
+	return wp_list_pluck( $listing, 'filename' );
+}
+
+// The start of one file in a zip archive (enough for its headers), or null.
+function wpgate_zip_read( $package, $name, $length = 8192 ) {
+	if ( class_exists( 'ZipArchive', false ) ) {
+		$zip = new ZipArchive();
+		if ( true !== $zip->open( $package, defined( 'ZipArchive::RDONLY' ) ? ZipArchive::RDONLY : 0 ) ) {
+			return null;
+		}
+		$stream = $zip->getStream( $name );
+		$text   = $stream ? fread( $stream, $length ) : false;
+		if ( $stream ) {
+			fclose( $stream );
+		}
+		$zip->close();
+		return false === $text ? null : $text;
+	}
+	require_once ABSPATH . 'wp-admin/includes/class-pclzip.php';
+	$archive   = new PclZip( $package );
+	$extracted = $archive->extract( PCLZIP_OPT_BY_NAME, $name, PCLZIP_OPT_EXTRACT_AS_STRING );
+	return is_array( $extracted ) && isset( $extracted[0]['content'] ) ? substr( $extracted[0]['content'], 0, $length ) : null;
+}
+
+// A header of a plugin file or style.css, in the form get_file_data() reads.
+function wpgate_header( $text, $name ) {
+	if ( preg_match( '/^(?:[ \t]*<\?php)?[ \t\/*#@]*' . preg_quote( $name, '/' ) . ':(.*)$/mi', (string) $text, $match ) ) {
+		return trim( preg_replace( '/\s*(?:\*\/|\?>).*/', '', $match[1] ) );
+	}
+	return '';
+}
+
+/**
+ * Reads the package before anything changes: one top folder SLUG/ holding the component at the
+ * expected version. WordPress would install a zip whose folder has another name beside the old
+ * one (and delete the old one); it is refused here, and again by a source-selection guard.
+ */
+function wpgate_check_component_zip( $kind, $slug, $package, $version, $preferred_file = '' ) {
+	$entries = wpgate_zip_entries( $package );
+	if ( is_wp_error( $entries ) ) {
+		wpgate_fail( 'upgrade_failed', "$kind $slug $version: " . $entries->get_error_message() );
+	}
+	if ( ! $entries ) {
+		wpgate_fail( 'upgrade_failed', "$kind $slug $version: the package $package is an empty zip archive" );
+	}
+	$tops = array();
+	foreach ( $entries as $entry ) {
+		$tops[ strtok( ltrim( $entry, '/' ), '/' ) ] = true;
+		if ( preg_match( '#(^|/)\.\.(/|$)#', $entry ) ) {
+			wpgate_fail( 'upgrade_failed', "$kind $slug $version: the package holds a path outside its folder: $entry" );
+		}
+	}
+	if ( array( $slug ) !== array_keys( $tops ) ) {
+		$found = implode( '/, ', array_keys( $tops ) ) . '/';
+		wpgate_fail( 'upgrade_failed', "$kind $slug $version: the package's top folder is $found, not $slug/ (it is not the $kind $slug)" );
+	}
+	if ( 'theme' === $kind ) {
+		$style = wpgate_zip_read( $package, "$slug/style.css" );
+		if ( null === $style || '' === wpgate_header( $style, 'Theme Name' ) ) {
+			wpgate_fail( 'upgrade_failed', "theme $slug $version: the package has no $slug/style.css with a Theme Name header" );
+		}
+		$found_version = wpgate_header( $style, 'Version' );
+	} else {
+		// The main plugin file: the installed one's name first, then any top-level PHP file with a Plugin Name.
+		$candidates = preg_grep( '#^' . preg_quote( $slug, '#' ) . '/[^/]+\.php$#', $entries );
+		usort(
+			$candidates,
+			function ( $a, $b ) use ( $preferred_file ) {
+				return (int) ( $b === $preferred_file ) - (int) ( $a === $preferred_file ) ?: strcmp( $a, $b );
+			}
+		);
+		$found_version = null;
+		foreach ( $candidates as $candidate ) {
+			$text = wpgate_zip_read( $package, $candidate );
+			if ( '' !== wpgate_header( $text, 'Plugin Name' ) ) {
+				$found_version = wpgate_header( $text, 'Version' );
+				break;
+			}
+		}
+		if ( null === $found_version ) {
+			wpgate_fail( 'upgrade_failed', "plugin $slug $version: the package has no PHP file with a Plugin Name header directly in $slug/" );
+		}
+	}
+	if ( $found_version !== $version ) {
+		wpgate_fail( 'upgrade_failed', "$kind $slug $version: the package holds version " . ( '' === $found_version ? '(none)' : $found_version ) . ", not $version" );
+	}
+}
+
+/**
+ * A core package is WordPress's own layout, wordpress/..., with the core files only. A
+ * wp-config.php in it would replace the site's (the site goes down); a wp-content/ in it would
+ * let update_core() copy "new bundled" themes and plugins that are not in the release.
+ */
+function wpgate_check_core_zip( $package, $version ) {
+	$entries = wpgate_zip_entries( $package );
+	if ( is_wp_error( $entries ) ) {
+		wpgate_fail( 'upgrade_failed', "WordPress $version: " . $entries->get_error_message() );
+	}
+	$names = array_flip( $entries );
+	foreach ( $entries as $entry ) {
+		if ( 0 !== strpos( $entry, 'wordpress/' ) || preg_match( '#(^|/)\.\.(/|$)#', $entry ) ) {
+			wpgate_fail( 'upgrade_failed', "WordPress $version: the package holds $entry, outside its wordpress/ folder" );
+		}
+		if ( 'wordpress/wp-config.php' === $entry ) {
+			wpgate_fail( 'upgrade_failed', "WordPress $version: the package carries a wp-config.php, which would replace the site's: refused" );
+		}
+		if ( 0 === strpos( $entry, 'wordpress/wp-content/' ) ) {
+			wpgate_fail( 'upgrade_failed', "WordPress $version: the package carries wp-content/ ($entry): a core package holds the core files only" );
+		}
+	}
+	foreach ( array( 'wordpress/wp-includes/version.php', 'wordpress/readme.html', 'wordpress/wp-admin/includes/update-core.php' ) as $required ) {
+		if ( ! isset( $names[ $required ] ) ) {
+			wpgate_fail( 'upgrade_failed', "WordPress $version: the package has no $required, so it is not a WordPress core package" );
+		}
+	}
+	$found = wpgate_core_version( wpgate_zip_read( $package, 'wordpress/wp-includes/version.php', 65536 ) );
+	if ( $found !== $version ) {
+		wpgate_fail( 'upgrade_failed', "WordPress $version: the package holds WordPress " . ( $found ? $found : '(unknown)' ) . ", not $version" );
+	}
+}
+
+// $wp_version as a wp-includes/version.php text assigns it.
+function wpgate_core_version( $text ) {
+	return preg_match( '/\$wp_version\s*=\s*\'([^\']+)\'/', (string) $text, $match ) ? $match[1] : null;
+}
+
+// $wp_db_version as a wp-includes/version.php text assigns it.
+function wpgate_core_db_version( $text ) {
+	return preg_match( '/\$wp_db_version\s*=\s*(\d+)/', (string) $text, $match ) ? (int) $match[1] : null;
+}
+
+/**
+ * Acts as an administrator who may do the update, as the Dashboard's user would: some plugins'
+ * upgrader hooks check capabilities. With DISALLOW_FILE_MODS nobody has the capability; the site's
+ * owner deploys by other means then, as with WP-CLI, so the first administrator is used.
+ */
+function wpgate_become_updater( $capability ) {
+	$candidates = array();
+	if ( is_multisite() ) {
+		foreach ( get_super_admins() as $login ) {
+			$user = get_user_by( 'login', $login );
+			if ( $user ) {
+				$candidates[] = $user;
+			}
+		}
+	}
+	$candidates = array_merge( $candidates, get_users( array( 'role' => 'administrator', 'orderby' => 'ID', 'order' => 'ASC', 'number' => 50 ) ) );
+	foreach ( $candidates as $user ) {
+		if ( user_can( $user, $capability ) ) {
+			wp_set_current_user( $user->ID );
+			return $user->user_login;
+		}
+	}
+	if ( $candidates ) {
+		wp_set_current_user( $candidates[0]->ID );
+		return $candidates[0]->user_login;
+	}
+	return null;
+}
+
+/**
+ * What every install action does first. Returns what the final cleanup needs; that cleanup also
+ * runs when the action stops half-way (an error, a fatal, wp_die()).
+ */
+function wpgate_upgrade_start( $package, $capability ) {
+	require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
+	require_once ABSPATH . 'wp-admin/includes/plugin.php';
+	$state = array(
+		'started'            => microtime( true ),
+		'package'            => $package,
+		'maintenance_before' => file_exists( ABSPATH . '.maintenance' ),
+		'user'               => wpgate_become_updater( $capability ),
+	);
+	// After an update WordPress asks its update API for news and fetches translations. The bridge
+	// blocks those requests (a failed check would only silence the site's own checks for hours),
+	// and translations are not in the release: WordPress's Language_Pack_Upgrader unhooks the same four.
+	remove_action( 'upgrader_process_complete', array( 'Language_Pack_Upgrader', 'async_upgrade' ), 20 );
+	remove_action( 'upgrader_process_complete', 'wp_version_check' );
+	remove_action( 'upgrader_process_complete', 'wp_update_plugins' );
+	remove_action( 'upgrader_process_complete', 'wp_update_themes' );
+	wpgate_on_failure(
+		function () use ( $state ) {
+			wpgate_upgrade_cleanup( $state );
+		}
+	);
+	return $state;
+}
+
+/**
+ * Maintenance mode off unless it was on before, the package copy gone (WordPress deletes it in
+ * some paths only), and the folder WordPress unpacked it to gone: an upgrade that fails before
+ * installing leaves that in wp-content/upgrade/.
+ */
+function wpgate_upgrade_cleanup( array $state ) {
+	if ( ! $state['maintenance_before'] && file_exists( ABSPATH . '.maintenance' ) ) {
+		@unlink( ABSPATH . '.maintenance' );
+	}
+	if ( is_file( $state['package'] ) ) {
+		@unlink( $state['package'] );
+	}
+	// The name WP_Upgrader::unpack_package() gives the folder.
+	$working = basename( basename( $state['package'], '.tmp' ), '.zip' );
+	if ( '' !== $working && '.' !== $working && '..' !== $working ) {
+		wpgate_remove_tree( trailingslashit( WP_CONTENT_DIR ) . "upgrade/$working" );
+	}
+}
+
+function wpgate_remove_tree( $path ) {
+	if ( is_link( $path ) || is_file( $path ) ) {
+		@unlink( $path );
+		return;
+	}
+	if ( ! is_dir( $path ) ) {
+		return;
+	}
+	foreach ( scandir( $path ) as $name ) {
+		if ( '.' !== $name && '..' !== $name ) {
+			wpgate_remove_tree( "$path/$name" );
+		}
+	}
+	@rmdir( $path );
+}
+
+/**
+ * Lets WordPress see one update offer, ours, in the site transient TRANSIENT while the upgrader
+ * runs; the stored transient is not written, so no other offer can be acted on and a crash leaves
+ * no offer pointing at a local file. Returns the function that ends this and puts the stored
+ * transient back as it was, minus a stored offer for KEY (now fulfilled, it would be stale).
+ */
+function wpgate_offer_only( $transient, $key, $offer ) {
+	$stored = get_site_transient( $transient );
+	$only   = (object) array(
+		'last_checked' => time(),
+		'checked'      => array(),
+		'response'     => null === $offer ? array() : array( $key => $offer ),
+		'no_update'    => array(),
+		'translations' => array(),
+	);
+	$filter = function () use ( $only ) {
+		return $only;
+	};
+	add_filter( "pre_site_transient_$transient", $filter, PHP_INT_MAX );
+	$done = false;
+	$end  = function ( $fulfilled = null ) use ( $transient, $filter, $stored, $key, &$done ) {
+		if ( $done ) {
+			return;
+		}
+		$done = true;
+		remove_filter( "pre_site_transient_$transient", $filter, PHP_INT_MAX );
+		$fulfilled = null === $fulfilled ? $key : $fulfilled;
+		$wanted    = $stored;
+		if ( is_object( $wanted ) && isset( $wanted->response[ $fulfilled ] ) ) {
+			$wanted = clone $wanted;
+			unset( $wanted->response[ $fulfilled ] );
+		}
+		$now = get_site_transient( $transient );
+		if ( false === $stored ) {
+			if ( false !== $now ) {
+				delete_site_transient( $transient );
+			}
+		} elseif ( serialize( $now ) !== serialize( $wanted ) ) {
+			set_site_transient( $transient, $wanted );
+		}
+	};
+	wpgate_on_failure( $end );
+	return $end;
+}
+
+/**
+ * Refuses, after unpacking and before anything is removed, a package whose folder is not FOLDER
+ * (added last, so it also sees what other source-selection filters made of it).
+ */
+function wpgate_guard_source_folder( $folder, $label ) {
+	$guard = function ( $source ) use ( $folder, $label ) {
+		if ( is_wp_error( $source ) ) {
+			return $source;
+		}
+		$found = basename( untrailingslashit( $source ) );
+		if ( $found !== $folder ) {
+			return new WP_Error( 'wpgate_wrong_folder', "the unpacked package is $found/, not $folder/: it is not $label" );
+		}
+		return $source;
+	};
+	add_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
+	return $guard;
+}
+
+/**
+ * WordPress 6.3+ moves the old version to wp-content/upgrade-temp-backup/ while it installs and,
+ * when the PHP process ends, deletes that copy (success) or moves it back (failure). It is done
+ * here, before the answer, so that the answer describes the site as it is left.
+ */
+function wpgate_finish_temp_backups( $upgrader ) {
+	$problems = array();
+	foreach ( array( 'restore_temp_backup' => 10, 'delete_temp_backup' => 100 ) as $method => $priority ) {
+		if ( ! method_exists( $upgrader, $method ) || false === has_action( 'shutdown', array( $upgrader, $method ) ) ) {
+			continue;
+		}
+		remove_action( 'shutdown', array( $upgrader, $method ), $priority );
+		$result = $upgrader->$method();
+		if ( is_wp_error( $result ) ) {
+			$problems[] = wpgate_plain( implode( ' ', $result->get_error_messages() ) );
+		}
+	}
+	return $problems;
+}
+
+// One line from everything WordPress said went wrong: the result's errors, then the skin's.
+function wpgate_upgrader_failure( $skin, $result, array $more = array() ) {
+	$messages = array();
+	if ( is_wp_error( $result ) ) {
+		foreach ( $result->get_error_codes() as $code ) {
+			$data       = $result->get_error_data( $code );
+			$messages[] = $result->get_error_message( $code ) . ( is_string( $data ) && '' !== $data ? ' ' . $data : '' );
+		}
+	}
+	if ( $skin && method_exists( $skin, 'get_error_messages' ) ) {
+		$messages[] = $skin->get_error_messages();
+	}
+	if ( false === $result ) {
+		$messages[] = 'WordPress could not reach the files (the filesystem connection failed)';
+	}
+	$messages = array_merge( $messages, $more );
+	$messages = array_values( array_unique( array_filter( array_map( 'wpgate_plain', $messages ) ) ) );
+	if ( ! $messages && $skin ) {
+		$messages = array_slice( array_map( 'wpgate_plain', $skin->get_upgrade_messages() ), -3 );
+	}
+	return $messages ? implode( '; ', $messages ) : 'the upgrader gave no reason';
+}
+
+// The installed plugin's main file for a folder SLUG (the one named SLUG.php first), or null.
+function wpgate_plugin_file( $slug ) {
+	wp_clean_plugins_cache( false );
+	$found = array_keys( get_plugins( '/' . $slug ) );
+	if ( ! $found || ! is_dir( WP_PLUGIN_DIR . '/' . $slug ) ) {
+		return null;
+	}
+	return "$slug/" . ( in_array( "$slug.php", $found, true ) ? "$slug.php" : $found[0] );
+}
+
+/**
+ * Installs plugin SLUG at VERSION from PACKAGE.
+ *
+ * Present: Plugin_Upgrader::bulk_upgrade(), as the Dashboard's "Update now". It keeps the plugin
+ * active (upgrade() would deactivate it and leave the reactivation to a later request), turns
+ * maintenance mode on only while an active plugin's files change, and fires
+ * upgrader_process_complete with action "update", which plugins use to migrate.
+ * Absent (wpgate moved the current folder aside): there is no installed plugin to update. Up to
+ * 6.2 bulk_upgrade() would install it all the same; 6.3+ fails ("Could not move the old version
+ * to the upgrade-temp-backup directory") and leaves an empty plugin folder and the unpacked
+ * package behind. So the package is installed with Plugin_Upgrader::install(), overwrite allowed,
+ * as an uploaded zip is: the old code is not loaded, so no hook of it could react to an update
+ * anyway; active_plugins is not touched, so an active plugin stays active; WordPress fires its
+ * own upgrader_process_complete with action "install" and nothing else is fired here.
+ */
+function wpgate_action_install_plugin( array $params ) {
+	list( $slug, $package, $version ) = wpgate_upgrade_params( $params, 'plugin' );
+	$label = "plugin $slug $version";
+	if ( is_file( WP_PLUGIN_DIR . "/$slug.php" ) && ! is_dir( WP_PLUGIN_DIR . "/$slug" ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: the installed plugin is the single file $slug.php, and a packaged plugin is a folder $slug/: not supported" );
+	}
+	require_once ABSPATH . 'wp-admin/includes/plugin.php';
+	$file = wpgate_plugin_file( $slug );
+	wpgate_check_component_zip( 'plugin', $slug, $package, $version, $file ? $file : "$slug/$slug.php" );
+	$state = wpgate_upgrade_start( $package, 'update_plugins' );
+
+	$skin     = new WP_Ajax_Upgrader_Skin();
+	$upgrader = new Plugin_Upgrader( $skin );
+	$guard    = wpgate_guard_source_folder( $slug, "the plugin $slug" );
+	if ( $file ) {
+		$method     = 'bulk_upgrade';
+		$end_offers = wpgate_offer_only(
+			'update_plugins',
+			$file,
+			(object) array(
+				'id'          => "wpgate/$slug",
+				'slug'        => $slug,
+				'plugin'      => $file,
+				'new_version' => $version,
+				'url'         => '',
+				'package'     => $package,
+			)
+		);
+		// clear_update_cache false: WordPress would delete the stored offers; they are put back instead.
+		$results = $upgrader->bulk_upgrade( array( $file ), array( 'clear_update_cache' => false ) );
+		$result  = is_array( $results ) && array_key_exists( $file, $results ) ? $results[ $file ] : $results;
+		if ( true === $result ) {
+			$result = new WP_Error( 'up_to_date', "WordPress saw no update offer for $file and installed nothing" );
+		}
+	} else {
+		$method     = 'install';
+		$end_offers = wpgate_offer_only( 'update_plugins', "$slug/$slug.php", null );
+		$installed  = $upgrader->install( $package, array( 'overwrite_package' => true, 'clear_update_cache' => false ) );
+		$result     = true === $installed ? $upgrader->result : $installed;
+	}
+	remove_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
+	$problems = wpgate_finish_temp_backups( $upgrader );
+	$new_file = wpgate_plugin_file( $slug );
+	$end_offers( $file ? $file : $new_file );
+	if ( ! $result || is_wp_error( $result ) || $skin->get_errors()->has_errors() ) {
+		wpgate_fail( 'upgrade_failed', "WordPress could not install $label ($method): " . wpgate_upgrader_failure( $skin, $result, $problems ) );
+	}
+	if ( ! $new_file ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but " . WP_PLUGIN_DIR . "/$slug holds no plugin" );
+	}
+	$data = get_plugin_data( WP_PLUGIN_DIR . '/' . $new_file, false, false );
+	if ( $data['Version'] !== $version ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but $new_file says version " . ( $data['Version'] ? $data['Version'] : '(none)' ) );
+	}
+	wpgate_upgrade_cleanup( $state );
+	return array(
+		'kind'           => 'plugin',
+		'slug'           => $slug,
+		'version'        => $data['Version'],
+		'file'           => $new_file,
+		'method'         => $method,
+		'active'         => is_plugin_active( $new_file ),
+		'network_active' => is_multisite() && is_plugin_active_for_network( $new_file ),
+		'user'           => $state['user'],
+		'messages'       => array_map( 'wpgate_plain', $skin->get_upgrade_messages() ),
+		'warnings'       => $problems,
+		'seconds'        => round( microtime( true ) - $state['started'], 3 ),
+	);
+}
+
+/**
+ * Installs theme SLUG at VERSION from PACKAGE: Theme_Upgrader::bulk_upgrade() when it is there
+ * (the Dashboard's "Update now": maintenance mode while the active theme or its parent changes,
+ * upgrader_process_complete with action "update"), Theme_Upgrader::install() with overwrite
+ * when wpgate moved it aside; the stylesheet and template options are never touched.
+ */
+function wpgate_action_install_theme( array $params ) {
+	list( $slug, $package, $version ) = wpgate_upgrade_params( $params, 'theme' );
+	$label = "theme $slug $version";
+	wpgate_check_component_zip( 'theme', $slug, $package, $version );
+	$state = wpgate_upgrade_start( $package, 'update_themes' );
+	wp_clean_themes_cache( false );
+	$theme   = wp_get_theme( $slug );
+	$present = $theme->exists() && is_dir( $theme->get_stylesheet_directory() );
+
+	$skin     = new WP_Ajax_Upgrader_Skin();
+	$upgrader = new Theme_Upgrader( $skin );
+	$guard    = wpgate_guard_source_folder( $slug, "the theme $slug" );
+	$offer    = array(
+		'theme'       => $slug,
+		'new_version' => $version,
+		'url'         => '',
+		'package'     => $package,
+	);
+	if ( $present ) {
+		$method     = 'bulk_upgrade';
+		$end_offers = wpgate_offer_only( 'update_themes', $slug, $offer );
+		$results    = $upgrader->bulk_upgrade( array( $slug ), array( 'clear_update_cache' => false ) );
+		$result     = is_array( $results ) && array_key_exists( $slug, $results ) ? $results[ $slug ] : $results;
+		if ( true === $result ) {
+			$result = new WP_Error( 'up_to_date', "WordPress saw no update offer for the theme $slug and installed nothing" );
+		}
+	} else {
+		$method     = 'install';
+		$end_offers = wpgate_offer_only( 'update_themes', $slug, null );
+		$installed  = $upgrader->install( $package, array( 'overwrite_package' => true, 'clear_update_cache' => false ) );
+		$result     = true === $installed ? $upgrader->result : $installed;
+	}
+	remove_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
+	$problems = wpgate_finish_temp_backups( $upgrader );
+	$end_offers();
+	if ( ! $result || is_wp_error( $result ) || $skin->get_errors()->has_errors() ) {
+		wpgate_fail( 'upgrade_failed', "WordPress could not install $label ($method): " . wpgate_upgrader_failure( $skin, $result, $problems ) );
+	}
+	clearstatcache();
+	wp_clean_themes_cache( false );
+	$theme = wp_get_theme( $slug );
+	if ( ! $theme->exists() || ! is_file( $theme->get_stylesheet_directory() . '/style.css' ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but there is no theme $slug in " . get_theme_root( $slug ) );
+	}
+	$found_version = $theme->get( 'Version' );
+	if ( $found_version !== $version ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but its style.css says version " . ( $found_version ? $found_version : '(none)' ) );
+	}
+	wpgate_upgrade_cleanup( $state );
+	return array(
+		'kind'     => 'theme',
+		'slug'     => $slug,
+		'version'  => $found_version,
+		'method'   => $method,
+		'active'   => get_stylesheet() === $slug,
+		'parent'   => $theme->get_template() !== $slug ? $theme->get_template() : null,
+		'user'     => $state['user'],
+		'messages' => array_map( 'wpgate_plain', $skin->get_upgrade_messages() ),
+		'warnings' => $problems,
+		'seconds'  => round( microtime( true ) - $state['started'], 3 ),
+	);
+}
+
+// wp-config.php where WordPress finds it: in ABSPATH, or in the folder above when that is no other WordPress.
+function wpgate_config_file() {
+	if ( is_file( ABSPATH . 'wp-config.php' ) ) {
+		return ABSPATH . 'wp-config.php';
+	}
+	return dirname( ABSPATH ) . '/wp-config.php';
+}
+
+/**
+ * Installs WordPress VERSION from PACKAGE with Core_Upgrader::upgrade(), as update-core.php does,
+ * from an offer that points every package at the local zip. The new update_core() ends with a
+ * loopback request to wp-admin/upgrade.php?step=upgrade_db: it is answered here with a fake 200,
+ * because wpgate runs the database upgrade itself (upgrade_db) in a fresh PHP process that loads
+ * the new code. Afterwards .maintenance and the core_updater.lock this run took are gone, and
+ * wp-config.php is byte for byte what it was (put back, and the run failed, if it was not).
+ */
+function wpgate_action_install_core( array $params ) {
+	global $wp_version, $wpdb;
+	list( , $package, $version ) = wpgate_upgrade_params( $params, 'core' );
+	$label = "WordPress $version";
+	$from  = $wp_version;
+	wpgate_check_core_zip( $package, $version );
+	$config_file  = wpgate_config_file();
+	$config_bytes = file_get_contents( $config_file );
+	$state        = wpgate_upgrade_start( $package, 'update_core' );
+	// Another update's lock is left alone (Core_Upgrader refuses to start while it is fresh).
+	$state['lock_before'] = wpgate_core_lock();
+	wpgate_on_failure(
+		function () use ( $state, $config_file, $config_bytes ) {
+			wpgate_core_cleanup( $state, $config_file, $config_bytes );
+		}
+	);
+
+	$db_upgrade_url = admin_url( 'upgrade.php?step=upgrade_db' );
+	$blocked        = false;
+	add_filter(
+		'pre_http_request',
+		function ( $pre, $args, $url ) use ( $db_upgrade_url, &$blocked ) {
+			if ( $url !== $db_upgrade_url && false === strpos( (string) $url, '/upgrade.php?step=upgrade_db' ) ) {
+				return $pre;
+			}
+			$blocked = true;
+			return array(
+				'headers'  => array(),
+				'body'     => '',
+				'response' => array( 'code' => 200, 'message' => 'OK' ),
+				'cookies'  => array(),
+				'filename' => null,
+			);
+		},
+		5,
+		3
+	);
+	$feedback = array();
+	add_filter(
+		'update_feedback',
+		function ( $message ) use ( &$feedback ) {
+			$feedback[] = wpgate_plain( $message );
+			return $message;
+		}
+	);
+
+	// update_core() checks PHP and MySQL against the new version.php itself; these fields only
+	// describe the system, as the offers of WordPress's update API do.
+	$offer = (object) array(
+		'response'        => 'upgrade',
+		'download'        => $package,
+		'locale'          => get_locale(),
+		'packages'        => (object) array(
+			'full'        => $package,
+			'no_content'  => $package,
+			'new_bundled' => '',
+			'partial'     => '',
+			'rollback'    => '',
+		),
+		'current'         => $version,
+		'version'         => $version,
+		'php_version'     => PHP_VERSION,
+		'mysql_version'   => $wpdb->db_version(),
+		'new_bundled'     => '',
+		'partial_version' => '',
+	);
+	$skin     = new WP_Ajax_Upgrader_Skin();
+	$upgrader = new Core_Upgrader( $skin );
+	$result   = $upgrader->upgrade(
+		$offer,
+		array(
+			// The update API's checksums are out of reach, and wpgate keeps its own rollback point.
+			'pre_check_md5'                => false,
+			'attempt_rollback'             => false,
+			'do_rollback'                  => false,
+			// Moot while the bridge forces the direct filesystem method; strict all the same.
+			'allow_relaxed_file_ownership' => false,
+		)
+	);
+	$config_changed = wpgate_core_cleanup( $state, $config_file, $config_bytes );
+	// The blocked version check after the update left a placeholder that would keep WordPress
+	// from checking for core updates for hours: WordPress meant the transient to be gone.
+	delete_site_transient( 'update_core' );
+	if ( $config_changed ) {
+		wpgate_fail( 'upgrade_failed', "$label: the update changed $config_file; it was put back as it was. " . ( is_wp_error( $result ) ? wpgate_upgrader_failure( $skin, $result ) : '' ) );
+	}
+	if ( ! $result || is_wp_error( $result ) ) {
+		wpgate_fail( 'upgrade_failed', "WordPress could not update to $version: " . wpgate_upgrader_failure( $skin, $result ) );
+	}
+	clearstatcache();
+	$version_file  = file_get_contents( ABSPATH . WPINC . '/version.php' );
+	$found_version = wpgate_core_version( $version_file );
+	if ( $found_version !== $version ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but wp-includes/version.php says " . ( $found_version ? $found_version : '(nothing)' ) );
+	}
+	return array(
+		'kind'                       => 'core',
+		'slug'                       => 'wordpress',
+		'from'                       => $from,
+		'version'                    => $found_version,
+		'method'                     => 'core_upgrade',
+		'db_version'                 => (int) $wpdb->get_var( "SELECT option_value FROM $wpdb->options WHERE option_name = 'db_version'" ),
+		'files_db_version'           => wpgate_core_db_version( $version_file ),
+		'db_upgrade_request_blocked' => $blocked,
+		'user'                       => $state['user'],
+		'messages'                   => array_values( array_filter( $feedback ) ),
+		'seconds'                    => round( microtime( true ) - $state['started'], 3 ),
+	);
+}
+
+// The value of WordPress's core update lock, read from the database itself, or null.
+function wpgate_core_lock() {
+	global $wpdb;
+	return $wpdb->get_var( "SELECT option_value FROM $wpdb->options WHERE option_name = 'core_updater.lock'" );
+}
+
+// After a core update, whatever happened: the common cleanup, the lock this run took released,
+// wp-config.php put back if it changed. Returns whether it had changed.
+function wpgate_core_cleanup( array $state, $config_file, $config_bytes ) {
+	wpgate_upgrade_cleanup( $state );
+	// A lock that is not the one found at the start was taken by this run.
+	$lock = wpgate_core_lock();
+	if ( null !== $lock && $lock !== $state['lock_before'] ) {
+		delete_option( 'core_updater.lock' );
+	}
+	clearstatcache();
+	if ( false !== $config_bytes && @file_get_contents( $config_file ) !== $config_bytes ) {
+		file_put_contents( $config_file, $config_bytes );
+		return true;
+	}
+	return false;
+}
+
+/**
+ * WordPress's database upgrade, wp_upgrade(), in a process of its own that loaded the new code
+ * as wp-admin/upgrade.php does (installing: no plugins, no theme). On a multisite only this site's
+ * tables and the network's are upgraded; the other sites' are not (out of wpgate's scope).
+ */
+function wpgate_action_upgrade_db( array $params ) {
+	global $wpdb, $wp_db_version, $wp_version;
+	require_once ABSPATH . 'wp-admin/includes/upgrade.php';
+	$read = function () use ( $wpdb ) {
+		return (int) $wpdb->get_var( "SELECT option_value FROM $wpdb->options WHERE option_name = 'db_version'" );
+	};
+	$from = $read();
+	wp_upgrade();
+	wp_cache_delete( 'alloptions', 'options' );
+	$to = $read();
+	if ( $to !== (int) $wp_db_version ) {
+		wpgate_fail( 'upgrade_failed', "the database upgrade ended at db_version $to, but WordPress $wp_version's files expect $wp_db_version" );
+	}
+	$result = array(
+		'from'      => $from,
+		'to'        => $to,
+		'wordpress' => $wp_version,
+		'upgraded'  => $from !== $to,
+	);
+	if ( is_multisite() ) {
+		$result['multisite'] = 'only the main site and the network tables were upgraded; upgrade the other sites from Network Admin > Updates > Upgrade Network';
+	}
+	return $result;
+}
+
+/**
+ * What an update may leave behind: .maintenance, WordPress's core update lock, and anything in
+ * wp-content/upgrade/ or in wp-content/upgrade-temp-backup/ (its plugins/ and themes/ folders
+ * themselves are WordPress's and stay).
+ */
+function wpgate_action_site_state( array $params ) {
+	$lock      = wpgate_core_lock();
+	$leftovers = array();
+	$content   = untrailingslashit( WP_CONTENT_DIR );
+	foreach ( array( 'upgrade' => array(), 'upgrade-temp-backup' => array( 'plugins', 'themes' ) ) as $folder => $kept ) {
+		$dir = "$content/$folder";
+		foreach ( is_dir( $dir ) ? scandir( $dir ) : array() as $name ) {
+			if ( '.' === $name || '..' === $name ) {
+				continue;
+			}
+			if ( in_array( $name, $kept, true ) && is_dir( "$dir/$name" ) ) {
+				foreach ( scandir( "$dir/$name" ) as $inner ) {
+					if ( '.' !== $inner && '..' !== $inner ) {
+						$leftovers[] = "$dir/$name/$inner";
+					}
+				}
+				continue;
+			}
+			$leftovers[] = "$dir/$name";
+		}
+	}
+	sort( $leftovers );
+	return array(
+		'maintenance'       => file_exists( ABSPATH . '.maintenance' ),
+		'core_updater_lock' => null !== $lock,
+		'upgrade_leftovers' => $leftovers,
 	);
 }
 

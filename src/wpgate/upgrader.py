@@ -1,0 +1,91 @@
+"""The apply primitives: install one component with WordPress's own upgrader classes from a zip on
+the site's host, upgrade the database, and read what an update may leave behind.
+
+Each call is one PHP process on the host (see `wpgate.bridge`). The PHP side follows what the
+Dashboard does ("Update now" for plugins and themes, Core_Upgrader for core) with the offer
+pointing at the local zip, and checks its own result; the caller still re-reads the inventory.
+
+Result of `install_component` (every kind):
+    kind, slug, version (read back from the files), method ("bulk_upgrade" | "install" for
+    plugins and themes, "core_upgrade" for core), user (the administrator acted as, or None),
+    messages (the upgrader's feedback), seconds.
+  plugin: file (main plugin file), active, network_active, warnings (temporary backup problems)
+  theme: active, parent, warnings
+  core: from (the version before), db_version (unchanged: see `upgrade_database`),
+        files_db_version, db_upgrade_request_blocked (update_core()'s loopback was answered here)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wpgate.bridge import Bridge
+from wpgate.command import Command
+from wpgate.errors import BridgeError
+
+KINDS = ("core", "plugin", "theme")
+# Errors the PHP side reports itself, naming the component; anything else (a fatal, wp_die(), no
+# answer) is told which update it interrupted.
+_REPORTED = ("upgrade_failed", "bad_request")
+
+
+class UpgradeError(BridgeError):
+    """WordPress's upgrader refused or failed to install a component, or installed something other
+    than what was asked for. The message holds the upgrader's own words."""
+
+
+def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str) -> dict[str, Any]:
+    """Install `kind` `slug` at `version` from `package`, an absolute path on the site's host to a
+    zip made for this call, outside wp-content/upgrade/. The package is consumed: deleted
+    afterwards, also when the install fails (a path refused outright is left alone).
+
+    Plugins and themes: bulk_upgrade() as the Dashboard's "Update now" when the component is
+    installed (active state kept, upgrader_process_complete fired with action "update"), install()
+    with overwrite when its folder has been moved aside. Core: Core_Upgrader::upgrade(); run
+    `upgrade_database` next. WordPress is loaded with its plugins, as an admin request.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    params = {"slug": slug, "package": package, "version": version}
+    try:
+        return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)
+    except BridgeError as error:
+        raise _upgrade_error(error, f"installing {kind} {slug} {version}") from None
+
+
+def upgrade_database(bridge: Bridge) -> dict[str, Any]:
+    """Run WordPress's database upgrade (wp_upgrade()) in a fresh PHP process, which loads the core
+    files now on disk as wp-admin/upgrade.php does (no plugins, no theme).
+
+    Returns {"from": db_version before, "to": db_version after, "wordpress": version of the files,
+    "upgraded": whether anything changed}, plus "multisite" (a note) on a network: only the main
+    site and the network tables are upgraded there.
+    """
+    try:
+        return bridge.call("upgrade_db")
+    except BridgeError as error:
+        raise _upgrade_error(error, "upgrading the database") from None
+
+
+def site_state(bridge: Bridge) -> dict[str, Any]:
+    """What an update may leave behind, read with plugins and theme skipped (so it works on a site
+    they break): {"maintenance": .maintenance present, "core_updater_lock": the option
+    core_updater.lock present, "upgrade_leftovers": absolute paths of the entries in
+    wp-content/upgrade/ and in wp-content/upgrade-temp-backup/(plugins|themes)/}."""
+    return bridge.call("site_state", load_extensions=False)
+
+
+def maintenance_off(bridge: Bridge) -> bool:
+    """Remove ABSPATH/.maintenance through the transport, without loading WordPress (it must work
+    when WordPress cannot load). Returns whether the file was there."""
+    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    present = bridge.transport.exists(path)
+    if present:
+        bridge.transport.check(Command.of("rm", "-f", "--", path))
+    return present
+
+
+def _upgrade_error(error: BridgeError, doing: str) -> UpgradeError:
+    message = error.message if error.kind in _REPORTED else f"{doing}: {error.message}"
+    return UpgradeError(message, kind=error.kind, file=error.file, line=error.line, output=error.output,
+                        hint=error.hint)
