@@ -19,7 +19,7 @@ from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
 from wpgate.transports import for_site
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:

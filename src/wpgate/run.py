@@ -44,7 +44,7 @@ class Run:
         self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
         self.event("run.start", site=site, release=release_id)
 
-    def event(self, name: str, **data: Any) -> None:
+    def event(self, name: str, /, **data: Any) -> None:
         """Append one event and force it to disk before going on."""
         line = json.dumps({"at": utc_now(), "event": name, **data}, sort_keys=False, default=str)
         self._journal.write(line + "\n")

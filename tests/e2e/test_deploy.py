@@ -161,10 +161,11 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
 
 # --- refusals: each leaves production byte-for-byte as it was ------------------------------------------
 
-def refused(planned, release: Path, code: int, *fragments: str, site: str = "refusals") -> str:
+def refused(planned, release: Path, code: int, *fragments: str, site: str = "refusals",
+            options: tuple[str, ...] = ("--yes",)) -> str:
     production = planned["refusals"]
     before = fingerprint(production)
-    result = wpgate("deploy", str(release), "--to", site, "--yes", config=planned["config"])
+    result = wpgate("deploy", str(release), "--to", site, *options, config=planned["config"])
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     for fragment in fragments:
@@ -259,7 +260,8 @@ def test_a_forged_approval_with_a_failed_check_is_refused(planned):
 
 def test_dry_run_changes_nothing(planned):
     path = approved_copy(planned, "dry.yml")
-    text = refused(planned, path, 0, "dry run: nothing was changed", "1. core wordpress: 6.1.9 → 6.5.5")
+    text = refused(planned, path, 0, "dry run: nothing was changed", "1. core wordpress: 6.1.9 → 6.5.5",
+                   options=("--dry-run",))
     assert "6.1 approval: passed" in text
 
 
@@ -270,7 +272,7 @@ def test_refusals_over_ssh_too(planned):
 
 
 def test_without_yes_and_without_a_terminal_nothing_changes(planned):
-    refused(planned, approved_copy(planned, "unconfirmed.yml"), 3, "not confirmed")
+    refused(planned, approved_copy(planned, "unconfirmed.yml"), 3, "not confirmed", options=())
 
 
 # --- approve refusals -------------------------------------------------------------------------------------
