@@ -315,3 +315,25 @@ def test_approval_is_frozen(planned):
     qa = write_qa(planned["folder"])
     result = wpgate("approve", str(path), "--qa", str(qa), "--by", "Bo", config=planned["config"])
     assert result.returncode == 3 and "already approved by Ana Tester" in result.stderr
+
+
+def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
+    """Plan, approve and deploy with production reached through a real sshd (core already equal)."""
+    production = bed.create_site("deploy-ssh", core="6.5.5", server="nginx", plugins=OLD_PLUGINS,
+                                 themes=OLD_THEMES, theme="wpgate-child",
+                                 active_plugins=["wpgate-hello", "wpgate-notes", "wpgate-shop"])
+    ssh = bed.sshd()
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production, ssh=ssh)},
+                          state_dir="state")
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release),
+                  config=config).returncode == 0
+    manifest = yaml.safe_load(release.read_text())
+    assert [u["type"] for u in manifest["updates"]] == ["plugin", "plugin", "plugin", "theme", "theme"]
+    qa = write_qa(tmp_path)
+    assert wpgate("approve", str(release), "--qa", str(qa), "--by", "Ana", config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", config=config)
+    assert result.returncode == 0, result.stderr
+    plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
+    assert {slug: plugins[slug]["version"] for slug in NEW_PLUGINS} == NEW_PLUGINS
+    production.stop()
