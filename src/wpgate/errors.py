@@ -12,6 +12,7 @@ class WpgateError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.report: dict | None = None  # a run's report, when the error ended a run
 
     def __str__(self) -> str:
         if self.hint:

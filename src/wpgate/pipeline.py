@@ -180,7 +180,9 @@ def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *,
         run.finish("refused", message)
         if interrupted:
             raise KeyboardInterrupt
-        raise GateRefused(f"{message} (run {run.id}; production was not changed)")
+        refusal = GateRefused(f"{message} (run {run.id}; production was not changed)")
+        refusal.report = run.report()
+        raise refusal
     applied = [u for u in run.updates if u["status"] in ("applied", "applying")]
     undo = [entry.get("undo") for entry in applied if entry.get("undo")]
     run.extra["rollback"] = {"attempted": False, "reason": "automatic rollback is not part of this version yet",
@@ -191,6 +193,7 @@ def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *,
              f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
     lines += [f"  {line}" for line in reversed(undo)]
     error = RollbackIncomplete("\n".join(lines))
+    error.report = run.report()
     if interrupted:
         console.print(str(error), markup=False, soft_wrap=True)
         raise KeyboardInterrupt

@@ -337,3 +337,38 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
     assert {slug: plugins[slug]["version"] for slug in NEW_PLUGINS} == NEW_PLUGINS
     production.stop()
+
+
+def test_a_failure_after_a_change_says_what_changed_and_how_to_undo_it(bed, tmp_path):
+    """Until automatic rollback lands: exit 5, the report says rollback_failed, and the printed
+    command puts the component back."""
+    import subprocess
+    from wpgate.testbed.fixtures import FAULTS
+
+    slug, broken = FAULTS["fatal_on_load"]
+    staging = bed.create_site("fail-staging", core="6.5.5", plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
+    staging.install_plugin(slug, broken)  # still listed as active: it fails on staging's every load
+    production = bed.create_site("fail-prod", core="6.5.5", server="nginx",
+                                 plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
+    assert result.returncode == 5, result.stderr
+    assert "production WAS changed" in result.stderr and "NOT rolled back" in result.stderr
+    assert "WordPress fails to load with its plugins" in result.stderr
+    report = json.loads(next((tmp_path / "state" / "runs").iterdir()).joinpath("report.json").read_text())
+    assert json.loads(result.stdout) == report
+    assert report["status"] == "rollback_failed"
+    assert report["gates"][-1] == {**report["gates"][-1], "step": "6.7", "status": "failed"}
+    undo = report["rollback"]["undo"]
+    assert len(undo) == 1 and undo[0].startswith(f"plugin {slug}: ")
+    subprocess.run(["sh", "-c", undo[0].split(": ", 1)[1]], check=True)
+    plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
+    assert plugins[slug]["version"] == "1.1.0" and plugins[slug]["active"]
+    assert httpx.get(production.url + "/", timeout=30).status_code == 200
+    production.stop()
+    staging.stop()

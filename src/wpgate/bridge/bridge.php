@@ -292,6 +292,12 @@ function wpgate_action_inventory( array $params ) {
 		'multisite'   => is_multisite(),
 		'maintenance' => file_exists( ABSPATH . '.maintenance' ),
 		'home'        => home_url(),
+		'paths'       => array(
+			'abspath' => rtrim( ABSPATH, '/' ),
+			'content' => WP_CONTENT_DIR,
+			'plugins' => WP_PLUGIN_DIR,
+			'themes'  => get_theme_root(),
+		),
 	);
 }
 
