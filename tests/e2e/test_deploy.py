@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -142,6 +143,13 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert 'content="WordPress 6.5.5"' in page.text
     assert not (Path(production.path) / ".maintenance").exists()
     assert production.php("echo get_option('wpgate_shop_db_version');").strip().endswith("2")
+
+    # The old plugin was kept aside, byte for byte, and the web server does not serve it.
+    aside = Path(production.path) / "wp-content/wpgate-aside" / report["run"] / "plugins/wpgate-hello"
+    assert re.search(r"Version:\s+1\.0\.0", (aside / "wpgate-hello.php").read_text())
+    hidden = httpx.get(f"{production.url}/wp-content/wpgate-aside/{report['run']}/plugins/wpgate-hello/"
+                       "wpgate-hello.php", timeout=30)
+    assert hidden.status_code == 403
 
     run_folder = planned["config"].parent / "state" / "runs" / report["run"]
     events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
@@ -372,3 +380,26 @@ def test_a_failure_after_a_change_says_what_changed_and_how_to_undo_it(bed, tmp_
     assert httpx.get(production.url + "/", timeout=30).status_code == 200
     production.stop()
     staging.stop()
+
+
+def test_without_yes_it_shows_the_plan_and_asks(planned):
+    """On a terminal, deploy shows the updates in order and asks; answering no changes nothing."""
+    import os
+    import subprocess
+    from tests.e2e.helpers import WPGATE
+
+    release = approved_copy(planned, "ask.yml")
+    production = planned["refusals"]
+    before = fingerprint(production)
+    controller, terminal = os.openpty()
+    process = subprocess.Popen([str(WPGATE), "-c", str(planned["config"]), "deploy", str(release), "--to", "refusals"],
+                               stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    os.write(controller, b"n\n")
+    stdout, stderr = process.communicate(timeout=120)
+    os.close(controller)
+    assert process.returncode == 3, stderr
+    assert "About to change refusals" in stderr and "Deploy now?" in stderr
+    assert "1. core wordpress: 6.1.9 → 6.5.5" in stderr and "6. theme wpgate-child" in stderr
+    assert "not confirmed: nothing was changed" in stderr
+    assert_unchanged(before, fingerprint(production))
