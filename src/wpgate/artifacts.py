@@ -59,7 +59,7 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
     """
     base, entries = component_location(inventory, kind, slug)
     if kind == "core":
-        entries += _core_root_files(transport, base)
+        entries += core_root_files(transport, base)
     else:
         _require_folder(transport, base, slug, kind)
     artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,8 @@ def _require_folder(transport: Transport, base: str, slug: str, kind: str) -> No
                         "single-file plugins cannot be replicated, update them by hand")
 
 
-def _core_root_files(transport: Transport, abspath: str) -> list[str]:
+def core_root_files(transport: Transport, abspath: str) -> list[str]:
+    """The core's own files at the root of ABSPATH on the host (wp-login.php, index.php, …)."""
     listing = transport.check(Command.of("find", abspath, "-maxdepth", "1", "-type", "f", "-printf", "%f\\n"))
     return sorted(name for name in listing.text().splitlines() if is_core_root_file(name))
 

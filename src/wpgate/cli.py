@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -157,7 +158,7 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
               show_default=True, help="Where the demo writes its config and state.")
 def demo(folder: Path) -> None:
-    """Build a local staging + production pair and show them through wpgate."""
+    """Build a local staging + production pair and run the whole procedure on it."""
     from wpgate import demo as demo_module
 
     raise SystemExit(demo_module.run(folder.resolve(), console))
@@ -177,9 +178,15 @@ def _write_traceback(obj: Context | None) -> Path:
     return path
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with the code DESIGN.md gives for how it ended."""
     ctx: click.Context | None = None
+    # A stop asked by the system (SIGTERM) ends a run the way Ctrl-C does: its record is finished.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with cli.make_context("wpgate", list(sys.argv[1:] if argv is None else argv)) as ctx:
             cli.invoke(ctx)

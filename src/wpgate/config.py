@@ -21,7 +21,19 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SSH_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[^@\s:/]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d{1,5}))?$")
+_SSH_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/\[\]]+)@)?(?P<host>[^@\s:/\[\]-][^@\s:/\[\]]*|\[[0-9a-fA-F:]+\])"
+                         r"(?::(?P<port>\d{1,5}))?$")
+
+
+def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
+    """`user@host:port`, `user@host`, `host` or `[v6::addr]:port` into (user, host, port)."""
+    match = _SSH_TARGET.match(target)
+    if not match:
+        raise ValueError(f"{target!r} is not an ssh target: use user@host:port, user@host or a Host alias")
+    port = int(match.group("port")) if match.group("port") else None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port in {target!r} is out of range")
+    return match.group("user"), match.group("host").strip("[]"), port
 
 
 def parse_duration(value: Any) -> float:
@@ -140,13 +152,8 @@ class SiteConfig(Strict):
     @field_validator("ssh")
     @classmethod
     def _ssh(cls, target: str | None) -> str | None:
-        if target is None:
-            return None
-        match = _SSH_TARGET.match(target)
-        if not match or target.startswith("-"):
-            raise ValueError(f"{target!r} is not an ssh target: use user@host:port, user@host or a Host alias")
-        if match.group("port") and not 0 < int(match.group("port")) < 65536:
-            raise ValueError(f"port in {target!r} is out of range")
+        if target is not None:
+            parse_ssh_target(target)
         return target
 
     @field_validator("php")

@@ -32,11 +32,7 @@ class ConfigError(BadInput):
     def __init__(self, path: str, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
-        if len(problems) == 1:
-            message = f"{path}: {problems[0]}"
-        else:
-            message = f"{path}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
-        super().__init__(message)
+        super().__init__(f"{path}: {listing(problems)}")
 
 
 class SiteError(BadInput):
@@ -81,3 +77,10 @@ class RollbackIncomplete(WpgateError):
 
 
 EXIT_INTERRUPTED = 130
+
+
+def listing(problems: list[str], what: str = "problems") -> str:
+    """One problem on its own, several as a counted list: how every error that finds many reads."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} {what}:\n" + "\n".join(f"  - {problem}" for problem in problems)

@@ -58,21 +58,37 @@ def run_process(argv: list[str], *, command: Command, host: str, env: dict[str, 
             stderr=subprocess.PIPE,
             cwd=cwd,
             env=env,
+            # Ctrl-C goes to wpgate, not to a PHP process halfway through copying a plugin: the
+            # command in flight finishes, then wpgate stops the run.
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise TransportError(f"{host}: cannot run {argv[0]!r}: not installed or not on PATH") from None
     except OSError as error:
         raise TransportError(f"{host}: cannot run {argv[0]!r}: {error.strerror}") from None
-    try:
-        out, err = process.communicate(input=input, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise TransportError(f"{host}: command timed out after {timeout:.0f}s: {shown}") from None
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
+    interrupted = False
+    while True:
+        try:
+            out, err = process.communicate(input=input, timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise TransportError(f"{host}: command timed out after {timeout:.0f}s: {shown}") from None
+        except KeyboardInterrupt:
+            if interrupted:  # a second Ctrl-C: stop now
+                process.kill()
+                process.wait()
+                raise
+            interrupted = True
+            log.warning("interrupted: letting the command in progress on %s finish (Ctrl-C again to kill it)", host)
+            input = None
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    if interrupted:
+        raise KeyboardInterrupt
     result = Result(command, host, process.returncode, out or b"", err or b"", time.monotonic() - started)
     log.debug("exit %s on %s after %.2fs", result.returncode, host, result.seconds)
     return result

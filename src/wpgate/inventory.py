@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from wpgate.bridge import Bridge
 from wpgate.errors import BridgeError
@@ -64,9 +66,10 @@ def render(inventory: Inventory, site_name: str, console: Console) -> None:
         flags.append("multisite")
     if data.get("maintenance"):
         flags.append("[bold red]MAINTENANCE MODE ON (.maintenance present)[/]")
-    console.print(f"[bold]{site_name}[/]  {data.get('home', '')}")
+    # Everything below comes from the site: names and messages are text, never markup.
+    console.print(f"[bold]{escape(site_name)}[/]  {escape(str(data.get('home', '')))}")
     if data.get("load_error"):
-        console.print(f"[bold red]WordPress fails to load with its plugins and theme:[/] {data['load_error']}",
+        console.print(f"[bold red]WordPress fails to load with its plugins and theme:[/] {escape(data['load_error'])}",
                       soft_wrap=True)
     console.print(f"WordPress [bold]{core['version']}[/] (database version {core['db_version']}"
                   + (f", files expect {core['files_db_version']}" if core.get("files_db_version") not in
@@ -78,15 +81,15 @@ def render(inventory: Inventory, site_name: str, console: Console) -> None:
         table.add_column(column)
     for plugin in sorted(data["plugins"], key=lambda p: p["slug"]):
         state = "network active" if plugin["network_active"] else ("active" if plugin["active"] else "inactive")
-        table.add_row(plugin["slug"], plugin["version"] or "-", state, plugin["name"])
+        table.add_row(*map(Text, (plugin["slug"], plugin["version"] or "-", state, plugin["name"])))
     console.print(table)
 
     table = Table(title="Themes", title_justify="left", show_edge=False)
     for column in ("slug", "version", "state", "parent", "name"):
         table.add_column(column)
     for theme in sorted(data["themes"], key=lambda t: t["slug"]):
-        table.add_row(theme["slug"], theme["version"] or "-", "active" if theme["active"] else "inactive",
-                      theme["parent"] or "", theme["name"])
+        table.add_row(*map(Text, (theme["slug"], theme["version"] or "-",
+                                  "active" if theme["active"] else "inactive", theme["parent"] or "", theme["name"])))
     console.print(table)
 
     for key, title in (("mu_plugins", "Must-use plugins"), ("dropins", "Drop-ins")):
@@ -95,5 +98,5 @@ def render(inventory: Inventory, site_name: str, console: Console) -> None:
             for column in ("file", "version", "name"):
                 table.add_column(column)
             for item in data[key]:
-                table.add_row(item["file"], item.get("version") or "-", item.get("name") or "")
+                table.add_row(*map(Text, (item["file"], item.get("version") or "-", item.get("name") or "")))
             console.print(table)

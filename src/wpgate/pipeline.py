@@ -61,6 +61,10 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
     run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
                     "status": "pending"} for u in release.updates]
+    run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "skipped",
+                  "reason": SKIPPED_GATES["6.2"][1]}
+    run.extra["auto_rollback"] = auto_rollback
+    run.extra["dry_run"] = dry_run
     if not dry_run:
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
@@ -69,7 +73,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
                                     Bridge(site_name, site, transport), run, console)
             _run_gates(deployment, yes=yes, dry_run=dry_run)
         if dry_run:
-            return run.report() | {"dry_run": True, "plan": apply.describe(deployment)}
+            return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
         console.print(f"[bold green]complete[/]: production holds release {release.id}. "
                       f"Report: {run.folder / 'report.json'}")
@@ -90,20 +94,15 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     raise AssertionError("unreachable")
 
 
-GATE_ORDER: list[tuple[str, str]] = [
-    ("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"),
-    ("6.5", "caches"), ("6.6", "monitor"), ("6.7", "completion"),
-]
-
-
 def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool) -> None:
-    run = deployment.run
-    deployment.before = inventory.read(deployment.bridge)
-    run.save_json("inventory-before.json", deployment.before.data)
-    deployment.state_before = upgrader.site_state(deployment.bridge)
-    run.event("inventory.before", core=deployment.before.core_version)
+    def read_then_check_approval() -> dict[str, Any]:
+        deployment.before = inventory.read(deployment.bridge)
+        deployment.run.save_json("inventory-before.json", deployment.before.data)
+        deployment.state_before = upgrader.site_state(deployment.bridge)
+        deployment.run.event("inventory.before", core=deployment.before.core_version)
+        return approval.check(deployment)
 
-    _gate(deployment, "6.1", "approval", lambda: approval.check(deployment))
+    _gate(deployment, "6.1", "approval", read_then_check_approval)
     _skip(deployment, "6.2")
     if dry_run:
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
@@ -122,6 +121,7 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool) -> None:
     _skip(deployment, "6.5")
     _skip(deployment, "6.6")
     _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
+    apply.clean_up(deployment)
 
 
 def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -132,9 +132,10 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
         deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
         _say_gate(deployment, step, name, "failed", failure.message)
         raise
-    except (WpgateError, OSError) as error:
-        deployment.run.gate(step, name, "failed", {"error": str(error)})
-        _say_gate(deployment, step, name, "failed", str(error))
+    except BaseException as error:
+        message = str(error) or type(error).__name__
+        deployment.run.gate(step, name, "failed", {"error": message})
+        _say_gate(deployment, step, name, "failed", message)
         raise
     deployment.run.gate(step, name, "passed", evidence)
     _say_gate(deployment, step, name, "passed", _summary(step, evidence))
@@ -180,15 +181,20 @@ def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *,
         run.finish("refused", message)
         if interrupted:
             raise KeyboardInterrupt
-        refusal = GateRefused(f"{message} (run {run.id}; production was not changed)")
+        where = "dry run" if run.extra.get("dry_run") else f"run {run.id}"
+        refusal = GateRefused(f"{message} ({where}; production was not changed)")
         refusal.report = run.report()
         raise refusal
     applied = [u for u in run.updates if u["status"] in ("applied", "applying")]
-    undo = [entry.get("undo") for entry in applied if entry.get("undo")]
+    for entry in applied:
+        if entry["status"] == "applying":  # not verified: the report's words are applied or pending
+            entry.update(status="pending", partly_applied=True)
+    undo = [entry["undo"] for entry in applied if entry.get("undo")]
     run.extra["rollback"] = {"attempted": False, "reason": "automatic rollback is not part of this version yet",
                              "undo": undo}
     run.finish("rollback_failed", message)
-    changed = ", ".join(f"{u['type']} {u['slug']} ({u['status']})" for u in applied) or "files"
+    changed = ", ".join(f"{u['type']} {u['slug']}" + (" (partly)" if u.get("partly_applied") else "")
+                        for u in applied) or "files"
     lines = [f"{message}", f"production WAS changed: {changed}; it was NOT rolled back.",
              f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
     lines += [f"  {line}" for line in reversed(undo)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ from rich.console import Console
 from wpgate import artifacts, inventory
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
-from wpgate.errors import BadInput
+from wpgate.errors import BadInput, GateRefused
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG, VERSION, Release, Update, save
 from wpgate.transports import for_site
@@ -29,6 +30,7 @@ class Difference:
 def compare(staging: Inventory, production: Inventory) -> Difference:
     difference = Difference()
     if staging.core_version != production.core_version:
+        _check_version("core", "wordpress", production.core_version, staging.core_version)
         difference.updates.append(("core", "wordpress", production.core_version, staging.core_version))
     for kind, ours, theirs in (("plugin", production.plugins, staging.plugins),
                                ("theme", production.themes, staging.themes)):
@@ -42,12 +44,11 @@ def compare(staging: Inventory, production: Inventory) -> Difference:
                     difference.not_replicated.append(
                         f"plugin {slug} is a single file ({ours[slug]['file']}): update it by hand")
                     continue
-                for side, version in (("production", ours[slug]["version"]), ("staging", theirs[slug]["version"])):
-                    if not VERSION.match(version or ""):
-                        raise BadInput(f"{kind} {slug} on {side} has version {version!r}, which is not a "
-                                       "WordPress version string: wpgate cannot plan it")
-                if not SLUG.match(slug):
-                    raise BadInput(f"{kind} folder {slug!r} is not a valid slug: wpgate cannot plan it")
+                _check_version(kind, slug, ours[slug]["version"], theirs[slug]["version"])
+                parent = theirs[slug].get("parent")
+                for name in (slug, parent) if parent else (slug,):
+                    if not SLUG.match(name):
+                        raise BadInput(f"{kind} folder {name!r} is not a valid slug: wpgate cannot plan it")
                 difference.updates.append((kind, slug, ours[slug]["version"], theirs[slug]["version"]))
             elif kind == "plugin" and ours[slug]["active"] != theirs[slug]["active"]:
                 state = "active" if theirs[slug]["active"] else "inactive"
@@ -62,6 +63,13 @@ def compare(staging: Inventory, production: Inventory) -> Difference:
     return difference
 
 
+def _check_version(kind: str, slug: str, production: str, staging: str) -> None:
+    for side, version in (("production", production), ("staging", staging)):
+        if not VERSION.match(version or ""):
+            raise BadInput(f"{kind} {slug} on {side} has version {version!r}, which is not a WordPress "
+                           "version string: wpgate cannot plan it")
+
+
 def plan(settings: Settings, staging_name: str, production_name: str, output: Path,
          console: Console) -> Release | None:
     if staging_name == production_name:
@@ -69,8 +77,13 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
     staging_site = settings.site(staging_name)
     production_site = settings.site(production_name)
     _refuse_approved_output(output)
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
+        raise BadInput(f"{output}: its folder does not exist or is not writable")
     with for_site(staging_site) as staging_transport, for_site(production_site) as production_transport:
         staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
+        if staging_inventory.data.get("load_error"):
+            raise GateRefused(f"staging ({staging_name}) is broken: {staging_inventory.data['load_error']}; "
+                              "a release is planned from a staging site that works")
         production_inventory = inventory.read(Bridge(production_name, production_site, production_transport))
         difference = compare(staging_inventory, production_inventory)
         for line in difference.not_replicated:

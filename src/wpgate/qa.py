@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wpgate.errors import BadInput
+from wpgate.errors import BadInput, listing
 from wpgate.release import load_yaml
 
 CHECK_STATUSES = ("passed", "failed", "pending", "skipped")
@@ -22,9 +22,7 @@ def load(path: Path) -> dict[str, Any]:
     data = load_yaml(path, "QA record")
     problems = shape_problems(data)
     if problems:
-        listing = problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(
-            f"  - {p}" for p in problems)
-        raise BadInput(f"{path}: {listing}")
+        raise BadInput(f"{path}: {listing(problems)}")
     return {"checks": data.get("checks") or [], "issues": data.get("issues") or [],
             "notes": data.get("notes") or []}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from wpgate.errors import BadInput
+from wpgate.errors import BadInput, listing
 
 MANIFEST_FORMAT = 1
 TYPES = ("core", "plugin", "theme")
@@ -20,7 +20,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]{0,63}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-ARTIFACT_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+ARTIFACT_PATH = re.compile(r"^[A-Za-z0-9._/-]+\.zip$")
 
 
 class TextLoader(yaml.SafeLoader):
@@ -124,8 +124,11 @@ class Release:
 def save(release: Release, path: Path) -> None:
     text = yaml.safe_dump(release.as_dict(), sort_keys=False, allow_unicode=True, width=200)
     partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as error:
+        raise BadInput(f"{path}: cannot write the release manifest: {error.strerror}") from None
 
 
 def load(path: Path) -> Release:
@@ -142,9 +145,7 @@ def load(path: Path) -> Release:
 
 
 def _listing(path: Path, problems: list[str]) -> str:
-    if len(problems) == 1:
-        return f"{path}: {problems[0]}"
-    return f"{path}: {len(problems)} problems:\n" + "\n".join(f"  - {p}" for p in problems)
+    return f"{path}: {listing(problems)}"
 
 
 def _keys(value: Any, where: str, required: set[str], optional: set[str], problems: list[str]) -> bool:
@@ -221,7 +222,7 @@ def _parse_update(entry: Any, where: str, problems: list[str]) -> Update | None:
     path = sha256 = ""
     if _keys(artifact, f"{where}.artifact", {"path", "sha256"}, set(), problems):
         path = _text(artifact["path"], f"{where}.artifact.path", ARTIFACT_PATH,
-                     "an artifact path (letters, digits, '.', '_', '-', '/')", problems)
+                     "an artifact path (a .zip, named with letters, digits, '.', '_', '-', '/')", problems)
         pure = PurePosixPath(path)
         if path and (pure.is_absolute() or ".." in pure.parts):
             problems.append(f"{where}.artifact.path: {path!r} must stay inside the state folder")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from datetime import datetime, timezone
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from wpgate.errors import BadInput
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 
 
 def utc_now() -> str:
@@ -29,7 +32,15 @@ class Run:
     def __init__(self, state_dir: Path, site: str, release_id: str, run_id: str | None = None) -> None:
         self.id = run_id or new_run_id()
         self.folder = state_dir / "runs" / self.id
-        self.folder.mkdir(parents=True, exist_ok=False)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            self.id = new_run_id()  # two runs in the same second drew the same suffix
+            self.folder = state_dir / "runs" / self.id
+            self.folder.mkdir(parents=True, exist_ok=False)
+        except OSError as error:
+            raise BadInput(f"{self.folder}: cannot create the run's folder: {error.strerror} "
+                           "(check state_dir in the config)") from None
         self.site = site
         self.release_id = release_id
         self.status = "running"
@@ -39,7 +50,7 @@ class Run:
         self.updates: list[dict[str, Any]] = []
         self.backup: dict[str, Any] | None = None
         self.error: str | None = None
-        self.changed = False  # set before the first action on production
+        self.changed = False  # set just before the first change to the site itself
         self.extra: dict[str, Any] = {}
         self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
         self.event("run.start", site=site, release=release_id)
@@ -50,6 +61,19 @@ class Run:
         self._journal.write(line + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
+
+    @contextmanager
+    def action(self, name: str, /, **data: Any) -> Iterator[dict[str, Any]]:
+        """Journal an action on the site before it starts and after it ends, however it ends.
+        The dict yielded collects what the `.done` event should say."""
+        self.event(f"{name}.begin", **data)
+        outcome: dict[str, Any] = {}
+        try:
+            yield outcome
+        except BaseException as error:
+            self.event(f"{name}.failed", error=str(error) or type(error).__name__, **data)
+            raise
+        self.event(f"{name}.done", **data, **outcome)
 
     def gate(self, step: str, name: str, status: str, evidence: dict[str, Any] | None = None) -> None:
         entry = {"step": step, "name": name, "status": status, "evidence": evidence or {}}
@@ -90,8 +114,8 @@ class Run:
 
 
 def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        raise BadInput(f"{run_id!r} is not a run id")
+    if not RUN_ID.match(run_id or ""):
+        raise BadInput(f"{run_id!r} is not a run id (they look like 20261126-101500-ab12)")
     path = state_dir / "runs" / run_id / "report.json"
     try:
         return json.loads(path.read_text())

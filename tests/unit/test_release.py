@@ -59,7 +59,7 @@ def test_versions_are_never_read_as_numbers(tmp_path):
     (entry("plugin", "ok", old="1.0", new="1.0"), "nothing to update"),
     (entry("widget", "ok"), "type"),
     (entry("core", "notwordpress"), "core's slug"),
-    ("  - {type: plugin, slug: ok, from: '1', to: '2', artifact: {path: /etc/passwd, sha256: '" + SHA + "'}}\n",
+    ("  - {type: plugin, slug: ok, from: '1', to: '2', artifact: {path: /etc/passwd.zip, sha256: '" + SHA + "'}}\n",
      "inside the state folder"),
     ("  - {type: plugin, slug: ok, from: '1', to: '2', artifact: {path: ../x.zip, sha256: '" + SHA + "'}}\n",
      "inside the state folder"),

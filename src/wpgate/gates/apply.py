@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from wpgate import artifacts, inventory, upgrader
@@ -14,11 +15,9 @@ from wpgate.release import Update, artifact_file
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-STEP, NAME = "6.3", "apply"
-ORDER_STEP, ORDER_NAME = "6.4", "order"
-
 # Kept aside and uploaded here: beside the site's own files, so that putting a component back is a
-# rename on the same filesystem. The folder refuses web requests on Apache; see the README for nginx.
+# rename on the same filesystem. Owner-only, refused to web requests on Apache (see the README for
+# nginx), packages removed once installed, and the whole folder removed when the run completes.
 ASIDE_FOLDER = "wpgate-aside"
 _PROTECT = {"index.php": "<?php\n// Silence is golden.\n",
             ".htaccess": "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n"}
@@ -28,8 +27,8 @@ def describe(deployment: "Deployment") -> list[str]:
     """What apply will do, in order: all that `--dry-run` shows."""
     lines = []
     for number, update in enumerate(deployment.release.updates, 1):
-        how = "Core_Upgrader, then the database upgrade" if update.type == "core" else \
-            f"{update.type.capitalize()}_Upgrader::bulk_upgrade of this one {update.type}"
+        how = ("Core_Upgrader, then the database upgrade in a fresh PHP process" if update.type == "core" else
+               f"WordPress's {update.type} upgrader, as the Dashboard's Update now does")
         lines.append(f"{number}. {update.type} {update.slug}: {update.from_version} → {update.to_version} "
                      f"from {update.artifact.path} ({how})")
     return lines
@@ -63,127 +62,152 @@ def undo_instructions(deployment: "Deployment", update: Update) -> str:
 
 def run(deployment: "Deployment") -> dict[str, Any]:
     prepare(deployment)
-    results = []
-    for index, update in enumerate(deployment.release.updates):
-        results.append(apply_one(deployment, index, update))
-    return {"applied": results}
+    results = [apply_one(deployment, index, update) for index, update in enumerate(deployment.release.updates)]
+    return {"applied": results, "workdir": workdir(deployment)}
 
 
 def prepare(deployment: "Deployment") -> None:
+    """The run's folder on the host, for the aside copies and the packages: owner only."""
     transport = deployment.transport
     folder = workdir(deployment)
-    transport.check(Command.of("mkdir", "-p", f"{folder}/packages", f"{folder}/plugins", f"{folder}/themes"))
     parent = folder.rsplit("/", 1)[0]
-    for name, text in _PROTECT.items():
-        transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
-                                   f"{parent}/{name}", text))
-    deployment.run.event("apply.prepared", workdir=folder)
+    with deployment.run.action("prepare", workdir=folder):
+        transport.check(Command.of("mkdir", "-p", f"{folder}/packages", f"{folder}/plugins", f"{folder}/themes"))
+        transport.check(Command.of("chmod", "700", parent, folder))
+        for name, text in _PROTECT.items():
+            transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
+                                       f"{parent}/{name}", text))
+
+
+def clean_up(deployment: "Deployment") -> None:
+    """After a complete run the aside copies are not needed, and old plugin code should not stay
+    inside the web root."""
+    with deployment.run.action("clean_up", workdir=workdir(deployment)):
+        deployment.transport.check(Command.of("rm", "-rf", "--", workdir(deployment)))
 
 
 def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str, Any]:
-    run, transport, bridge = deployment.run, deployment.transport, deployment.bridge
+    run, transport = deployment.run, deployment.transport
     entry = run.updates[index]
-    label = f"{update.type} {update.slug} {update.from_version} → {update.to_version}"
-    deployment.say(f"  applying {label}")
-    run.event("apply.begin", index=index, type=update.type, slug=update.slug, to=update.to_version)
+    deployment.say(f"  applying {update.label}")
+    with run.action("apply", index=index, type=update.type, slug=update.slug, to=update.to_version) as done:
+        live, aside = live_path(deployment, update), aside_path(deployment, update)
+        with run.action("aside", index=index, source=live, aside=aside):
+            _keep_aside(deployment, update, live, aside)
+        entry["undo"] = undo_instructions(deployment, update)
 
-    # Keep the current component aside, so that it can be put back.
-    live, aside = live_path(deployment, update), aside_path(deployment, update)
-    run.event("aside.begin", index=index, source=live, aside=aside)
-    if update.type == "core":
-        core_files = artifacts.CORE_FOLDERS + tuple(
-            name for name in _root_files(deployment) if artifacts.is_core_root_file(name))
-        transport.check(Command.of("mkdir", "-p", aside))
-        transport.check(Command.of("cp", "-a", "--", *core_files, aside + "/", cwd=live))
-    else:
-        transport.check(Command.of("cp", "-a", "--", live, aside))
-    entry["undo"] = undo_instructions(deployment, update)
-    run.event("aside.done", index=index, aside=aside)
+        local = artifact_file(deployment.settings.state_dir, update.artifact)
+        package = f"{workdir(deployment)}/packages/{local.name}"
+        with run.action("upload", index=index, package=package):
+            transport.upload(local, package)
+        remote_sha256 = transport.sha256(package)
+        if remote_sha256 != update.artifact.sha256:
+            raise GateFailed(f"{update.label}: the artifact arrived damaged on the host "
+                             f"(sha256 {remote_sha256[:12]}…)",
+                             {"update": index, "expected": update.artifact.sha256, "found": remote_sha256})
+        run.event("artifact.verified", index=index, sha256=remote_sha256)
+        # WordPress's upgrader may delete the package it unpacks: it gets a copy of its own.
+        install_copy = str(PurePosixPath(package).with_suffix(".install.zip"))
+        with run.action("copy_package", index=index, package=install_copy):
+            transport.check(Command.of("cp", "--", package, install_copy))
 
-    # Send the artifact to the host and prove it arrived intact.
-    local = artifact_file(deployment.settings.state_dir, update.artifact)
-    package = f"{workdir(deployment)}/packages/{local.name}"
-    transport.upload(local, package)
-    remote_sha256 = transport.sha256(package)
-    if remote_sha256 != update.artifact.sha256:
-        raise GateFailed(f"{label}: the artifact arrived damaged on the host (sha256 {remote_sha256[:12]}…)",
-                         {"update": index, "expected": update.artifact.sha256, "found": remote_sha256})
-    run.event("artifact.verified", index=index, package=package, sha256=remote_sha256)
-    # WordPress's upgrader deletes the package it unpacks: it gets a copy.
-    install_copy = package[: -len(".zip")] + ".install.zip"
-    transport.check(Command.of("cp", "--", package, install_copy))
+        # From here the site itself changes.
+        run.changed = True
+        entry["status"] = "applying"
+        installed, database = _install(deployment, index, update, install_copy)
+        with run.action("remove_packages", index=index):
+            transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
-    # From here production changes.
-    run.changed = True
-    entry["status"] = "applying"
-    run.event("install.begin", index=index)
-    try:
-        installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
-                                               package=install_copy, version=update.to_version)
-        database = upgrader.upgrade_database(bridge) if update.type == "core" else None
-    except WpgateError as error:
-        raise GateFailed(f"{label}: WordPress's upgrader failed: {error}", {"update": index}) from None
-    finally:
-        _maintenance_off(deployment)
-    run.event("install.done", index=index, result=installed, database=database)
-
-    # Never trust the upgrader's word: read the site again.
-    after = inventory.read(bridge)
-    found = after.version_of(update.type, update.slug)
-    if found != update.to_version:
-        raise GateFailed(f"{label}: after the upgrade the site reports {found or 'nothing'}, not {update.to_version}",
-                         {"update": index, "found": found})
-    _check_active_state(deployment, after, update, label)
-    if update.type == "core" and after.data["core"]["db_version"] != after.data["core"]["files_db_version"]:
-        raise GateFailed(f"{label}: the database is at version {after.data['core']['db_version']}, "
-                         f"the files expect {after.data['core']['files_db_version']}")
-    mismatched, extra = _file_mismatches(deployment, update, local)
-    if extra:
-        # A plugin may write into its own folder as soon as a request loads it: noted, not fatal.
-        run.event("apply.extra_files", index=index, files=extra[:50])
-    if mismatched:
-        raise GateFailed(f"{label}: {len(mismatched)} installed files differ from the artifact, "
-                         f"e.g. {', '.join(mismatched[:3])}", {"update": index, "files": mismatched[:50]})
-    entry["status"] = "applied"
-    entry["aside"] = aside
-    run.event("apply.done", index=index, version=found)
+        found = _verify(deployment, index, update, local)
+        entry["status"] = "applied"
+        entry["aside"] = aside
+        done["version"] = found
     run.write_report()
     return {"type": update.type, "slug": update.slug, "to": found, "method": installed.get("method"),
             "aside": aside, "database": database}
 
 
-def _root_files(deployment: "Deployment") -> list[str]:
-    listing = deployment.transport.check(Command.of(
-        "find", deployment.before.data["paths"]["abspath"], "-maxdepth", "1", "-type", "f", "-printf", "%f\\n"))
-    return sorted(listing.text().splitlines())
+def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> None:
+    transport = deployment.transport
+    if update.type == "core":
+        core_files = artifacts.CORE_FOLDERS + tuple(artifacts.core_root_files(transport, live))
+        transport.check(Command.of("mkdir", "-p", aside))
+        transport.check(Command.of("cp", "-a", "--", *core_files, aside + "/", cwd=live))
+    else:
+        transport.check(Command.of("cp", "-a", "--", live, aside))
 
 
-def _maintenance_off(deployment: "Deployment") -> None:
-    """Maintenance mode is on only while files change: whatever happened, it is off now."""
-    path = f"{deployment.before.data['paths']['abspath']}/.maintenance"
-    deployment.transport.check(Command.of("rm", "-f", "--", path))
-    deployment.run.event("maintenance.off", path=path)
+def _install(deployment: "Deployment", index: int, update: Update, package: str) -> tuple[dict[str, Any], Any]:
+    """WordPress's upgrader, then (core) the database upgrade. Maintenance mode is off afterwards
+    whatever happened, and a failure to turn it off never hides the upgrader's own error."""
+    run, bridge = deployment.run, deployment.bridge
+    failure: GateFailed | None = None
+    installed: dict[str, Any] = {}
+    database = None
+    try:
+        with run.action("install", index=index) as done:
+            installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
+                                                   package=package, version=update.to_version)
+            done["method"] = installed.get("method")
+        if update.type == "core":
+            with run.action("upgrade_database", index=index) as done:
+                database = upgrader.upgrade_database(bridge)
+                done.update(database)
+    except WpgateError as error:
+        failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
+    try:
+        with run.action("maintenance_off", index=index):
+            upgrader.maintenance_off(bridge)
+    except WpgateError as error:
+        if failure is None:
+            raise GateFailed(f"{update.label}: could not turn maintenance mode off: {error}") from None
+    if failure is not None:
+        raise failure
+    return installed, database
 
 
-def _check_active_state(deployment: "Deployment", after: inventory.Inventory, update: Update, label: str) -> None:
+def _verify(deployment: "Deployment", index: int, update: Update, local: Path) -> str:
+    """Never trust the upgrader's word: read the version, the active state and the files again."""
+    after = inventory.read(deployment.bridge)
+    found = after.version_of(update.type, update.slug)
+    if found != update.to_version:
+        raise GateFailed(f"{update.label}: after the upgrade the site reports {found or 'nothing'}, "
+                         f"not {update.to_version}", {"update": index, "found": found})
     if update.type == "plugin":
         was, now = deployment.before.plugins[update.slug], after.plugins[update.slug]
         for key in ("active", "network_active"):
             if was[key] != now[key]:
-                raise GateFailed(f"{label}: {key} was {was[key]} before the update and is {now[key]} after")
-    elif update.type == "theme":
-        if deployment.before.themes[update.slug]["active"] != after.themes[update.slug]["active"]:
-            raise GateFailed(f"{label}: the theme's active state changed")
+                raise GateFailed(f"{update.label}: {key} was {was[key]} before the update and is {now[key]} after")
+    elif update.type == "theme" and deployment.before.themes[update.slug]["active"] != after.themes[update.slug]["active"]:
+        raise GateFailed(f"{update.label}: the theme's active state changed")
+    core = after.data["core"]
+    if update.type == "core" and core["db_version"] != core["files_db_version"]:
+        raise GateFailed(f"{update.label}: the database is at version {core['db_version']}, "
+                         f"the files expect {core['files_db_version']}")
+    mismatched, extra = _file_mismatches(deployment, update, local)
+    if extra:
+        # A plugin may write into its own folder as soon as a request loads it: noted, not fatal.
+        deployment.run.event("apply.extra_files", index=index, files=extra[:50])
+    if mismatched:
+        raise GateFailed(f"{update.label}: {len(mismatched)} installed files differ from the artifact, "
+                         f"e.g. {', '.join(mismatched[:3])}", {"update": index, "files": mismatched[:50]})
+    return found
 
 
-def _file_mismatches(deployment: "Deployment", update: Update, local_artifact) -> tuple[list[str], list[str]]:
+def _file_mismatches(deployment: "Deployment", update: Update, local_artifact: Path) -> tuple[list[str], list[str]]:
     """Artifact files missing or different on the site, and (plugins, themes) files the artifact lacks."""
     expected = artifacts.file_hashes(local_artifact)
+    root = live_path(deployment, update)
+    # Core: only the core's own files, never wp-content (uploads can be many gigabytes).
+    scope = (artifacts.CORE_FOLDERS + tuple(artifacts.core_root_files(deployment.transport, root))
+             if update.type == "core" else (".",))
     listing = deployment.transport.check(Command.of(
-        "sh", "-c", 'cd "$1" && find . -type f -print0 | xargs -0 -r sha256sum', "sh",
-        live_path(deployment, update)), timeout=600)
+        "sh", "-c", 'cd "$1" && shift && find "$@" -type f -print0 | xargs -0 -r sha256sum', "sh",
+        root, *scope), timeout=600)
     installed = {}
     for line in listing.text().splitlines():
+        if line.startswith("\\"):
+            continue  # sha256sum escapes a name holding a backslash or newline: left out, so reported
         digest, _, name = line.partition("  ")
         installed[name.removeprefix("./")] = digest
     mismatched = [name for name, digest in expected.items() if installed.get(name) != digest]

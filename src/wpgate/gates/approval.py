@@ -10,7 +10,7 @@ from rich.console import Console
 from wpgate import artifacts, inventory, qa as qa_record
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
-from wpgate.errors import GateRefused
+from wpgate.errors import BadInput, GateRefused, listing
 from wpgate.gates import GateFailed
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
 from wpgate.run import utc_now
@@ -43,7 +43,7 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
     """Check the QA record, the manifest and staging itself; write the approval or refuse (exit 3)."""
     assert release.path is not None
     if not by.strip():
-        raise GateRefused("--by must name the person approving")
+        raise BadInput("--by must name the person approving")
     if release.approval is not None:
         raise GateRefused(f"{release.path}: already approved by {release.approval.by} at {release.approval.at}: "
                           "approval is frozen; plan a new release to change it")
@@ -53,9 +53,7 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
     reasons += artifact_problems(release, settings.state_dir)
     reasons += staging_problems(settings, release, console)
     if reasons:
-        listing = "\n".join(f"  - {reason}" for reason in reasons)
-        raise GateRefused(f"{release.path}: approval refused, {len(reasons)} reason"
-                          f"{'s' if len(reasons) > 1 else ''}:\n{listing}")
+        raise GateRefused(f"{release.path}: approval refused: {listing(reasons, 'reasons')}")
     approved = release.approved(by=by.strip(), at=utc_now(), qa=qa)
     save(approved, release.path)
     return approved
@@ -68,6 +66,8 @@ def staging_problems(settings: Settings, release: Release, console: Console) -> 
     problems = []
     with for_site(site) as transport:
         found = inventory.read(Bridge(release.staging_site, site, transport))
+        if found.data.get("load_error"):
+            return [f"staging is broken: {found.data['load_error']}"]
         for update in release.updates:
             version = found.version_of(update.type, update.slug)
             if version != update.to_version:
@@ -108,6 +108,8 @@ def check(deployment: "Deployment") -> dict[str, Any]:
             reasons.append(f"drift: production has {update.type} {update.slug} at {current or 'nothing'}, "
                            f"the release expects {update.from_version}")
     evidence["drift"] = drift
+    if before.data.get("load_error"):
+        reasons.append(f"production is already broken before any change: {before.data['load_error']}")
     state = deployment.state_before or {}
     if state.get("maintenance"):
         reasons.append("production is in maintenance mode (.maintenance present): another update may be running")

@@ -7,19 +7,17 @@ keys are always checked: an unknown or changed key stops the run, it is never ac
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-from pathlib import Path
 from typing import IO
 
 from wpgate.command import Command
+from wpgate.config import parse_ssh_target
 from wpgate.errors import TransportError
 from wpgate.execute import Result, run_process
 from wpgate.transports.base import Transport
 
-_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/]+)@)?(?P<host>[^@\s:/]+)(?::(?P<port>\d+))?$")
 CONNECTION_FAILED = 255
 
 
@@ -47,11 +45,12 @@ def _explain(stderr: str, where: str) -> str:
 
 class SshTransport(Transport):
     def __init__(self, target: str, *, ssh_config: str | None = None, connect_timeout: int = 15) -> None:
-        match = _TARGET.match(target)
-        if not match:
-            raise TransportError(f"{target!r} is not an ssh target (user@host:port, user@host or a Host alias)")
-        self.destination = (f"{match.group('user')}@" if match.group("user") else "") + match.group("host")
-        self.port = match.group("port")
+        try:
+            user, host, port = parse_ssh_target(target)
+        except ValueError as error:
+            raise TransportError(str(error)) from None
+        self.destination = (f"{user}@" if user else "") + host
+        self.port = str(port) if port else None
         self.ssh_config = os.path.expanduser(ssh_config) if ssh_config else None
         self.name = f"ssh {target}"
         self.connect_timeout = connect_timeout
@@ -122,10 +121,13 @@ class SshTransport(Transport):
 
     def close(self) -> None:
         if self._master_started and self._control_dir:
-            subprocess.run(self._base() + self._control("no") + ["-O", "exit", "--", self.destination],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=15)
             self._master_started = False
+            try:
+                subprocess.run(self._base() + self._control("no") + ["-O", "exit", "--", self.destination],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=15)
+            except (subprocess.TimeoutExpired, OSError):
+                pass  # the master dies with its socket folder below; nothing of the run depends on it
         self._forget_control_dir()
 
     def _forget_control_dir(self) -> None:
