@@ -71,12 +71,15 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
 @click.option("--to", "production", required=True, metavar="PRODUCTION", help="The site to update.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("release.yml"),
               show_default=True, help="Where to write the release manifest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON on stdout.")
 @click.pass_obj
-def plan(obj: Context, staging: str, production: str, output: Path) -> None:
+def plan(obj: Context, staging: str, production: str, output: Path, as_json: bool) -> None:
     """Diff two sites and capture staging's changed components as an unapproved release manifest."""
     from wpgate import planning
 
     release = planning.plan(obj.settings, staging, production, output, console)
+    if as_json:
+        click.echo(json.dumps(release.as_dict() if release else {"updates": []}, indent=2))
     if release is None:
         return
     console.print(f"release {release.id}: {len(release.updates)} update(s), written to {output}")
@@ -90,8 +93,9 @@ def plan(obj: Context, staging: str, production: str, output: Path) -> None:
 @click.option("--qa", "qa_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The QA record of staging.")
 @click.option("--by", required=True, metavar="NAME", help="Who approves.")
+@click.option("--json", "as_json", is_flag=True, help="Print the approved manifest as JSON on stdout.")
 @click.pass_obj
-def approve(obj: Context, release_path: Path, qa_path: Path, by: str) -> None:
+def approve(obj: Context, release_path: Path, qa_path: Path, by: str, as_json: bool) -> None:
     """Check the QA record, the manifest and staging; write the approval, or refuse (exit 3)."""
     from wpgate import release as release_module
     from wpgate.gates import approval
@@ -100,6 +104,8 @@ def approve(obj: Context, release_path: Path, qa_path: Path, by: str) -> None:
     approved = approval.approve(obj.settings, release, qa_path, by, console)
     console.print(f"approved release {approved.id} by {approved.approval.by} at {approved.approval.at}; "
                   f"digest {approved.approval.digest}", markup=False)
+    if as_json:
+        click.echo(json.dumps(approved.as_dict(), indent=2))
 
 
 @cli.command()

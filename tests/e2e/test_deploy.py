@@ -334,12 +334,15 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production, ssh=ssh)},
                           state_dir="state")
     release = tmp_path / "release.yml"
-    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release),
-                  config=config).returncode == 0
+    planned_now = wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), "--json",
+                         config=config)
+    assert planned_now.returncode == 0, planned_now.stderr
     manifest = yaml.safe_load(release.read_text())
+    assert json.loads(planned_now.stdout) == manifest
     assert [u["type"] for u in manifest["updates"]] == ["plugin", "plugin", "plugin", "theme", "theme"]
     qa = write_qa(tmp_path)
-    assert wpgate("approve", str(release), "--qa", str(qa), "--by", "Ana", config=config).returncode == 0
+    approved = wpgate("approve", str(release), "--qa", str(qa), "--by", "Ana", "--json", config=config)
+    assert approved.returncode == 0 and json.loads(approved.stdout)["approval"]["by"] == "Ana"
     result = wpgate("deploy", str(release), "--to", "production", "--yes", config=config)
     assert result.returncode == 0, result.stderr
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
