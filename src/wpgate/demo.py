@@ -1,76 +1,263 @@
-"""`wpgate demo`: a local staging + production pair built by the test bed, shown through wpgate.
+"""`wpgate demo`: the whole procedure, run with wpgate's own commands on a local staging + production pair.
 
-Production runs WordPress 6.1.9 with older plugins and theme on nginx + php-fpm; staging runs
-6.5.5 with the newer versions that a team would have tested. The demo writes a `wpgate.yml` for
-the pair and reads both sites with wpgate's own commands. Its servers stop when it ends, Ctrl-C
-included.
+The test bed builds production (WordPress 6.1.9 with older plugins and theme, on nginx + php-fpm) and
+staging (6.5.5 with the newer versions a team would have tested). The demo writes `wpgate.yml` and a
+QA record for the pair into its folder, then runs `inventory`, `plan`, `approve`, `deploy --dry-run`,
+`deploy --yes`, `inventory` again and `status`, each shown as a user would type it and run as a
+separate `wpgate` process so that its output is exactly what the user would see. The first step that
+fails ends the demo with that step's exit code. Its servers stop when it ends, Ctrl-C included.
 """
 
 from __future__ import annotations
 
-import json
+import re
+import shlex
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from wpgate.errors import EXIT_INTERRUPTED, BadInput
 
 PRODUCTION = {"core": "6.1.9", "plugins": {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0", "wpgate-seo": "3.0.0"},
               "themes": {"wpgate-parent": "1.0.0", "wpgate-child": "1.0.0"}}
 STAGING = {"core": "6.5.5", "plugins": {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0", "wpgate-seo": "3.1.0"},
            "themes": {"wpgate-parent": "1.1.0", "wpgate-child": "1.1.0"}}
 
+# The first line of the config the demo writes: a folder holding it is an earlier demo's, which a new
+# demo may replace; any other folder that is not empty is left alone.
+MARKER = "# written by `wpgate demo`: its sites stopped when the demo ended\n"
+DEMO_FILES = ("wpgate.yml", "qa.yml", "release.yml", ".wpgate")
+
+QA_RECORD = {
+    "checks": [{"name": "home page renders", "required": True, "status": "passed"},
+               {"name": "sample page renders", "required": True, "status": "passed"},
+               {"name": "wp-admin login works", "required": True, "status": "passed"}],
+    "issues": [{"id": 1, "title": "child theme footer overlaps the widgets after the parent's 1.1.0",
+                "status": "resolved", "resolution": "fixed in wpgate-child 1.1.0"}],
+    "notes": [],
+}
+
+
+class StepFailed(Exception):
+    """A wpgate command of the demo ended with a non-zero exit status."""
+
+    def __init__(self, command: str, exit_code: int) -> None:
+        super().__init__(command)
+        self.command = command
+        self.exit_code = exit_code
+
 
 def run(folder: Path, console: Console) -> int:
+    """Build the pair, run the procedure on it, stop the servers; the exit status of the demo."""
     from wpgate.testbed import TestBed
 
+    shown = _shown_path(folder)
+    _prepare(folder, shown)
+    step = "building the sites"
+    bed = None
+    try:
+        console.print(f"[bold]wpgate demo[/]: building a staging and a production site on this machine, "
+                      f"writing into {escape(shown)}/")
+        bed = TestBed()
+        _build(bed, folder, shown, console)
+        for comment, arguments in _steps(shown):
+            step = f"`wpgate {_join(arguments)}`"
+            console.print(f"\n[dim]# {comment}[/]")
+            _run_step(arguments, console)
+        _summary(folder, shown, console)
+        return 0
+    except StepFailed as failure:
+        console.print(f"wpgate demo: stopped at `{failure.command}` (exit {failure.exit_code}); "
+                      "stopping the demo's servers.", markup=False)
+        return failure.exit_code
+    except KeyboardInterrupt:
+        console.print(f"wpgate demo: interrupted during {step}; stopping the demo's servers.",
+                      markup=False)
+        return EXIT_INTERRUPTED
+    finally:
+        if bed is not None:
+            # A second Ctrl-C must not cut the shutdown short and leave a server running.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                bed.close()
+            finally:
+                signal.signal(signal.SIGINT, previous)
+
+
+def _prepare(folder: Path, shown: str) -> None:
+    """Make the folder ready; a previous demo's files are replaced, anything else is refused."""
+    if folder.is_dir() and any(folder.iterdir()):
+        if not _earlier_demo(folder / "wpgate.yml"):
+            raise BadInput(f"demo folder {shown} is not empty and holds no earlier demo: "
+                           "give an empty or new folder with --dir")
+        for name in DEMO_FILES:
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
     folder.mkdir(parents=True, exist_ok=True)
-    console.print("[bold]wpgate demo[/]: building a staging and a production site on this machine…")
-    with TestBed() as bed:
-        production = bed.create_site("production", core=PRODUCTION["core"], server="nginx",
-                                     plugins=PRODUCTION["plugins"], themes=PRODUCTION["themes"],
-                                     theme="wpgate-child")
-        console.print(f"  production: WordPress {PRODUCTION['core']} at {production.url} (nginx + php-fpm)")
-        staging = bed.create_site("staging", core=STAGING["core"], plugins=STAGING["plugins"],
-                                  themes=STAGING["themes"], theme="wpgate-child")
-        console.print(f"  staging:    WordPress {STAGING['core']} at {staging.url} (php -S)")
-        config = folder / "wpgate.yml"
-        config.write_text(yaml.safe_dump({
-            "state_dir": ".wpgate",
-            "sites": {
-                "staging": {"path": str(staging.path), "url": staging.url},
-                "production": {"path": str(production.path), "url": production.url,
-                               "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]}}},
-            },
-        }, sort_keys=False))
-        console.print(f"  config:     {config}\n")
-
-        inventories = {}
-        for name in ("staging", "production"):
-            command = [sys.executable, "-m", "wpgate", "-c", str(config), "inventory", name]
-            console.print(f"$ wpgate -c {config} inventory {name}")
-            subprocess.run(command, check=True)
-            result = subprocess.run(command + ["--json"], check=True, capture_output=True, text=True)
-            inventories[name] = json.loads(result.stdout)
-            console.print()
-        console.print(_differences(inventories["staging"], inventories["production"]))
-        console.print("\nThese are the updates the team tested on staging; `wpgate plan`, `approve` and "
-                      "`deploy` (coming in the next releases) replicate exactly them onto production.")
-        console.print("Stopping the demo's servers.")
-    return 0
 
 
-def _differences(staging: dict, production: dict) -> Table:
-    table = Table(title="staging vs production", title_justify="left", show_edge=False)
+def _earlier_demo(config: Path) -> bool:
+    """Whether `config` was written by a demo: it says so, or (written before it did) every site it names
+    lived in a test bed's folder that is gone."""
+    try:
+        text = config.read_text(errors="replace")
+        if text.startswith(MARKER):
+            return True
+        sites = yaml.safe_load(text)["sites"]
+        paths = [Path(site["path"]) for site in sites.values()]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(paths) and all(
+        len(path.parents) > 2 and path.parents[0].name == "sites" and path.parents[1].name.startswith("wpgate-bed-")
+        and not path.parents[1].exists() for path in paths)
+
+
+def _build(bed, folder: Path, shown: str, console: Console) -> None:
+    """Create both sites, write the config and the QA record, show what staging holds."""
+    production = bed.create_site("production", core=PRODUCTION["core"], server="nginx",
+                                 plugins=PRODUCTION["plugins"], themes=PRODUCTION["themes"], theme="wpgate-child")
+    console.print(f"  production: WordPress {PRODUCTION['core']} at {production.url} (nginx + php-fpm)")
+    staging = bed.create_site("staging", core=STAGING["core"], plugins=STAGING["plugins"],
+                              themes=STAGING["themes"], theme="wpgate-child")
+    console.print(f"  staging:    WordPress {STAGING['core']} at {staging.url} (php -S)")
+    (folder / "wpgate.yml").write_text(MARKER + yaml.safe_dump({
+        "state_dir": ".wpgate",
+        "sites": {
+            "staging": {"path": str(staging.path), "url": staging.url},
+            "production": {"path": str(production.path), "url": production.url,
+                           "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]}}},
+        },
+    }, sort_keys=False))
+    (folder / "qa.yml").write_text(yaml.safe_dump(QA_RECORD, sort_keys=False))
+    console.print(f"  config:     {shown}/wpgate.yml", markup=False)
+    console.print(f"  QA record:  {shown}/qa.yml (staging's QA: every check passed, one issue resolved)\n",
+                  markup=False)
+    console.print(_tested_on_staging(folder / "wpgate.yml"))
+
+
+def _tested_on_staging(config_path: Path) -> Table:
+    """What `plan` will find: the components whose version differs between the two sites."""
+    from wpgate import config, inventory, planning
+    from wpgate.bridge import Bridge
+    from wpgate.transports import for_site
+
+    settings = config.load(config_path)
+    found = {}
+    for name in ("staging", "production"):
+        site = settings.site(name)
+        with for_site(site) as transport:
+            found[name] = inventory.read(Bridge(name, site, transport))
+    difference = planning.compare(found["staging"], found["production"])
+    table = Table(title="Updated and tested on staging, not yet on production", title_justify="left",
+                  show_edge=False)
     for column in ("type", "slug", "production", "staging"):
         table.add_column(column)
-    table.add_row("core", "wordpress", production["core"]["version"], staging["core"]["version"])
-    for kind in ("plugins", "themes"):
-        ours = {item["slug"]: item["version"] for item in production[kind]}
-        theirs = {item["slug"]: item["version"] for item in staging[kind]}
-        for slug in sorted(set(ours) | set(theirs)):
-            if ours.get(slug) != theirs.get(slug):
-                table.add_row(kind[:-1], slug, ours.get(slug, "—"), theirs.get(slug, "—"))
+    for kind, slug, from_version, to_version in difference.updates:
+        table.add_row(kind, slug, from_version, to_version)
     return table
+
+
+def _steps(shown: str) -> list[tuple[str, list[str]]]:
+    """The procedure as a user types it: (what the step is for, wpgate's arguments)."""
+    config, release, qa = f"{shown}/wpgate.yml", f"{shown}/release.yml", f"{shown}/qa.yml"
+    return [
+        ("what production runs today", ["-c", config, "inventory", "production"]),
+        ("diff the sites and capture staging's tested components as a release",
+         ["-c", config, "plan", "--from", "staging", "--to", "production", "-o", release]),
+        ("approve the release against staging's QA record",
+         ["-c", config, "approve", release, "--qa", qa, "--by", "wpgate demo"]),
+        ("the read-only gates and the plan, changing nothing",
+         ["-c", config, "deploy", release, "--to", "production", "--dry-run"]),
+        ("deploy for real, gate by gate",
+         ["-c", config, "deploy", release, "--to", "production", "--yes"]),
+        ("what production runs now", ["-c", config, "inventory", "production"]),
+        ("the run's gates and updates", ["-c", config, "status"]),
+    ]
+
+
+def _run_step(arguments: list[str], console: Console) -> None:
+    """Run one wpgate command as its own process, its output straight to the terminal."""
+    console.print(Text(f"$ wpgate {_join(arguments)}", style="bold"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    process = subprocess.Popen([sys.executable, "-m", "wpgate", *arguments], stdin=subprocess.DEVNULL)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        _stop(process)
+        raise
+    if code != 0:
+        raise StepFailed(f"wpgate {_join(arguments)}", code if code > 0 else 128 - code)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Let an interrupted step finish its record; Ctrl-C in a terminal reached it already."""
+    for send, grace in ((None, 2), (signal.SIGINT, 20), (signal.SIGKILL, 5)):
+        if send is not None:
+            process.send_signal(send)
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:  # another Ctrl-C: stop waiting politely
+            process.kill()
+            process.wait()
+            return
+
+
+def _summary(folder: Path, shown: str, console: Console) -> None:
+    from wpgate import run as run_module
+
+    run_id = run_module.latest_run(folder / ".wpgate")
+    report = f"{shown}/.wpgate/runs/{run_id}/report.json"
+    console.print("\n[bold green]wpgate demo complete[/]: production was updated from staging, gate by gate.")
+    for label, path in (("config", f"{shown}/wpgate.yml"), ("release", f"{shown}/release.yml (approved)"),
+                        ("QA record", f"{shown}/qa.yml"), ("run report", report)):
+        console.print(f"  {label + ':':<11} {path}", markup=False)
+    console.print(
+        "\nThe demo's sites stop now, so these files point at servers that are gone. To run the same steps on "
+        "your own sites, write a wpgate.yml naming them (see the README), record staging's QA in qa.yml, and run:")
+    for line in ("wpgate inventory production",
+                 "wpgate plan --from staging --to production -o release.yml",
+                 'wpgate approve release.yml --qa qa.yml --by "Your Name"',
+                 "wpgate deploy release.yml --to production --dry-run",
+                 "wpgate deploy release.yml --to production",
+                 "wpgate status"):
+        console.print(f"  {line}", markup=False)
+    console.print("Gates 6.2 (backup), 6.5 (caches) and 6.6 (monitor) are not built yet: take a verified backup "
+                  "of production before you deploy, and purge its caches after.")
+
+
+def _shown_path(folder: Path) -> str:
+    """The folder as the user would type it: relative to the current folder when inside it."""
+    absolute = folder.resolve()
+    try:
+        relative = absolute.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return str(absolute)
+    return relative.as_posix() if str(relative) != "." else "."
+
+
+def _join(arguments: list[str]) -> str:
+    """A command line to copy and paste: plain words bare, others quoted (double quotes when they are enough)."""
+    words = []
+    for word in arguments:
+        if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", word):
+            words.append(word)
+        elif not re.search(r'["$`\\!]', word):
+            words.append(f'"{word}"')
+        else:
+            words.append(shlex.quote(word))
+    return " ".join(words)
