@@ -12,10 +12,10 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from wpgate import inventory, upgrader
+from wpgate import inventory, rollback, upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
-from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, WpgateError
+from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion
 from wpgate.inventory import Inventory
 from wpgate.release import Release
@@ -71,27 +71,19 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
         with for_site(site) as transport:
             deployment = Deployment(settings, site_name, site, release, transport,
                                     Bridge(site_name, site, transport), run, console)
-            _run_gates(deployment, yes=yes, dry_run=dry_run)
+            try:
+                _run_gates(deployment, yes=yes, dry_run=dry_run)
+            except BaseException as error:  # every way a run can end badly is closed here, transport open
+                _fail(deployment, error, auto_rollback=auto_rollback)
         if dry_run:
             return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
         console.print(f"[bold green]complete[/]: production holds release {release.id}. "
                       f"Report: {run.folder / 'report.json'}")
         return run.report()
-    except GateFailed as failure:
-        _fail(run, failure.message, failure.evidence, console)
-    except (WpgateError, OSError) as error:
-        _fail(run, str(error), {}, console)
-    except (KeyboardInterrupt, click.Abort):
-        _fail(run, "interrupted", {}, console, interrupted=True)
-    except Exception as error:  # unexpected: the traceback goes into the run's folder
-        path = run.folder / "traceback.txt"
-        path.write_text(traceback.format_exc())
-        _fail(run, f"unexpected error {type(error).__name__}: {error} (traceback in {path})", {}, console)
     finally:
         if scratch:
             scratch.cleanup()
-    raise AssertionError("unreachable")
 
 
 def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool) -> None:
@@ -175,8 +167,22 @@ def _confirm(deployment: Deployment) -> None:
         raise GateFailed("not confirmed: nothing was changed")
 
 
-def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *, interrupted: bool = False) -> None:
-    """Close the run's record and raise the error whose exit code says how it ended."""
+def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) -> None:
+    """Close the run's record and raise the error whose exit code says how it ended: a refusal
+    before any change (3), a proved rollback (4), or a site a person must look at (5)."""
+    run, console = deployment.run, deployment.console
+    interrupted = isinstance(error, (KeyboardInterrupt, click.Abort))
+    if isinstance(error, GateFailed):
+        message = error.message
+    elif isinstance(error, (WpgateError, OSError)):
+        message = str(error)
+    elif interrupted:
+        message = "interrupted"
+    else:  # unexpected: the traceback goes into the run's folder
+        path = run.folder / "traceback.txt"
+        path.write_text("".join(traceback.format_exception(error)))
+        message = f"unexpected error {type(error).__name__}: {error} (traceback in {path})"
+
     if not run.changed:
         run.finish("refused", message)
         if interrupted:
@@ -185,22 +191,46 @@ def _fail(run: Run, message: str, evidence: dict[str, Any], console: Console, *,
         refusal = GateRefused(f"{message} ({where}; production was not changed)")
         refusal.report = run.report()
         raise refusal
-    applied = [u for u in run.updates if u["status"] in ("applied", "applying")]
-    for entry in applied:
+
+    for entry in run.updates:
         if entry["status"] == "applying":  # not verified: the report's words are applied or pending
             entry.update(status="pending", partly_applied=True)
-    undo = [entry["undo"] for entry in applied if entry.get("undo")]
-    run.extra["rollback"] = {"attempted": False, "reason": "automatic rollback is not part of this version yet",
-                             "undo": undo}
+    changed = rollback.changed_updates(run.updates)
+    if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
+        deployment.say(f"{message}\nrolling back {len(changed)} change(s) in reverse order…")
+        target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
+                                 deployment.bridge, run, deployment.before, deployment.say)
+        try:
+            problems = rollback.roll_back(target)
+        except WpgateError as rollback_error:
+            problems = [f"the rollback itself failed: {rollback_error}"]
+        run.extra["rollback"] = {"attempted": True, "problems": problems}
+        if not problems:
+            run.finish("rolled_back", message)
+            rolled = RolledBack(f"{message}\nrolled back: production is proved back at its pre-deployment "
+                                f"state (run {run.id}, report {run.folder / 'report.json'})")
+            rolled.report = run.report()
+            if interrupted:
+                console.print(str(rolled), markup=False, soft_wrap=True)
+                raise KeyboardInterrupt
+            raise rolled
+        headline = f"{message}\nthe rollback is NOT complete; a person must act:"
+        lines = [f"  - {problem}" for problem in problems]
+    else:
+        reason = "--no-auto-rollback"
+        run.extra["rollback"] = {"attempted": False, "reason": reason}
+        headline = (f"{message}\nproduction WAS changed and was NOT rolled back ({reason}); "
+                    f"run `wpgate rollback {run.id}` to put it back")
+        lines = []
+    undo = [entry["undo"] for entry in reversed(changed) if entry.get("undo") and entry["status"] != "rolled_back"]
+    run.extra["rollback"]["undo"] = undo
     run.finish("rollback_failed", message)
-    changed = ", ".join(f"{u['type']} {u['slug']}" + (" (partly)" if u.get("partly_applied") else "")
-                        for u in applied) or "files"
-    lines = [f"{message}", f"production WAS changed: {changed}; it was NOT rolled back.",
-             f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
-    lines += [f"  {line}" for line in reversed(undo)]
-    error = RollbackIncomplete("\n".join(lines))
-    error.report = run.report()
+    if undo:
+        lines += [f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
+        lines += [f"  {line}" for line in undo]
+    incomplete = RollbackIncomplete("\n".join([headline] + lines))
+    incomplete.report = run.report()
     if interrupted:
-        console.print(str(error), markup=False, soft_wrap=True)
+        console.print(str(incomplete), markup=False, soft_wrap=True)
         raise KeyboardInterrupt
-    raise error
+    raise incomplete

@@ -350,65 +350,71 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     production.stop()
 
 
-def test_a_failure_after_a_change_says_what_changed_and_how_to_undo_it(bed, tmp_path):
-    """Until automatic rollback lands: exit 5, the report says rollback_failed, and the printed
-    command puts the component back."""
-    import subprocess
+@pytest.fixture(scope="module")
+def faulty_release(bed, tmp_path_factory):
+    """A release that passes every gate up to completion, then fails it: a fault QA missed, the
+    page cut off while it renders, with status 200."""
     from wpgate.testbed.fixtures import FAULTS
 
-    # A fault QA missed: the page is cut off while it renders, with status 200.
     slug, broken = FAULTS["fatal_while_rendering"]
-    staging = bed.create_site("fail-staging", core="6.5.5", plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
+    folder = tmp_path_factory.mktemp("faulty")
+    staging = bed.create_site("fail-staging", core="6.5.5", plugins={"wpgate-hello": "1.2.0", slug: "1.1.0"})
     staging.install_plugin(slug, broken)
-    production = bed.create_site("fail-prod", core="6.5.5", server="nginx",
-                                 plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
-    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+    productions = {mode: bed.create_site(f"fail-{mode}", core="6.5.5", server="nginx",
+                                         plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
+                   for mode in ("auto", "manual")}
+    config = write_config(folder, {"staging": site_entry(staging),
+                                   **{mode: site_entry(site) for mode, site in productions.items()}},
                           state_dir="state")
-    release = tmp_path / "release.yml"
-    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
-    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+    release = folder / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "auto", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana",
                   config=config).returncode == 0
-    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
-    assert result.returncode == 5, result.stderr
-    assert "production WAS changed" in result.stderr and "NOT rolled back" in result.stderr
+    return {"slug": slug, "config": config, "release": release, "productions": productions, "folder": folder}
+
+
+def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
+    slug, config = faulty_release["slug"], faulty_release["config"]
+    production = faulty_release["productions"]["auto"]
+    result = wpgate("deploy", str(faulty_release["release"]), "--to", "auto", "--yes", "--json", config=config)
+    assert result.returncode == 4, result.stderr
     assert "answered 200 but the page is incomplete" in result.stderr
-    report = json.loads(next((tmp_path / "state" / "runs").iterdir()).joinpath("report.json").read_text())
-    assert json.loads(result.stdout) == report
+    assert "rolled back: production is proved back at its pre-deployment state" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "rolled_back"
+    assert {u["slug"]: u["status"] for u in report["updates"]} == {"wpgate-hello": "rolled_back", slug: "rolled_back"}
+    assert report["rollback"]["attempted"] and report["rollback"]["problems"] == []
+    plugins = {p["slug"]: p for p in wpgate_json("inventory", "auto", config=config)["plugins"]}
+    assert (plugins["wpgate-hello"]["version"], plugins[slug]["version"]) == ("1.0.0", "1.1.0")
+    assert plugins[slug]["active"] and plugins["wpgate-hello"]["active"]
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text
+    assert fixtures.plugin_marker("wpgate-hello", "1.0.0") in page.text
+    run_folder = faulty_release["config"].parent / "state" / "runs" / report["run"]
+    events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    assert events.count("put_back.done") == 2 and "rollback.done" in events
+
+
+def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_release):
+    import subprocess
+
+    slug, config = faulty_release["slug"], faulty_release["config"]
+    production = faulty_release["productions"]["manual"]
+    result = wpgate("deploy", str(faulty_release["release"]), "--to", "manual", "--yes", "--no-auto-rollback",
+                    "--json", config=config)
+    assert result.returncode == 5, result.stderr
+    assert "production WAS changed and was NOT rolled back" in result.stderr
+    report = json.loads(result.stdout)
     assert report["status"] == "rollback_failed"
     assert report["gates"][-1] == {**report["gates"][-1], "step": "6.7", "status": "failed"}
-    assert report["updates"][0]["status"] == "applied"
     assert report["backup"]["status"] == "skipped"
     undo = report["rollback"]["undo"]
-    assert len(undo) == 1 and undo[0].startswith(f"plugin {slug}: ")
-    subprocess.run(["sh", "-c", undo[0].split(": ", 1)[1]], check=True)
-    plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
+    assert [line.split(":")[0] for line in undo] == [f"plugin {slug}", "plugin wpgate-hello"]
+    for line in undo:
+        subprocess.run(["sh", "-c", line.split(": ", 1)[1]], check=True)
+    plugins = {p["slug"]: p for p in wpgate_json("inventory", "manual", config=config)["plugins"]}
     assert plugins[slug]["version"] == "1.1.0" and plugins[slug]["active"]
     assert httpx.get(production.url + "/", timeout=30).status_code == 200
-    production.stop()
-    staging.stop()
-
-
-def test_without_yes_it_shows_the_plan_and_asks(planned):
-    """On a terminal, deploy shows the updates in order and asks; answering no changes nothing."""
-    import os
-    import subprocess
-    from tests.e2e.helpers import WPGATE
-
-    release = approved_copy(planned, "ask.yml")
-    production = planned["refusals"]
-    before = fingerprint(production)
-    controller, terminal = os.openpty()
-    process = subprocess.Popen([str(WPGATE), "-c", str(planned["config"]), "deploy", str(release), "--to", "refusals"],
-                               stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    os.close(terminal)
-    os.write(controller, b"n\n")
-    stdout, stderr = process.communicate(timeout=120)
-    os.close(controller)
-    assert process.returncode == 3, stderr
-    assert "About to change refusals" in stderr and "Deploy now?" in stderr
-    assert "1. core wordpress: 6.1.9 → 6.5.5" in stderr and "6. theme wpgate-child" in stderr
-    assert "not confirmed: nothing was changed" in stderr
-    assert_unchanged(before, fingerprint(production))
 
 
 def test_a_broken_staging_is_not_planned_and_a_broken_production_is_not_touched(bed, tmp_path):

@@ -94,7 +94,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
         live, aside = live_path(deployment, update), aside_path(deployment, update)
         with run.action("aside", index=index, source=live, aside=aside):
             _keep_aside(deployment, update, live, aside)
-        entry["undo"] = undo_instructions(deployment, update)
+        entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
 
         local = artifact_file(deployment.settings.state_dir, update.artifact)
         package = f"{workdir(deployment)}/packages/{local.name}"
@@ -113,14 +113,14 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
 
         # From here the site itself changes.
         run.changed = True
-        entry["status"] = "applying"
+        entry.update(status="applying", install_began=True)
+        run.write_report()
         installed, database = _install(deployment, index, update, install_copy)
         with run.action("remove_packages", index=index):
             transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
         found = _verify(deployment, index, update, local)
         entry["status"] = "applied"
-        entry["aside"] = aside
         done["version"] = found
     run.write_report()
     return {"type": update.type, "slug": update.slug, "to": found, "method": installed.get("method"),

@@ -9,7 +9,6 @@ import httpx
 from wpgate import inventory, upgrader
 from wpgate.gates import GateFailed
 from wpgate.inventory import Inventory
-from wpgate.release import Release
 
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
@@ -17,9 +16,8 @@ if TYPE_CHECKING:
 STEP, NAME = "6.7", "completion"
 
 
-def differences(before: Inventory, after: Inventory, release: Release) -> list[str]:
-    """How `after` differs from `before` with exactly the release's updates applied."""
-    expected = {(u.type, u.slug): u.to_version for u in release.updates}
+def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, str], str]) -> list[str]:
+    """How `after` differs from `before` with exactly the `expected` versions changed: {(type, slug): version}."""
     problems = []
     core_to = expected.get(("core", "wordpress"), before.core_version)
     if after.core_version != core_to:
@@ -50,7 +48,8 @@ def differences(before: Inventory, after: Inventory, release: Release) -> list[s
 def check(deployment: "Deployment") -> dict[str, Any]:
     after = inventory.read(deployment.bridge)
     deployment.run.save_json("inventory-after.json", after.data)
-    problems = differences(deployment.before, after, deployment.release)
+    expected = {(u.type, u.slug): u.to_version for u in deployment.release.updates}
+    problems = differences(deployment.before, after, expected)
     state = upgrader.site_state(deployment.bridge)
     if state.get("maintenance"):
         problems.append("a .maintenance file is left: the site shows visitors a maintenance page")

@@ -1,0 +1,110 @@
+"""Rollback: put every changed component back from what apply kept aside, then prove the site is as before."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from wpgate import artifacts, inventory, upgrader
+from wpgate.bridge import Bridge
+from wpgate.command import Command
+from wpgate.config import SiteConfig
+from wpgate.errors import WpgateError
+from wpgate.gates.completion import differences, site_answers
+from wpgate.inventory import Inventory
+from wpgate.run import Run
+from wpgate.transports import Transport
+
+# Moves each entry of the aside copy back into place with renames, keeping what it replaces in a
+# trash folder beside the aside copy (same filesystem) until all moved, then removing the trash.
+_PUT_BACK_FOLDER = 'set -e; trash="$2.replaced"; rm -rf "$trash"; ' \
+                   'if [ -e "$1" ]; then mv "$1" "$trash"; fi; mv "$2" "$1"; rm -rf "$trash"'
+_PUT_BACK_CORE = 'set -e; live="$1"; aside="$2"; trash="$2.replaced"; shift 2; rm -rf "$trash"; mkdir -p "$trash"; ' \
+                 'for name in "$@"; do if [ -e "$live/$name" ]; then mv "$live/$name" "$trash/$name"; fi; ' \
+                 'if [ -e "$aside/$name" ]; then mv "$aside/$name" "$live/$name"; fi; done; rm -rf "$trash"'
+
+
+@dataclass
+class Target:
+    """The site being rolled back and the run whose changes are undone."""
+
+    site_name: str
+    site: SiteConfig
+    transport: Transport
+    bridge: Bridge
+    run: Run
+    before: Inventory
+    say: Callable[[str], None]
+
+
+def changed_updates(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The updates whose install began: what may differ from the pre-deployment state."""
+    return [entry for entry in updates if entry.get("install_began")]
+
+
+def roll_back(target: Target) -> list[str]:
+    """Undo the run's changes in reverse order and prove the result; the problems left, if any."""
+    run = target.run
+    problems: list[str] = []
+    with run.action("rollback") as done:
+        for entry in reversed(changed_updates(run.updates)):
+            label = f"{entry['type']} {entry['slug']}"
+            target.say(f"  putting back {label} {entry['from']}")
+            try:
+                with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
+                    _put_back(target, entry)
+                entry["status"] = "rolled_back"
+            except WpgateError as error:
+                problems.append(f"{label}: could not be put back: {error}")
+        try:
+            with run.action("maintenance_off"):
+                upgrader.maintenance_off(target.bridge)
+        except WpgateError as error:
+            problems.append(f"maintenance mode could not be turned off: {error}")
+        problems += _database(target)
+        problems += prove(target)
+        done["problems"] = problems
+    run.write_report()
+    return problems
+
+
+def _put_back(target: Target, entry: dict[str, Any]) -> None:
+    transport, live, aside = target.transport, entry["live"], entry.get("aside")
+    if not aside or not transport.exists(aside):
+        if target.before.version_of(entry["type"], entry["slug"]) == _version_now(target, entry):
+            return  # put back already (a rollback that was interrupted and is run again)
+        raise WpgateError(f"the copy kept aside ({aside}) is gone")
+    if entry["type"] == "core":
+        names = transport.check(Command.of("ls", "-A", "--", aside)).text().split()
+        # Core files the new version added at the root go too: the old core did not have them.
+        names += [n for n in artifacts.core_root_files(transport, live) if n not in names]
+        transport.check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", live, aside, *names))
+    else:
+        transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside))
+
+
+def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
+    return inventory.read(target.bridge).version_of(entry["type"], entry["slug"])
+
+
+def _database(target: Target) -> list[str]:
+    """The database goes back to the backup when the run changed it (a core update upgrades it)."""
+    now = inventory.read(target.bridge)
+    was = target.before.data["core"]["db_version"]
+    if now.data["core"]["db_version"] == was:
+        return []
+    return [f"the database was upgraded during the run (db_version {was} → {now.data['core']['db_version']}) "
+            "and this version of wpgate cannot restore it yet: restore it from your backup"]
+
+
+def prove(target: Target) -> list[str]:
+    """The site is back at its pre-deployment state: inventory, maintenance, and it answers."""
+    now = inventory.read(target.bridge)
+    target.run.save_json("inventory-after-rollback.json", now.data)
+    problems = differences(target.before, now, {})
+    state = upgrader.site_state(target.bridge)
+    if state.get("maintenance"):
+        problems.append("a .maintenance file is left")
+    answers = site_answers(target.site.url)
+    problems += [problem for problem in answers.values() if problem]
+    return problems
