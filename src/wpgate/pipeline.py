@@ -18,6 +18,7 @@ from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion
 from wpgate.inventory import Inventory
+from wpgate.lock import SiteLock
 from wpgate.release import Release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
@@ -44,13 +45,14 @@ class Deployment:
     console: Console
     before: Inventory | None = None
     state_before: dict[str, Any] | None = None
+    lock: SiteLock | None = None
 
     def say(self, text: str) -> None:
         self.console.print(text, markup=False, soft_wrap=True)
 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, dry_run: bool,
-           auto_rollback: bool, console: Console) -> dict[str, Any]:
+           auto_rollback: bool, console: Console, break_lock: bool = False) -> dict[str, Any]:
     """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
     site = settings.site(site_name)
     settings.require_secrets(site_name)
@@ -72,9 +74,12 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             deployment = Deployment(settings, site_name, site, release, transport,
                                     Bridge(site_name, site, transport), run, console)
             try:
-                _run_gates(deployment, yes=yes, dry_run=dry_run)
+                _run_gates(deployment, yes=yes, dry_run=dry_run, break_lock=break_lock)
             except BaseException as error:  # every way a run can end badly is closed here, transport open
                 _fail(deployment, error, auto_rollback=auto_rollback)
+            finally:
+                if deployment.lock:
+                    deployment.lock.release()
         if dry_run:
             return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
@@ -86,9 +91,19 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             scratch.cleanup()
 
 
-def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool) -> None:
+def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool) -> None:
     def read_then_check_approval() -> dict[str, Any]:
         deployment.before = inventory.read(deployment.bridge)
+        folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
+        lock = SiteLock(deployment.transport, folder, deployment.run.id, deployment.site_name)
+        if dry_run:
+            holder = lock.holder()
+            if holder:
+                deployment.say(f"note: {lock.describe(holder)}")
+        else:
+            broken = lock.acquire(break_lock=break_lock)
+            deployment.lock = lock
+            deployment.run.event("lock.taken", path=lock.path, **({"broke": broken} if broken else {}))
         deployment.run.save_json("inventory-before.json", deployment.before.data)
         deployment.state_before = upgrader.site_state(deployment.bridge)
         deployment.run.event("inventory.before", core=deployment.before.core_version)

@@ -56,14 +56,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *
 
 
 def fingerprint(site) -> dict[str, Any]:
-    """Every file under the site's root (but its PHP log) and every table's checksum: equal
-    fingerprints mean production was left byte-for-byte as it was."""
+    """Every file under the site's root (but its PHP log and wpgate's own lock) and every table's
+    checksum: equal fingerprints mean production was left byte-for-byte as it was."""
     import hashlib
 
     files = {}
     root = Path(site.path)
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path != root / "wp-content" / "debug.log":
+        if path.is_file() and path not in (root / "wp-content/debug.log", root / "wp-content/wpgate-aside/lock"):
             files[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     tables = site.sql("SHOW TABLES").split()
     checksums = site.sql("CHECKSUM TABLE " + ", ".join(f"`{t}`" for t in tables) + " EXTENDED")

@@ -441,3 +441,33 @@ def test_a_broken_staging_is_not_planned_and_a_broken_production_is_not_touched(
     assert_unchanged(before, fingerprint(broken_site))
     for site in (broken_site, healthy):
         site.stop()
+
+
+def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(planned):
+    import os
+    import socket
+    import subprocess
+
+    production = planned["refusals"]
+    lock = Path(production.path) / "wp-content/wpgate-aside/lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    release = approved_copy(planned, "locked.yml")
+    try:
+        lock.write_text(json.dumps({"run": "20261126-000000-dead", "host": socket.gethostname(), "pid": gone.pid,
+                                    "since": "2026-11-26T00:00:00Z"}))
+        text = refused(planned, release, 3, "locked by run 20261126-000000-dead", "stale",
+                       "wpgate resume 20261126-000000-dead")
+        lock.write_text(json.dumps({"run": "20261126-000000-live", "host": socket.gethostname(), "pid": os.getpid(),
+                                    "since": "2026-11-26T00:00:00Z"}))
+        refused(planned, release, 3, "locked by run 20261126-000000-live", "wait for it to end")
+        # Broken on request: the run goes on (and here stops at approval, the manifest being edited).
+        document = yaml.safe_load(release.read_text())
+        document["updates"][1]["to"] = "1.1.0"
+        release.write_text(yaml.safe_dump(document, sort_keys=False))
+        text = refused(planned, release, 3, "edited after approval", options=("--yes", "--break-lock"))
+        assert "locked by" not in text
+        assert not lock.exists()  # released at the end of the run that broke it
+    finally:
+        lock.unlink(missing_ok=True)

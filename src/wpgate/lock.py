@@ -1,0 +1,81 @@
+"""One run per site at a time: a lock file on the site's host naming the run, the host and the pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any
+
+from wpgate.command import Command
+from wpgate.errors import GateRefused
+from wpgate.run import utc_now
+from wpgate.transports import Transport
+
+_CREATE_ONLY = 'set -C; printf "%s" "$2" > "$1"'  # noclobber: fails when the lock exists
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SiteLock:
+    """Held by a run from its first look at production to its end; a crashed run's lock stays
+    until that run is resumed or rolled back, or a person breaks it."""
+
+    def __init__(self, transport: Transport, folder: str, run_id: str, site_name: str) -> None:
+        self.transport = transport
+        self.path = f"{folder}/lock"
+        self.folder = folder
+        self.run_id = run_id
+        self.site_name = site_name
+        self.held = False
+
+    def holder(self) -> dict[str, Any] | None:
+        result = self.transport.run(Command.of("cat", "--", self.path))
+        if not result.ok:
+            return None
+        try:
+            return json.loads(result.text())
+        except json.JSONDecodeError:
+            return {"run": "?", "host": "?", "pid": 0, "since": "?", "unreadable": result.text()[:200]}
+
+    def acquire(self, *, break_lock: bool = False) -> dict[str, Any] | None:
+        """Take the lock; returns the lock it broke or took over, if any."""
+        me = json.dumps({"run": self.run_id, "host": socket.gethostname(), "pid": os.getpid(), "since": utc_now()})
+        self.transport.check(Command.of("mkdir", "-p", self.folder))
+        self.transport.check(Command.of("chmod", "700", self.folder))
+        if self.transport.run(Command.of("sh", "-c", _CREATE_ONLY, "sh", self.path, me)).ok:
+            self.held = True
+            return None
+        holder = self.holder() or {}
+        same_run = holder.get("run") == self.run_id
+        if not (same_run or break_lock):
+            raise GateRefused(self.describe(holder))
+        self.transport.check(Command.of("sh", "-c", 'printf "%s" "$2" > "$1"', "sh", self.path, me))
+        self.held = True
+        return holder
+
+    def describe(self, holder: dict[str, Any]) -> str:
+        text = (f"site {self.site_name} is locked by run {holder.get('run')} (host {holder.get('host')}, "
+                f"pid {holder.get('pid')}, since {holder.get('since')})")
+        if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int) \
+                and not _alive(holder["pid"]):
+            return (text + ": that process is gone, so the lock is stale. Run `wpgate resume "
+                    f"{holder.get('run')}` to finish or roll back that run; --break-lock only once you "
+                    "know the site is in a state you accept")
+        return text + ": wait for it to end (a stale lock is broken only with --break-lock)"
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        holder = self.holder()
+        if holder and holder.get("run") == self.run_id:
+            self.transport.run(Command.of("rm", "-f", "--", self.path))
+        self.held = False
