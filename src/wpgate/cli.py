@@ -67,6 +67,35 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("site")
+@click.option("--json", "as_json", is_flag=True, help="Print the backup's manifest as JSON on stdout.")
+@click.pass_obj
+def backup(obj: Context, site: str, as_json: bool) -> None:
+    """Back SITE up on its host (database and files) and copy it off-site, every part's sha256 verified."""
+    from wpgate.backup import commands
+
+    manifest = commands.backup(obj.settings, site, console)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2))
+
+
+@cli.command()
+@click.argument("backup_id", metavar="BACKUP")
+@click.option("--verify", is_flag=True,
+              help="Restore into a scratch database and folder, compare with the backup, remove them.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was compared and every problem as JSON.")
+@click.pass_obj
+def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
+    """Prove BACKUP (an id such as production-20261126-101500-ab12; its site is the one it names) restorable."""
+    from wpgate.backup import commands
+
+    report = commands.restore_verify(obj.settings, backup_id, verify=verify, console=console)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    commands.refuse_unless_restorable(report)
+
+
+@cli.command()
 @click.option("--from", "staging", required=True, metavar="STAGING", help="The tested site.")
 @click.option("--to", "production", required=True, metavar="PRODUCTION", help="The site to update.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("release.yml"),
@@ -135,6 +164,31 @@ def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool
 
 
 @cli.command()
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--yes", is_flag=True, help="Do not ask before changing production.")
+@click.option("--break-lock", is_flag=True, help="Take the site's lock even when another run holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@click.pass_obj
+def rollback(obj: Context, run_id: str, yes: bool, break_lock: bool, as_json: bool) -> None:
+    """Return the site to the run's pre-deployment state, and prove it (exit 0), or say what is not (5)."""
+    from wpgate import recovery
+
+    _with_report(as_json, lambda: recovery.roll_back_run(obj.settings, run_id, console, yes=yes, break_lock=break_lock))
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--break-lock", is_flag=True, help="Take the site's lock even when another run holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
+@click.pass_obj
+def resume(obj: Context, run_id: str, break_lock: bool, as_json: bool) -> None:
+    """After a crash: finish the run when everything is in place and proved, else roll it back (exit 4)."""
+    from wpgate import recovery
+
+    _with_report(as_json, lambda: recovery.resume(obj.settings, run_id, console, break_lock=break_lock))
+
+
+@cli.command()
 @click.argument("run_id", required=False, metavar="[RUN_ID]")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_obj
@@ -169,6 +223,18 @@ def demo(folder: Path) -> None:
     from wpgate import demo as demo_module
 
     raise SystemExit(demo_module.run(folder.resolve(), console))
+
+
+def _with_report(as_json: bool, command) -> None:
+    """Run a command that ends a run; with --json its report goes to stdout however it ends."""
+    try:
+        report = command()
+    except WpgateError as error:
+        if as_json and error.report is not None:
+            click.echo(json.dumps(error.report, indent=2))
+        raise
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
 
 
 def _write_traceback(obj: Context | None) -> Path:

@@ -19,7 +19,7 @@ from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack,
 from wpgate.gates import GateFailed, apply, approval, completion
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.release import Release
+from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
 
@@ -68,6 +68,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     run.extra["auto_rollback"] = auto_rollback
     run.extra["dry_run"] = dry_run
     if not dry_run:
+        save_release(release, run.folder / "release.yml")  # what `resume` finishes, exactly as approved
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
         with for_site(site) as transport:
@@ -94,6 +95,8 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
 def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool) -> None:
     def read_then_check_approval() -> dict[str, Any]:
         deployment.before = inventory.read(deployment.bridge)
+        # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
+        deployment.run.save_json("inventory-before.json", deployment.before.data)
         folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
         lock = SiteLock(deployment.transport, folder, deployment.run.id, deployment.site_name)
         if dry_run:
@@ -104,8 +107,8 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
             broken = lock.acquire(break_lock=break_lock)
             deployment.lock = lock
             deployment.run.event("lock.taken", path=lock.path, **({"broke": broken} if broken else {}))
-        deployment.run.save_json("inventory-before.json", deployment.before.data)
         deployment.state_before = upgrader.site_state(deployment.bridge)
+        deployment.run.save_json("state-before.json", deployment.state_before)
         deployment.run.event("inventory.before", core=deployment.before.core_version)
         return approval.check(deployment)
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import time
 from datetime import datetime, timezone
 from contextlib import contextmanager
@@ -16,6 +17,21 @@ from wpgate.errors import BadInput
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+
+
+def _crash_here_for_tests(event: str) -> None:
+    """Fault injection for the crash-safety tests: WPGATE_TEST_KILL_AT=N kills this process with
+    SIGKILL right after the Nth journal event it writes. Never set in normal use."""
+    target = os.environ.get("WPGATE_TEST_KILL_AT")
+    if not target:
+        return
+    global _events_written
+    _events_written += 1
+    if _events_written == int(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_events_written = 0
 
 
 def utc_now() -> str:
@@ -53,7 +69,35 @@ class Run:
         self.changed = False  # set just before the first change to the site itself
         self.extra: dict[str, Any] = {}
         self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
+        self.write_report()  # a run killed at its first event still has a record to resume from
         self.event("run.start", site=site, release=release_id)
+
+    @classmethod
+    def reopen(cls, state_dir: Path, run_id: str) -> "Run":
+        """An earlier run, to be resumed or rolled back: its record is read back and its journal
+        goes on where it stopped."""
+        report = load_report(state_dir, run_id)
+        run = cls.__new__(cls)
+        run.id = report["run"]
+        run.folder = state_dir / "runs" / run.id
+        run.site = report["site"]
+        run.release_id = report["release"]
+        run.status = report["status"]
+        run.started = time.monotonic() - float(report.get("seconds") or 0)
+        run.started_at = report.get("started_at", "")
+        run.gates = report.get("gates", [])
+        run.updates = report.get("updates", [])
+        run.backup = report.get("backup")
+        run.error = report.get("error")
+        known = {"run", "site", "release", "status", "started_at", "seconds", "gates", "updates", "backup", "error"}
+        run.extra = {key: value for key, value in report.items() if key not in known}
+        run.changed = any(entry.get("install_began") for entry in run.updates)
+        run._journal = open(run.folder / "journal.jsonl", "a", encoding="utf-8")
+        return run
+
+    def load_json(self, name: str) -> Any:
+        path = self.folder / name
+        return json.loads(path.read_text()) if path.exists() else None
 
     def event(self, name: str, /, **data: Any) -> None:
         """Append one event and force it to disk before going on."""
@@ -61,6 +105,7 @@ class Run:
         self._journal.write(line + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
+        _crash_here_for_tests(name)
 
     @contextmanager
     def action(self, name: str, /, **data: Any) -> Iterator[dict[str, Any]]:
@@ -103,6 +148,11 @@ class Run:
         partial = path.with_name("report.json.part")
         partial.write_text(json.dumps(self.report(), indent=2, default=str))
         partial.replace(path)
+
+    def close(self) -> None:
+        """Stop writing without ending the run (it stays as it was, to be resumed)."""
+        if not self._journal.closed:
+            self._journal.close()
 
     def finish(self, status: str, error: str | None = None) -> None:
         assert status in STATUSES

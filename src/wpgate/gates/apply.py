@@ -119,7 +119,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
         with run.action("remove_packages", index=index):
             transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
-        found = _verify(deployment, index, update, local)
+        found = verify(deployment, index, update)
         entry["status"] = "applied"
         done["version"] = found
     run.write_report()
@@ -166,8 +166,9 @@ def _install(deployment: "Deployment", index: int, update: Update, package: str)
     return installed, database
 
 
-def _verify(deployment: "Deployment", index: int, update: Update, local: Path) -> str:
+def verify(deployment: "Deployment", index: int, update: Update) -> str:
     """Never trust the upgrader's word: read the version, the active state and the files again."""
+    local = artifact_file(deployment.settings.state_dir, update.artifact)
     after = inventory.read(deployment.bridge)
     found = after.version_of(update.type, update.slug)
     if found != update.to_version:

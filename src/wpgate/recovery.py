@@ -1,0 +1,158 @@
+"""`wpgate resume` and `wpgate rollback`: bring a site back from an interrupted or failed run, proved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+
+from wpgate import release as release_module, rollback, upgrader
+from wpgate.bridge import Bridge
+from wpgate.config import Settings
+from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
+from wpgate.gates import GateFailed, apply, completion
+from wpgate.inventory import Inventory
+from wpgate.lock import SiteLock
+from wpgate.pipeline import Deployment
+from wpgate.run import Run
+from wpgate.transports import for_site
+
+ENDED = ("complete", "refused", "rolled_back")
+
+
+def resume(settings: Settings, run_id: str, console: Console, *, break_lock: bool = False) -> dict[str, Any]:
+    """Finish a run that stopped half-way (a crash, a kill, a lost connection): complete it when
+    every update is in place and proved, else roll it back. Never leaves the site half-updated."""
+    run = Run.reopen(settings.state_dir, run_id)
+    if run.status in ENDED:
+        console.print(f"run {run.id} already ended: {run.status}; nothing to resume")
+        run.close()
+        return run.report()
+    if run.status == "rollback_failed":
+        run.close()
+        raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
+    with _session(settings, run, console, break_lock) as deployment:
+        run.event("resume.begin")
+        if deployment.before is None or not run.changed:
+            message = "interrupted before the first change; resumed: production was not changed"
+            run.finish("refused", message)
+            console.print(f"run {run.id}: {message}")
+            return run.report()
+        _maintenance_off(deployment)
+        problem = _complete_if_proved(deployment)
+        if problem is None:
+            run.finish("complete")
+            console.print(f"[bold green]complete[/]: run {run.id} finished; production holds release "
+                          f"{run.release_id}")
+            return run.report()
+        console.print(f"run {run.id} cannot be completed ({problem}): rolling back", markup=False)
+        _roll_back_or_raise(deployment, problem, rolled_back_error=True)
+    raise AssertionError("unreachable")
+
+
+def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: bool,
+                  break_lock: bool = False) -> dict[str, Any]:
+    """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved."""
+    run = Run.reopen(settings.state_dir, run_id)
+    if run.status in ("refused", "rolled_back"):
+        console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
+        run.close()
+        return run.report()
+    if run.status == "complete":
+        run.close()
+        raise RollbackIncomplete(f"run {run.id} is complete and its aside copies were removed: returning it "
+                                 "to the pre-deployment state means restoring its backup, which this "
+                                 "version of wpgate cannot do yet; restore your backup by hand")
+    if not yes:
+        if not click.get_text_stream("stdin").isatty():
+            raise BadInput("rollback changes production: confirm with --yes when there is no terminal to ask on")
+        if not click.confirm(f"Put back every component run {run.id} changed on {run.site}?", default=False,
+                             err=True):
+            raise GateRefused("not confirmed: nothing was changed")
+    with _session(settings, run, console, break_lock) as deployment:
+        if deployment.before is None:
+            run.finish("refused", "the run stopped before reading production: nothing to roll back")
+            return run.report()
+        _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
+    raise AssertionError("unreachable")
+
+
+class _session:
+    """The site of a run, reached again, its lock taken over, its pre-deployment state loaded."""
+
+    def __init__(self, settings: Settings, run: Run, console: Console, break_lock: bool) -> None:
+        self.settings, self.run, self.console, self.break_lock = settings, run, console, break_lock
+
+    def __enter__(self) -> Deployment:
+        run = self.run
+        site = self.settings.site(run.site)
+        # A run killed at its very first event has no copy of its release: it changed nothing.
+        copy = run.folder / "release.yml"
+        release = release_module.load(copy) if copy.exists() else None
+        self.transport = for_site(site).__enter__()
+        bridge = Bridge(run.site, site, self.transport)
+        before = run.load_json("inventory-before.json")
+        deployment = Deployment(self.settings, run.site, site, release, self.transport, bridge, run, self.console,
+                                before=Inventory(before) if before else None,
+                                state_before=run.load_json("state-before.json"))
+        if deployment.before is not None:
+            folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
+            deployment.lock = SiteLock(self.transport, folder, run.id, run.site)
+            deployment.lock.acquire(break_lock=self.break_lock)
+        self.deployment = deployment
+        return deployment
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if self.deployment.lock:
+                self.deployment.lock.release()
+        finally:
+            self.transport.close()
+            if self.run.status == "running":
+                self.run.close()
+
+
+def _maintenance_off(deployment: Deployment) -> None:
+    with deployment.run.action("maintenance_off"):
+        upgrader.maintenance_off(deployment.bridge)
+
+
+def _complete_if_proved(deployment: Deployment) -> str | None:
+    """None when every update is in place, each file as its artifact, and completion passes;
+    else what stands in the way."""
+    run = deployment.run
+    try:
+        for index, update in enumerate(deployment.release.updates):
+            apply.verify(deployment, index, update)
+            run.updates[index]["status"] = "applied"
+        evidence = completion.check(deployment)
+    except (GateFailed, WpgateError) as failure:
+        return getattr(failure, "message", str(failure))
+    run.gate("6.7", "completion", "passed", evidence)
+    apply.clean_up(deployment)
+    return None
+
+
+def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:
+    run = deployment.run
+    target = rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
+                             run, deployment.before, deployment.say)
+    try:
+        problems = rollback.roll_back(target)
+    except WpgateError as error:
+        problems = [f"the rollback itself failed: {error}"]
+    run.extra["rollback"] = {"attempted": True, "problems": problems}
+    if problems:
+        run.finish("rollback_failed", cause)
+        error: WpgateError = RollbackIncomplete(f"run {run.id}: the rollback is NOT complete; a person must act:\n"
+                                                + "\n".join(f"  - {problem}" for problem in problems))
+        error.report = run.report()
+        raise error
+    run.finish("rolled_back", cause)
+    message = f"run {run.id}: rolled back; production is proved back at its pre-deployment state"
+    if rolled_back_error:
+        error = RolledBack(message)  # resume exits 4 when it had to roll back
+        error.report = run.report()
+        raise error
+    deployment.say(message)

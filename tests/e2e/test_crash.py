@@ -1,0 +1,87 @@
+"""Crash safety: the deploy is killed (SIGKILL) right after each of its journal events in turn, then
+`wpgate resume` must leave a healthy site, fully at the release or fully as before, never in maintenance."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import site_entry, wpgate, wpgate_json, write_config, write_qa
+
+pytestmark = pytest.mark.e2e
+
+OLD = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
+NEW = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0"}
+
+
+@pytest.fixture(scope="module")
+def release(bed, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crash")
+    staging = bed.create_site("crash-staging", core="6.5.5", plugins=NEW,
+                              themes={"wpgate-parent": "1.1.0"}, theme="wpgate-parent")
+    first = bed.create_site("crash-0", core="6.5.5", server="nginx", plugins=OLD,
+                            themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
+    config = write_config(folder, {"staging": site_entry(staging), "crash-0": site_entry(first)}, state_dir="state")
+    manifest = folder / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "crash-0", "-o", str(manifest), config=config).returncode == 0
+    assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
+                  config=config).returncode == 0
+    # A whole run, to count its journal events.
+    result = wpgate("deploy", str(manifest), "--to", "crash-0", "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    events = (folder / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()
+    first.stop()
+    return {"folder": folder, "config": config, "manifest": manifest, "events": len(events), "staging": staging}
+
+
+def versions(config: Path, site: str) -> dict[str, str]:
+    inventory = wpgate_json("inventory", site, config=config)
+    found = {p["slug"]: p["version"] for p in inventory["plugins"] if p["slug"] in OLD}
+    found.update({t["slug"]: t["version"] for t in inventory["themes"] if t["slug"] == "wpgate-parent"})
+    assert not inventory["maintenance"]
+    return found
+
+
+def test_the_release_has_enough_events_to_matter(release):
+    assert release["events"] > 40
+
+
+def test_killed_at_every_event_then_resumed(bed, release):
+    config_text = release["config"].read_text()
+    outcomes: dict[str, int] = {}
+    for kill_at in range(1, release["events"] + 1):
+        name = f"crash-{kill_at}"
+        site = bed.create_site(name, core="6.5.5", server="nginx", plugins=OLD,
+                               themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
+        config = release["folder"] / f"{name}.yml"
+        config.write_text(config_text.replace("crash-0", name).replace(
+            str(bed.sites["crash-0"].path), str(site.path)).replace(bed.sites["crash-0"].url, site.url))
+        killed = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", config=config,
+                        env={"WPGATE_TEST_KILL_AT": str(kill_at)})
+        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
+        runs = sorted((release["folder"] / "state" / "runs").iterdir(), key=os.path.getmtime)
+        run = runs[-1].name
+        assert json.loads((runs[-1] / "report.json").read_text())["status"] == "running"
+        resumed = wpgate("resume", run, config=config)
+        assert resumed.returncode in (0, 4), (kill_at, resumed.stderr)
+        report = json.loads((runs[-1] / "report.json").read_text())
+        assert report["status"] in ("complete", "rolled_back", "refused"), (kill_at, report["status"])
+        assert resumed.returncode == (4 if report["status"] == "rolled_back" else 0), (kill_at, resumed.stderr)
+        found = versions(config, name)
+        expected = ({**NEW, "wpgate-parent": "1.1.0"} if report["status"] == "complete"
+                    else {**OLD, "wpgate-parent": "1.0.0"})
+        assert found == expected, (kill_at, report["status"], found, resumed.stderr)
+        page = httpx.get(site.url + "/", timeout=30)
+        assert page.status_code == 200 and "</html>" in page.text, kill_at
+        assert not (Path(site.path) / ".maintenance").exists()
+        assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), kill_at
+        outcomes[report["status"]] = outcomes.get(report["status"], 0) + 1
+        site.stop()
+    # Killed early nothing changed; killed late it completes; in between it rolls back.
+    assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes
