@@ -75,7 +75,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
         _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
-    raise AssertionError("unreachable")
+        return run.report()
 
 
 class _session:

@@ -362,7 +362,7 @@ def faulty_release(bed, tmp_path_factory):
     staging.install_plugin(slug, broken)
     productions = {mode: bed.create_site(f"fail-{mode}", core="6.5.5", server="nginx",
                                          plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
-                   for mode in ("auto", "manual")}
+                   for mode in ("auto", "manual", "later")}
     config = write_config(folder, {"staging": site_entry(staging),
                                    **{mode: site_entry(site) for mode, site in productions.items()}},
                           state_dir="state")
@@ -471,3 +471,25 @@ def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(plann
         assert not lock.exists()  # released at the end of the run that broke it
     finally:
         lock.unlink(missing_ok=True)
+
+
+def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release):
+    slug, config = faulty_release["slug"], faulty_release["config"]
+    production = faulty_release["productions"]["later"]
+    result = wpgate("deploy", str(faulty_release["release"]), "--to", "later", "--yes", "--no-auto-rollback",
+                    "--json", config=config)
+    assert result.returncode == 5, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert f"wpgate rollback {run}" in result.stderr
+    unconfirmed = wpgate("rollback", run, config=config)
+    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+    rolled = wpgate("rollback", run, "--yes", "--json", config=config)
+    assert rolled.returncode == 0, rolled.stderr
+    report = json.loads(rolled.stdout)
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    plugins = {p["slug"]: p["version"] for p in wpgate_json("inventory", "later", config=config)["plugins"]}
+    assert (plugins["wpgate-hello"], plugins[slug]) == ("1.0.0", "1.1.0")
+    assert httpx.get(production.url + "/", timeout=30).status_code == 200
+    again = wpgate("rollback", run, "--yes", config=config)
+    assert again.returncode == 0 and "pre-deployment state already" in again.stderr
+    assert wpgate("rollback", "../../etc", "--yes", config=config).returncode == 2
