@@ -67,6 +67,33 @@ class BackupConfig(Strict):
     dir: str
     offsite: str | None = None
     max_age: Duration = "2h"  # type: ignore[assignment]
+    # A database the site's user may fill and empty for `restore --verify`, on hosts where it may not
+    # create `<DB_NAME>_wpgate_verify` itself. Never one that holds data: wpgate drops its tables.
+    verify_database: str | None = None
+
+    @field_validator("dir")
+    @classmethod
+    def _host_path(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} must be an absolute path on the site's host")
+        return path.rstrip("/") or "/"
+
+    @field_validator("offsite")
+    @classmethod
+    def _local_path(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        expanded = os.path.expanduser(path)
+        if not expanded.startswith("/"):
+            raise ValueError(f"{path!r} must be an absolute path on this machine (the off-site copy)")
+        return expanded.rstrip("/") or "/"
+
+    @field_validator("verify_database")
+    @classmethod
+    def _database_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(r"^[A-Za-z0-9_$]{1,64}$", name):
+            raise ValueError(f"{name!r} is not a database name (letters, digits, _ and $, up to 64)")
+        return name
 
 
 class VarnishCache(Strict):

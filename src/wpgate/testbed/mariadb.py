@@ -90,22 +90,27 @@ class MariaDB:
         return run(self.client_argv(database), input=statement, what="mariadb", timeout=60)
 
     def create_database(self, name: str) -> tuple[str, str, str]:
-        """A new database with its own user (all rights on it alone): (db, user, password)."""
+        """A new database with its own user (rights on it and its wpgate scratch copies): (db, user, password)."""
         if not _NAME.match(name):
             raise TestBedError(f"database name {name!r} must be letters, digits and _")
         user = name[:80]
         password = secrets.token_hex(12)
         statements = [f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"]
+        # wpgate's restore check makes a scratch copy named `<db>_wpgate_...`: the user may create
+        # those (a wildcard grant, `_` escaped so it matches only itself) and no other database.
+        scratch = name.replace("_", "\\_") + "\\_wpgate\\_%"
         for host in ("127.0.0.1", "localhost"):
             statements.append(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
             statements.append(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'{host}';")
+            statements.append(f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{user}'@'{host}';")
         self.sql("\n".join(statements))
         return name, user, password
 
     def drop_database(self, name: str) -> None:
         if not _NAME.match(name):
             raise TestBedError(f"database name {name!r} must be letters, digits and _")
-        self.sql(f"DROP DATABASE IF EXISTS `{name}`; DROP USER IF EXISTS '{name}'@'127.0.0.1';"
+        self.sql(f"DROP DATABASE IF EXISTS `{name}`; DROP DATABASE IF EXISTS `{name}_wpgate_verify`;"
+                 f" DROP USER IF EXISTS '{name}'@'127.0.0.1';"
                  f" DROP USER IF EXISTS '{name}'@'localhost';")
 
     def stop(self) -> None:

@@ -1,0 +1,257 @@
+"""Finding a site's backups and proving them: sha256 in both places, a complete dump and archive, a scratch restore."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from wpgate.backup import database, files, offsite
+from wpgate.backup.database import BackupError, Credentials
+from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, Progress,
+                                 backup_config, host, last_lines, tables_from, with_paths)
+from wpgate.bridge import Bridge
+from wpgate.command import Command
+from wpgate.config import SiteConfig
+from wpgate.transports import Transport
+
+_LIST = r"""
+cd -- "$1" 2>/dev/null || exit 0
+for folder in "$2"-*/; do
+  folder=${folder%/}
+  [ -f "$folder/manifest.json" ] || continue
+  printf '%s\0' "$folder"
+  cat -- "$folder/manifest.json"; printf '\0'
+  cat -- "$folder/inventory.json" 2>/dev/null; printf '\0'
+  cat -- "$folder/tables.json" 2>/dev/null; printf '\0'
+done
+"""
+
+
+def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+    """The complete backups of the site in backup.dir on its host, newest first. `offsite` is the local
+    copy's folder when one exists, else None. Folders whose manifest cannot be read are left out."""
+    config = backup_config(site_name, site)
+    result = transport.check(Command.of("sh", "-c", _LIST, "sh", config.dir, site_name))
+    fields = result.stdout.split(b"\0")
+    found = []
+    for start in range(0, len(fields) - 4, 4):
+        name = fields[start].decode("utf-8", "replace")
+        match = ID.match(name)
+        if not match or match.group("site") != site_name:
+            continue
+        try:
+            manifest = json.loads(fields[start + 1])
+            inventory_data = json.loads(fields[start + 2] or b"null")
+            tables = json.loads(fields[start + 3] or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("id") != name or manifest.get("site") != site_name:
+            continue
+        if manifest.get("root") not in (None, site.path):
+            continue  # another site of the same name, elsewhere on this host
+        folder = f"{config.dir}/{name}"
+        local = offsite.folder(config.offsite, name) if config.offsite else None
+        found.append(Backup(name, site_name, manifest.get("created_at", ""), folder,
+                            str(local) if local and local.is_dir() else None,
+                            with_paths(manifest.get("parts", {}), folder), inventory_data or {},
+                            tables_from(tables) if isinstance(tables, dict) else {}, manifest,
+                            hashlib.sha256(fields[start + 1]).hexdigest()))
+    found.sort(key=lambda backup: backup.created_at, reverse=True)
+    return found
+
+
+def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
+    for backup in find(site_name, site, transport):
+        if backup.id == backup_id:
+            return backup
+    raise BackupError(f"no backup {backup_id} in {backup_config(site_name, site).dir} on {transport.name} "
+                      "(or its manifest.json is missing: an unfinished backup)")
+
+
+# --- checks -------------------------------------------------------------------------------------------------
+
+def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> list[str]:
+    """The sha256 of every part, on the host and off-site, against the manifest; the problems found."""
+    problems = []
+    expected_parts = {DUMP, ARCHIVE, INDEX, INVENTORY, TABLES}
+    if set(backup.parts) != expected_parts:
+        problems.append(f"the manifest lists parts {sorted(backup.parts)}, not {sorted(expected_parts)}")
+    names = [MANIFEST, *backup.parts]
+    result = transport.run(Command.of("sh", "-c", 'cd -- "$1" && shift && sha256sum -- "$@"', "sh",
+                                      backup.folder, *names))
+    found = {}
+    for line in result.text().splitlines():
+        digest, _, name = line.partition("  ")
+        found[name.strip()] = digest
+    if found.get(MANIFEST) != backup.manifest_sha256:
+        problems.append(f"on the host, {backup.folder}/{MANIFEST} changed since it was read")
+    for name, part in backup.parts.items():
+        actual = found.get(name)
+        if actual is None:
+            problems.append(f"on the host, {backup.folder}/{name} is missing or unreadable")
+        elif actual != part.get("sha256"):
+            problems.append(f"on the host, {name}: sha256 {actual[:12]}… does not match the manifest's "
+                            f"{str(part.get('sha256'))[:12]}…")
+    config = site.backup
+    if config is None or not config.offsite:
+        problems.append("there is no off-site copy: backup.offsite is not set")
+    else:
+        problems += offsite.problems(config.offsite, backup.id, backup.parts, backup.manifest_sha256)
+    return problems
+
+
+_SCAN_DUMP = r"""
+export LC_ALL=C
+exec 3>&1
+{ gzip -dc -- "$1"; echo "status gunzip $?" >&3; } |
+  awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
+"""
+_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+
+
+def dump_problems(backup: Backup, transport: Transport, tables_now: dict[str, Any] | None = None) -> list[str]:
+    """The dump decompresses, ends with the dump client's completion line, and creates every table of the
+    backup (and of `tables_now`, production's tables, when given)."""
+    result = transport.run(Command.of("sh", "-c", _SCAN_DUMP, "sh", backup.path(DUMP)))
+    output = result.text()
+    statuses = database.parse_statuses(output)
+    problems = []
+    if statuses.get("gunzip") != 0:
+        problems.append(f"the dump {backup.path(DUMP)} does not decompress: {result.error_text() or 'damaged'}")
+    dumped = set()
+    last = ""
+    for line in output.splitlines():
+        match = _TABLE_LINE.match(line)
+        if match:
+            dumped.add(match.group(1).replace("``", "`"))
+        elif line.startswith("last "):
+            last = line[5:]
+    if not last.startswith(database.COMPLETION_LINE):
+        problems.append(f"the dump is incomplete: it does not end with the dump client's completion line "
+                        f"(\"{database.COMPLETION_LINE} …\"); it ends with {last[:80]!r}")
+    lacking = sorted(set(backup.tables) - dumped)
+    if lacking:
+        problems.append(f"the dump lacks table(s) the backup lists: {', '.join(lacking)}")
+    if tables_now is not None:
+        uncovered = sorted(set(tables_now) - dumped - set(lacking))
+        if uncovered:
+            problems.append(f"the dump does not cover production's table(s): {', '.join(uncovered)}")
+    return problems
+
+
+_LIST_ARCHIVE = r"""
+export LC_ALL=C
+exec 3>&1
+count=$( { tar -tzf "$1"; echo "status list $?" >&3; } | wc -l )
+echo "members $count"
+echo "indexed $(wc -l < "$2")"
+"""
+
+
+def archive_problems(backup: Backup, transport: Transport) -> list[str]:
+    """The files archive lists to its end without error, with as many members as its index."""
+    result = transport.run(Command.of("sh", "-c", _LIST_ARCHIVE, "sh", backup.path(ARCHIVE), backup.path(INDEX)))
+    statuses = database.parse_statuses(result.text())
+    counts = dict(line.split() for line in result.text().splitlines()
+                  if line.startswith(("members ", "indexed ")) and len(line.split()) == 2)
+    if statuses.get("list") != 0:
+        return [f"the files archive {backup.path(ARCHIVE)} does not list completely: "
+                f"{last_lines(result.error_text()) or 'tar failed'}"]
+    if counts.get("members") != counts.get("indexed"):
+        return [f"the files archive lists {counts.get('members')} members, its index {counts.get('indexed')}"]
+    return []
+
+
+def table_checksums(site: SiteConfig, transport: Transport, bridge: Bridge) -> dict[str, dict[str, Any]]:
+    """The site's tables now: {name: {"rows", "checksum"}} (exact COUNT(*) and CHECKSUM TABLE … EXTENDED)."""
+    return tables_from(bridge.call("table_stats", load_extensions=False))
+
+
+def table_differences(expected: dict[str, dict[str, Any]], found: dict[str, dict[str, Any]], *,
+                      expected_label: str, found_label: str, ignore: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """Tables missing, extra or different (row count, checksum) between two `tables` maps."""
+    problems = []
+    missing = sorted(set(expected) - set(found) - set(ignore))
+    extra = sorted(set(found) - set(expected) - set(ignore))
+    if missing:
+        problems.append(f"{found_label} lacks table(s) {', '.join(missing)}")
+    if extra:
+        problems.append(f"{found_label} has table(s) {expected_label} lacks: {', '.join(extra)}")
+    for name in sorted(set(expected) & set(found) - set(ignore)):
+        want, got = expected[name], found[name]
+        if want["rows"] != got["rows"]:
+            problems.append(f"table {name}: {want['rows']} rows in {expected_label}, {got['rows']} in {found_label}")
+        elif want.get("checksum") != got.get("checksum"):
+            problems.append(f"table {name}: same {got['rows']} rows but another checksum in {found_label} "
+                            f"than in {expected_label}")
+    return problems
+
+
+_EXTRACT = r"""
+export LC_ALL=C
+tar -xzf "$1" -C "$2" --no-same-owner || exit 3
+cd -- "$2" && find . -mindepth 1 -printf '%y %s %P\0'
+"""
+
+
+@dataclass
+class RestoreCheck:
+    """What `restore --verify` found: problems (none: restorable) and what it compared."""
+
+    problems: list[str]
+    compared: dict[str, Any]
+
+
+def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge) -> list[str]:
+    """Restore the backup into a scratch database and a scratch folder on the host, compare row counts,
+    checksums and files with the backup, remove both; the problems found (none: it is restorable)."""
+    return check_restore(backup, site, transport, bridge).problems
+
+
+def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
+                  progress: Progress | None = None) -> RestoreCheck:
+    say = progress or (lambda text: None)
+    config = backup_config(backup.site, site)
+    problems = dump_problems(backup, transport)
+    compared: dict[str, Any] = {}
+    credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
+    scratch = database.scratch_name(credentials, config.verify_database)
+    configured = bool(config.verify_database)
+    client = database.find_client(transport, database.SQL_CLIENTS)
+    with database.options_file(transport, credentials) as options:
+        say(f"loading the dump into scratch database {scratch}")
+        database.prepare_scratch(transport, client, options, credentials, scratch, configured=configured)
+        try:
+            database.load_dump(transport, client, options, backup.path(DUMP), scratch)
+            restored = tables_from(bridge.call("table_stats", {"database": scratch}, load_extensions=False))
+            ignore = backup.changed_during_backup
+            problems += table_differences(backup.tables, restored, expected_label="the backup",
+                                          found_label=f"the restored copy ({scratch})", ignore=ignore)
+            compared["tables"] = len(restored)
+            compared["rows"] = sum(t["rows"] for t in restored.values())
+            if ignore:
+                compared["not_compared"] = ignore
+        except BackupError as error:
+            problems.append(f"the dump does not restore: {error}")
+        finally:
+            database.drop_scratch(transport, client, options, scratch, configured=configured)
+    say(f"extracting the files archive into a scratch folder in {config.dir}")
+    folder = host(transport, 'umask 077; mktemp -d "$1/.verify-$2-XXXXXX"', config.dir, backup.id,
+                   doing="create a scratch folder", where=config.dir).strip()
+    try:
+        extracted = transport.run(Command.of("sh", "-c", _EXTRACT, "sh", backup.path(ARCHIVE), folder))
+        if not extracted.ok:
+            problems.append(f"the files archive does not extract: {last_lines(extracted.error_text()) or 'tar failed'}")
+        else:
+            index = files.parse_index(transport.check(Command.of("cat", "--", backup.path(INDEX))).text())
+            tree = files.parse_tree(extracted.stdout)
+            problems += files.compare(index, tree)
+            compared.update(files.totals(tree))
+    finally:
+        transport.run(Command.of("sh", "-c", 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"', "sh", folder))
+    return RestoreCheck(problems, compared)
+
+

@@ -1,0 +1,87 @@
+"""`wpgate backup SITE` and `wpgate restore BACKUP --verify`: the backup on its own, outside a deploy."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+
+from wpgate import backup as backups
+from wpgate.backup.offsite import human_size
+from wpgate.bridge import Bridge
+from wpgate.config import Settings
+from wpgate.errors import BadInput, GateRefused, listing
+from wpgate.transports import for_site
+
+
+def backup(settings: Settings, site_name: str, console: Console) -> dict[str, Any]:
+    """Take one backup of the site and copy it off-site; print a summary; return its manifest."""
+    site = settings.site(site_name)
+    config = backups.backup_config(site_name, site)
+    if not config.offsite:
+        raise BadInput(f"{settings.path}: sites.{site_name}.backup.offsite is not set: set it to a folder on "
+                       "this machine for the backup's second copy")
+
+    def progress(text: str) -> None:
+        console.print(f"  {text}", markup=False, soft_wrap=True)
+
+    started = time.monotonic()
+    with for_site(site) as transport:
+        taken = backups.take(site_name, site, transport, Bridge(site_name, site, transport), progress=progress)
+    seconds = time.monotonic() - started
+    manifest = taken.manifest
+    database, files = manifest["database"], manifest["files"]
+    dump_size, archive_size = (human_size(taken.parts[name]["bytes"]) for name in ("database.sql.gz", "files.tar.gz"))
+    lines = [f"backup {taken.id} of {site_name}: {database['tables']} tables ({database['rows']} rows), "
+             f"{files['files']} files ({human_size(files['bytes'])}) in {seconds:.1f}s",
+             f"  on {transport.name}: {taken.folder}  (database {dump_size}, files {archive_size})",
+             f"  off-site: {taken.offsite}  (every part's sha256 verified)"]
+    lines += [f"  warning: {warning}" for warning in files.get("warnings", [])]
+    if database.get("changed_during_backup"):
+        lines.append("  note: these tables changed while the backup ran: "
+                     + ", ".join(database["changed_during_backup"]))
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
+    return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite}
+
+
+def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Console) -> dict[str, Any]:
+    """Check that a backup restores; the report (`restorable`, `problems`, what was compared)."""
+    if not verify:
+        raise BadInput("wpgate restore only checks a backup for now: run it with --verify (putting production "
+                       "back is `wpgate rollback RUN_ID`)")
+    site_name = backups.site_of(backup_id)
+    if site_name not in settings.model.sites:
+        raise BadInput(f"backup {backup_id} belongs to site {site_name}, which {settings.path} does not configure")
+    site = settings.site(site_name)
+    backups.backup_config(site_name, site)
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        console.print(f"  {text}", markup=False, soft_wrap=True)
+
+    with for_site(site) as transport:
+        found = backups.find_one(backup_id, site_name, site, transport)
+        bridge = Bridge(site_name, site, transport)
+        progress(f"checking the sha256 of every part of {backup_id} on {transport.name} and off-site")
+        problems = backups.verify_copies(found, site, transport)
+        problems += backups.archive_problems(found, transport)
+        checked = backups.check_restore(found, site, transport, bridge, progress=progress)
+    problems += checked.problems
+    report = {"backup": backup_id, "site": site_name, "folder": found.folder, "offsite": found.offsite,
+              "restorable": not problems, "problems": problems, "compared": checked.compared,
+              "seconds": round(time.monotonic() - started, 2)}
+    if not problems:
+        compared = checked.compared
+        console.print(f"backup {backup_id} is restorable: {compared.get('tables')} tables "
+                      f"({compared.get('rows')} rows) and {compared.get('files')} files "
+                      f"({human_size(compared.get('bytes', 0))}) restored equal to the backup; scratch copies removed",
+                      markup=False, soft_wrap=True)
+    return report
+
+
+def refuse_unless_restorable(report: dict[str, Any]) -> None:
+    if report["problems"]:
+        raise GateRefused(f"backup {report['backup']} is not restorable: "
+                          + listing(report["problems"], "problems"))

@@ -1,0 +1,252 @@
+"""The site's database in a backup: credentials in a private options file, the dump client, scratch copies.
+
+The password read from wp-config.php reaches the MariaDB/MySQL client only through an options file
+(`--defaults-extra-file`) written in a private temporary folder on the host, its content sent on
+standard input: it never appears on a command line, in a log line, a journal or a report.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from wpgate.command import Command, Secret
+from wpgate.errors import SiteError
+from wpgate.transports import Transport
+
+DUMP_CLIENTS = ("mariadb-dump", "mysqldump")
+SQL_CLIENTS = ("mariadb", "mysql")
+DUMP_OPTIONS = ("--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob")
+# The last line a dump client writes once every table is out (unless comments are turned off).
+COMPLETION_LINE = "-- Dump completed"
+SCRATCH_SUFFIX = "_wpgate_verify"
+_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}$")
+
+
+class BackupError(SiteError):
+    """A backup could not be taken, copied, checked or restored: exit 2 outside a deploy."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where and as whom WordPress connects, as the bridge read it from wp-config.php."""
+
+    name: str
+    user: str
+    password: Secret = field(repr=False)
+    host: str | None
+    port: int | None
+    socket: str | None
+    charset: str = "utf8mb4"
+
+    @classmethod
+    def from_facts(cls, facts: dict[str, Any]) -> "Credentials":
+        database = facts["database"]
+        credentials = cls(name=str(database["name"]), user=str(database["user"]),
+                          password=Secret(str(database.get("password") or "")),
+                          host=database.get("host") or None, port=database.get("port") or None,
+                          socket=database.get("socket") or None,
+                          charset=_charset(str(database.get("charset") or "")))
+        check_name(credentials.name, "DB_NAME in wp-config.php")
+        return credentials
+
+    def where(self) -> str:
+        """The server as a message names it (never the password)."""
+        if self.socket:
+            return f"{self.host or 'localhost'} (socket {self.socket})"
+        return f"{self.host or 'localhost'}" + (f":{self.port}" if self.port else "")
+
+    def options_file(self) -> Secret:
+        """The `[client]` options file: every value quoted and escaped as the option-file parser reads it."""
+        lines = ["[client]", f"user={_quoted(self.user)}", f"password={_quoted(self.password.value)}"]
+        if self.host:
+            lines.append(f"host={_quoted(self.host)}")
+        if self.port:
+            lines.append(f"port={int(self.port)}")
+        if self.socket:
+            lines.append(f"socket={_quoted(self.socket)}")
+        lines.append(f"default-character-set={_quoted(self.charset)}")
+        return Secret("\n".join(lines) + "\n")
+
+
+def _charset(value: str) -> str:
+    # DB_CHARSET ends up in SQL and in the options file: a plain name, else WordPress's default.
+    return value if re.match(r"^[A-Za-z0-9_]{1,32}$", value) else "utf8mb4"
+
+
+def _quoted(value: str) -> str:
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+               .replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def check_name(name: str, what: str) -> str:
+    if not _NAME.match(name):
+        raise BackupError(f"{what}: {name!r} is not a database name wpgate can back up "
+                          "(letters, digits, _, $ and -, up to 64, not starting with -)")
+    return name
+
+
+def quote_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def scratch_name(credentials: Credentials, configured: str | None) -> str:
+    """The database a restore check may fill: `backup.verify_database`, else `<DB_NAME>_wpgate_verify`."""
+    if configured:
+        if configured == credentials.name:
+            raise BackupError(f"backup.verify_database is {configured}, the site's own database: "
+                              "name another one (wpgate empties it)")
+        return configured
+    name = credentials.name + SCRATCH_SUFFIX
+    if len(name) > 64:
+        raise BackupError(f"database name {name} would be longer than 64 characters: "
+                          "set backup.verify_database to a database the site's user may use")
+    return name
+
+
+def find_client(transport: Transport, names: tuple[str, ...]) -> str:
+    """The first of `names` installed on the host, as a path."""
+    script = 'for name in "$@"; do if command -v "$name"; then exit 0; fi; done; exit 1'
+    result = transport.run(Command.of("sh", "-c", script, "sh", *names))
+    found = result.text().strip().splitlines()
+    if not result.ok or not found:
+        raise BackupError(f"{transport.name}: neither {' nor '.join(names)} is installed: install the "
+                          "MariaDB client (Debian: mariadb-client) or the MySQL client on the site's host")
+    return found[0]
+
+
+@contextmanager
+def options_file(transport: Transport, credentials: Credentials) -> Iterator[str]:
+    """A private folder on the host holding the client options file; its path, removed afterwards."""
+    script = ('umask 077; folder=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || exit 1; '
+              'cat > "$folder/client.cnf" || { rm -rf "$folder"; exit 1; }; printf "%s" "$folder"')
+    content = credentials.options_file()
+    result = transport.run(Command.of("sh", "-c", script, "sh"), input=content.value.encode())
+    folder = result.text().strip()
+    if not result.ok or not folder.startswith("/"):
+        raise BackupError(f"{transport.name}: cannot write the database client's private options file in "
+                          f"a temporary folder: {result.error_text() or 'mktemp failed'}")
+    try:
+        yield f"{folder}/client.cnf"
+    finally:
+        transport.run(Command.of("rm", "-rf", "--", folder))
+
+
+def explain(stderr: str, credentials: Credentials, site_label: str) -> str | None:
+    """One line for the database errors a user can act on, or None."""
+    text = stderr.strip()
+    if re.search(r"\b(2002|2003|2005|2013)\b|Can't connect|Connection refused|Unknown (MySQL|MariaDB) server host",
+                 text):
+        return (f"{site_label}: the database server at {credentials.where()} refuses connections: "
+                f"{_first_error(text)} (is it running, and is DB_HOST in wp-config.php right?)")
+    if re.search(r"\b1045\b|Access denied for user", text) and "to database" not in text:
+        return (f"{site_label}: the database server at {credentials.where()} refused the user "
+                f"{credentials.user}: {_first_error(text)} (check DB_USER and DB_PASSWORD in wp-config.php)")
+    return None
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if "error" in line.lower() or "denied" in line.lower():
+            return line.strip()
+    return text.splitlines()[0].strip() if text else "no message"
+
+
+def sql(transport: Transport, client: str, options: str, statements: str, *,
+        database: str | None = None) -> str:
+    """Run SQL with the site's credentials (sent on stdin); its tab-separated output."""
+    argv = [client, f"--defaults-extra-file={options}", "--batch", "--skip-column-names"]
+    if database:
+        argv.append(f"--database={database}")
+    result = transport.run(Command.of(argv), input=statements.encode())
+    if not result.ok:
+        raise BackupError(f"{transport.name}: {client} failed: {result.error_text() or result.returncode}")
+    return result.text()
+
+
+def prepare_scratch(transport: Transport, client: str, options: str, credentials: Credentials,
+                    name: str, *, configured: bool) -> None:
+    """An empty scratch database: created (dropped first if a crashed check left it), or emptied."""
+    if configured:
+        empty_database(transport, client, options, name)
+        return
+    statements = (f"DROP DATABASE IF EXISTS {quote_identifier(name)};\n"
+                  f"CREATE DATABASE {quote_identifier(name)} CHARACTER SET {credentials.charset};\n")
+    argv = [client, f"--defaults-extra-file={options}", "--batch"]
+    result = transport.run(Command.of(argv), input=statements.encode())
+    if result.ok:
+        return
+    text = result.error_text()
+    if re.search(r"\b(1044|1142|1227)\b|Access denied", text):
+        raise BackupError(
+            f"{transport.name}: the database user {credentials.user} may not create the scratch database "
+            f"{name} that restore checks need: grant it "
+            f"`GRANT ALL ON \\`{credentials.name.replace('_', chr(92) + '_')}\\_wpgate\\_%\\`.* TO "
+            f"'{credentials.user}'@'…'`, or set backup.verify_database to a database it may fill and empty")
+    raise BackupError(f"{transport.name}: cannot create the scratch database {name}: {text}")
+
+
+def empty_database(transport: Transport, client: str, options: str, name: str) -> None:
+    """Drop every table and view of `name` (a scratch database, never the site's own)."""
+    listing = sql(transport, client, options,
+                  "SELECT table_type, table_name FROM information_schema.tables WHERE table_schema = "
+                  + _string_literal(name) + ";\n")
+    statements = ["SET FOREIGN_KEY_CHECKS=0;"]
+    for line in listing.splitlines():
+        kind, _, table = line.partition("\t")
+        verb = "VIEW" if kind == "VIEW" else "TABLE"
+        statements.append(f"DROP {verb} IF EXISTS {quote_identifier(name)}.{quote_identifier(table)};")
+    if len(statements) > 1:
+        sql(transport, client, options, "\n".join(statements) + "\n")
+
+
+def drop_scratch(transport: Transport, client: str, options: str, name: str, *, configured: bool) -> None:
+    if configured:
+        empty_database(transport, client, options, name)
+    else:
+        sql(transport, client, options, f"DROP DATABASE IF EXISTS {quote_identifier(name)};\n")
+
+
+def drop_tables(transport: Transport, client: str, options: str, database: str, tables: list[str]) -> None:
+    if tables:
+        statements = ["SET FOREIGN_KEY_CHECKS=0;"] + [
+            f"DROP TABLE IF EXISTS {quote_identifier(database)}.{quote_identifier(t)};" for t in tables]
+        sql(transport, client, options, "\n".join(statements) + "\n")
+
+
+def _string_literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# Loads a gzip-compressed dump into one database; the status of each side of the pipe is checked.
+LOAD_SCRIPT = r"""
+export LC_ALL=C
+dump=$1 client=$2 options=$3 database=$4
+exec 3>&1
+{ gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
+  { "$client" --defaults-extra-file="$options" --batch --binary-mode --database="$database" >/dev/null;
+    echo "status load $?" >&3; }
+"""
+
+
+def load_dump(transport: Transport, client: str, options: str, dump_path: str, database: str) -> None:
+    """Load a backup's dump into `database`; raises BackupError with the client's message."""
+    result = transport.run(Command.of("sh", "-c", LOAD_SCRIPT, "sh", dump_path, client, options, database))
+    statuses = parse_statuses(result.text())
+    failed = [step for step in ("gunzip", "load") if statuses.get(step) != 0]
+    if failed or not result.ok:
+        detail = result.error_text() or f"{', '.join(failed) or 'sh'} failed"
+        raise BackupError(f"{transport.name}: loading {dump_path} into database {database} failed: {detail}")
+
+
+def parse_statuses(output: str) -> dict[str, int]:
+    """The `status STEP CODE` lines the host scripts write."""
+    statuses = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "status" and parts[2].lstrip("-").isdigit():
+            statuses[parts[1]] = int(parts[2])
+    return statuses

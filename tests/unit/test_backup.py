@@ -1,0 +1,181 @@
+"""The pieces of backups that need no site: option files, tar listings, comparisons, ids, explanations."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from wpgate import backup
+from wpgate.backup import database, files
+from wpgate.backup.database import BackupError, Credentials
+from wpgate.command import MASK, Secret
+from wpgate.config import BackupConfig
+from wpgate.gates.backup import inventory_changes
+from pydantic import ValidationError
+
+
+def credentials(**changes) -> Credentials:
+    facts = {"database": {"name": "wp_prod", "user": "wp", "password": 's3"c\\r#e t', "host": "db.example",
+                          "port": 3307, "socket": None, "charset": "utf8mb4"}}
+    facts["database"].update(changes)
+    return Credentials.from_facts(facts)
+
+
+def test_the_options_file_quotes_every_value_and_stays_secret():
+    found = credentials()
+    content = found.options_file()
+    assert isinstance(content, Secret) and str(content) == MASK
+    lines = content.value.splitlines()
+    assert lines[0] == "[client]"
+    assert 'password="s3\\"c\\\\r#e t"' in lines
+    assert 'host="db.example"' in lines and "port=3307" in lines
+    assert "s3" not in repr(found) and "s3" not in found.where()
+
+
+def test_a_socket_is_given_instead_of_a_port():
+    found = credentials(host="localhost", port=None, socket="/run/mysqld/mysqld.sock")
+    assert 'socket="/run/mysqld/mysqld.sock"' in found.options_file().value
+    assert "port=" not in found.options_file().value
+    assert found.where() == "localhost (socket /run/mysqld/mysqld.sock)"
+
+
+def test_an_odd_charset_falls_back_to_utf8mb4():
+    assert credentials(charset="utf8; DROP").charset == "utf8mb4"
+    assert credentials(charset="latin1").charset == "latin1"
+
+
+@pytest.mark.parametrize("name", ["-wp", "wp prod", "wp`x", "a" * 65, ""])
+def test_database_names_wpgate_cannot_quote_safely_are_refused(name):
+    with pytest.raises(BackupError):
+        credentials(name=name)
+
+
+def test_the_scratch_database_is_named_after_the_site_database():
+    assert database.scratch_name(credentials(), None) == "wp_prod_wpgate_verify"
+    assert database.scratch_name(credentials(), "scratch_db") == "scratch_db"
+    with pytest.raises(BackupError, match="the site's own database"):
+        database.scratch_name(credentials(), "wp_prod")
+    with pytest.raises(BackupError, match="verify_database"):
+        database.scratch_name(credentials(name="w" * 60), None)
+
+
+def test_connection_errors_are_explained_in_one_line():
+    text = 'mariadb-dump: Got error: 2002: "Can\'t connect to server on \'db.example\' (115)" when trying to connect'
+    message = database.explain(text, credentials(), "site prod (local)")
+    assert message.startswith("site prod (local): the database server at db.example:3307 refuses connections")
+    denied = database.explain("mariadb-dump: Got error: 1045: \"Access denied for user 'wp'@'x'\"", credentials(),
+                              "site prod")
+    assert "refused the user wp" in denied
+    assert database.explain("something else", credentials(), "site prod") is None
+
+
+def test_status_lines_are_read_from_script_output():
+    assert database.parse_statuses("status dump 0\nnoise\nstatus tar 2\nstatus bad x\n") == {"dump": 0, "tar": 2}
+
+
+def test_the_aside_folder_and_inner_backup_folders_are_excluded():
+    options = files.exclusions("/srv/www", "/srv/www/wp-content/backups", "/var/off")
+    assert options == ["--no-wildcards", "--no-anchored", "--exclude=wpgate-aside", "--anchored",
+                       "--exclude=./wp-content/backups"]
+    assert files.exclusions("/srv/www", "/srv/www-backups", None)[-1] == "--anchored"
+    assert files.inside("/srv/www", "/srv/www") is None
+    assert files.inside("/", "/backups") == "backups"
+
+
+def test_tar_escapes_are_undone():
+    assert files.unescape("a\\nb") == b"a\nb"
+    assert files.unescape("\\351t\\303\\251") == b"\xe9t\xc3\xa9"
+    assert files.unescape("back\\\\slash") == b"back\\slash"
+    assert files.unescape("été") == "été".encode()
+
+
+def test_a_real_tar_index_matches_the_tree_it_extracts_to(tmp_path):
+    source = tmp_path / "source"
+    (source / "a" / "sp ace").mkdir(parents=True)
+    (source / "a" / "sp ace" / "f -> g").write_text("x")
+    (source / "b").mkdir()
+    (source / "b" / "new\nline").write_text("hello")
+    (source / "b" / "link").symlink_to("../a")
+    (source / "b" / "hard").hardlink_to(source / "b" / "new\nline")
+    (source / "\xe9t\xe9.txt").write_bytes(b"\xff\xfe")
+    (source / "wp-content" / "wpgate-aside").mkdir(parents=True)
+    (source / "wp-content" / "wpgate-aside" / "skip.php").write_text("<?php")
+    (source / "wp-content" / "wpgate-aside.php").write_text("<?php // a file of that name stays")
+    archive, index_file = tmp_path / "files.tar", tmp_path / "files.index"
+    subprocess.run(["tar", "-C", str(source), "--create", f"--file={archive}", "-vv", "--numeric-owner",
+                    "--quoting-style=escape", f"--index-file={index_file}",
+                    *files.exclusions(str(source)), "."], check=True, env={"LC_ALL": "C"})
+    index = files.parse_index(index_file.read_text())
+    assert index[b"b/new\nline"] == files.Entry("f", 5)
+    assert index[b"b/link"].kind == "l" and index[b"b/hard"].kind == "f"
+    assert index["\xe9t\xe9.txt".encode()] == files.Entry("f", 2)
+    assert index[b"a/sp ace/f -> g"] == files.Entry("f", 1)
+    assert b"wp-content/wpgate-aside" not in index and b"wp-content/wpgate-aside.php" in index
+    assert files.count_index_lines(index_file.read_text()) == len(index) + 1  # and the root itself
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    subprocess.run(["tar", "-xf", str(archive), "-C", str(restored)], check=True)
+    listing = subprocess.run(["find", ".", "-mindepth", "1", "-printf", "%y %s %P\\0"], cwd=restored,
+                             capture_output=True, check=True).stdout
+    tree = files.parse_tree(listing)
+    assert files.compare(index, tree) == []
+    assert files.totals(tree)["files"] == 5
+
+    (restored / "b" / "new\nline").write_text("longer now")
+    (restored / "a" / "sp ace" / "f -> g").unlink()
+    (restored / "extra").write_text("")
+    tree = files.parse_tree(subprocess.run(["find", ".", "-mindepth", "1", "-printf", "%y %s %P\\0"],
+                                           cwd=restored, capture_output=True, check=True).stdout)
+    problems = files.compare(index, tree)
+    assert any("missing after restore (1): a/sp ace/f -> g" in p for p in problems)
+    assert any("not in the archive's index (1): extra" in p for p in problems)
+    assert any("b/new\\nline has 10 bytes, the archive says 5" in p for p in problems)
+
+
+def test_long_problem_lists_are_cut():
+    index = {f"f{n}".encode(): files.Entry("f", 1) for n in range(30)}
+    [problem] = files.compare(index, {})
+    assert problem.startswith("files missing after restore (30): ") and problem.endswith("… and 10 more")
+
+
+def test_backup_ids_name_their_site():
+    assert backup.site_of("production-20261126-101500-ab12") == "production"
+    assert backup.site_of("prod-2.eu-20261126-101500-00ff") == "prod-2.eu"
+    for bad in ("production", "production-20261126-101500", "../x-20261126-101500-ab12", "p-20261126-101500-ABCD"):
+        with pytest.raises(BackupError):
+            backup.site_of(bad)
+
+
+def test_table_differences_name_each_table():
+    then = {"wp_a": {"rows": 1, "checksum": 10}, "wp_b": {"rows": 2, "checksum": 20},
+            "wp_c": {"rows": 0, "checksum": 0}}
+    now = {"wp_a": {"rows": 1, "checksum": 11}, "wp_b": {"rows": 3, "checksum": 20}, "wp_d": {"rows": 0, "checksum": 0}}
+    problems = backup.table_differences(then, now, expected_label="the backup", found_label="production")
+    assert problems == ["production lacks table(s) wp_c", "production has table(s) the backup lacks: wp_d",
+                        "table wp_a: same 1 rows but another checksum in production than in the backup",
+                        "table wp_b: 2 rows in the backup, 3 in production"]
+    assert backup.table_differences(then, now, expected_label="a", found_label="b",
+                                    ignore=["wp_a", "wp_b", "wp_c", "wp_d"]) == []
+
+
+def test_inventory_changes_are_what_a_deploy_changes():
+    then = {"core": {"version": "6.1.9", "db_version": 53496},
+            "plugins": [{"slug": "akismet", "version": "5.0", "active": True, "network_active": False}],
+            "themes": [{"slug": "tt3", "version": "1.0", "active": True, "parent": None}],
+            "mu_plugins": [], "dropins": [], "php_version": "8.2.1"}
+    now = {**then, "php_version": "8.2.2",
+           "plugins": [{"slug": "akismet", "version": "5.1", "active": True, "network_active": False},
+                       {"slug": "new", "version": "1", "active": False, "network_active": False}]}
+    assert inventory_changes(then, then) == []
+    assert inventory_changes(then, now) == ["plugin akismet version 5.0 → 5.1", "plugin new appeared"]
+    assert inventory_changes({}, now) == ["the backup holds no inventory"]
+
+
+def test_backup_paths_must_be_absolute():
+    assert BackupConfig(dir="/var/backups/", offsite="~/off").offsite == str(Path("~/off").expanduser())
+    for bad in ({"dir": "backups"}, {"dir": "/b", "offsite": "off"}, {"dir": "/b", "verify_database": "x;y"}):
+        with pytest.raises(ValidationError):
+            BackupConfig(**bad)
