@@ -11,7 +11,8 @@ The baseline is what a maintainer's backup script does on the host, one step aft
 
 with nothing verified and no second copy. `wpgate backup` also lists every table's rows and checksum,
 reads the inventory, hashes every part, copies them off-site and checks each copy's sha256.
-Rounds alternate which of the two runs first, so that the page cache favours neither.
+Rounds alternate which of the two runs first, so that the page cache favours neither. The second
+backup finds the files unchanged and links the first one's archive instead of making it again.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ def wpgate_backup(config: Path, label: str, bed: TestBed) -> tuple[float, dict]:
         sys.exit(f"wpgate backup failed: {result.stderr}\nMariaDB's log ends with:\n" + "\n".join(log))
     manifest = json.loads(result.stdout)
     size = sum(part["bytes"] for part in manifest["parts"].values())
+    reused = manifest["files"].get("reused_from")
     print(f"    {label}: {seconds:6.2f}s  ({size / 1e6:.1f} MB, {manifest['files']['files']} files, "
-          f"{manifest['database']['rows']} rows)")
+          f"{manifest['database']['rows']} rows{', archive reused from ' + reused if reused else ''})")
     return seconds, manifest
 
 

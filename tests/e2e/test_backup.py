@@ -267,7 +267,10 @@ def test_the_password_is_in_no_log_line_command_or_record(site, folder):
     for command in transport.commands:
         shown = " ".join(command.real_argv()) + command.display() + repr(command.real_env())
         assert site.db_password not in shown, command.display()
-    assert sum(site.db_password.encode() in data for data in transport.inputs) == 2  # the two options files
+    # Only the options files, sent on the stdin of the scripts that write them, carry it.
+    carriers = [command for command, data in zip(transport.commands, transport.inputs)
+                if site.db_password.encode() in data]
+    assert len(carriers) == 2 and all(command.argv[:2] == ("sh", "-c") for command in carriers)
 
     # The gate's journal and report neither.
     deploy = deployment(config_path, "secret")
@@ -491,3 +494,61 @@ update_option('blogname', 'changed');
     backups.restore_database(found, site_config, transport, bridge)
     assert table_stats(site) == expected
     assert backups.table_checksums(site_config, transport, bridge) == found.tables
+
+
+def test_without_the_right_to_create_a_scratch_database_the_check_names_the_grant(bed, site, folder):
+    config_path = configure(folder, site, "grants")
+    found = take(config_path, "grants")
+    pattern = site.db_name.replace("_", "\\_") + "\\_wpgate\\_%"
+    hosts = ("127.0.0.1", "localhost")
+    bed.mariadb.sql("".join(f"REVOKE ALL PRIVILEGES ON `{pattern}`.* FROM '{site.db_user}'@'{h}';" for h in hosts))
+    try:
+        result = wpgate("restore", found.id, "--verify", config=config_path)
+        assert_error(result, 2, f"the database user {site.db_user} may not create the scratch database "
+                     f"{site.db_name}_wpgate_verify", f"GRANT ALL ON `{pattern}`.*", "backup.verify_database")
+        assert not list(Path(found.folder).parent.glob(".verify-*")), "the scratch folder was left behind"
+
+        # A database the user may use, named in the config, serves instead; it is emptied afterwards.
+        bed.mariadb.sql("CREATE DATABASE backup_scratch;" + "".join(
+            f"GRANT ALL ON `backup_scratch`.* TO '{site.db_user}'@'{h}';" for h in hosts))
+        bed.mariadb.sql("CREATE TABLE backup_scratch.left_over (id int)")
+        config_path = configure(folder, site, "grants", verify_database="backup_scratch")
+        result = wpgate("restore", found.id, "--verify", "--json", config=config_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["compared"]["tables"] == len(found.tables)
+        assert bed.mariadb.sql("SHOW TABLES FROM backup_scratch").strip() == ""
+    finally:
+        bed.mariadb.sql("DROP DATABASE IF EXISTS backup_scratch;" + "".join(
+            f"GRANT ALL PRIVILEGES ON `{pattern}`.* TO '{site.db_user}'@'{h}';" for h in hosts))
+
+
+def test_a_second_backup_of_an_unchanged_site_reuses_the_archive(site, folder):
+    config_path = configure(folder, site, "reuse")
+    first = take(config_path, "reuse")
+    assert first.manifest["files"]["reused_from"] is None and len(first.manifest["files"]["tree_sha256"]) == 64
+    second = take(config_path, "reuse")
+    assert second.manifest["files"]["reused_from"] == first.id
+    for name in ("files.tar.gz", "files.index"):
+        assert second.parts[name]["sha256"] == first.parts[name]["sha256"]
+        # One copy on each side, linked: no time spent compressing, no space spent twice.
+        assert Path(second.folder, name).stat().st_ino == Path(first.folder, name).stat().st_ino
+        assert Path(second.offsite, name).stat().st_ino == Path(first.offsite, name).stat().st_ino
+    assert owner_only(Path(second.folder)) == [] and owner_only(Path(second.offsite)) == []
+    result = wpgate("restore", second.id, "--verify", config=config_path)
+    assert result.returncode == 0, result.stderr
+
+    # A file changed since: archived afresh, holding the change.
+    upload = Path(site.path, "wp-content", "uploads", "odd names", ODD_NAMES[0])
+    upload.write_bytes(upload.read_bytes()[::-1])
+    third = take(config_path, "reuse")
+    assert third.manifest["files"]["reused_from"] is None
+    assert third.parts["files.tar.gz"]["sha256"] != second.parts["files.tar.gz"]["sha256"]
+
+    # An archive damaged since its backup is never carried into a new one.
+    archive = Path(third.folder, "files.tar.gz")
+    damaged = bytearray(archive.read_bytes())
+    damaged[100] ^= 0xFF
+    archive.write_bytes(bytes(damaged))
+    fourth = take(config_path, "reuse")
+    assert fourth.manifest["files"]["reused_from"] is None
+    assert backups.verify_copies(fourth, config.load(config_path).site("reuse"), LocalTransport()) == []

@@ -10,8 +10,8 @@ from typing import Any
 
 from wpgate.backup import database, files, offsite
 from wpgate.backup.database import BackupError, Credentials
-from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, Progress,
-                                 backup_config, host, last_lines, tables_from, with_paths)
+from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, InBackground,
+                                 Progress, backup_config, last_lines, tables_from, with_paths)
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.config import SiteConfig
@@ -190,10 +190,20 @@ def table_differences(expected: dict[str, dict[str, Any]], found: dict[str, dict
     return problems
 
 
+# Extracts the archive into a private scratch folder in backup.dir (removed however the script ends) and
+# prints the archive's index, two NULs, then the restored tree as find(1) sees it.
 _EXTRACT = r"""
 export LC_ALL=C
-tar -xzf "$1" -C "$2" --no-same-owner || exit 3
-cd -- "$2" && find . -mindepth 1 -printf '%y %s %P\0'
+umask 077
+archive=$1 index=$2 dir=$3 id=$4
+scratch=$(mktemp -d "$dir/.verify-$id-XXXXXX") || exit 2
+trap 'chmod -R u+rwX -- "$scratch" 2>/dev/null; rm -rf -- "$scratch"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+tar -xzf "$archive" -C "$scratch" --no-same-owner || exit 3
+cat -- "$index" || exit 4
+printf '\0\0'
+cd -- "$scratch" && find . -mindepth 1 -printf '%y %s %P\0'
 """
 
 
@@ -219,39 +229,38 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     compared: dict[str, Any] = {}
     credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
     scratch = database.scratch_name(credentials, config.verify_database)
-    configured = bool(config.verify_database)
-    client = database.find_client(transport, database.SQL_CLIENTS)
-    with database.options_file(transport, credentials) as options:
-        say(f"loading the dump into scratch database {scratch}")
-        database.prepare_scratch(transport, client, options, credentials, scratch, configured=configured)
-        try:
-            database.load_dump(transport, client, options, backup.path(DUMP), scratch)
-            restored = tables_from(bridge.call("table_stats", {"database": scratch}, load_extensions=False))
-            ignore = backup.changed_during_backup
-            problems += table_differences(backup.tables, restored, expected_label="the backup",
-                                          found_label=f"the restored copy ({scratch})", ignore=ignore)
-            compared["tables"] = len(restored)
-            compared["rows"] = sum(t["rows"] for t in restored.values())
-            if ignore:
-                compared["not_compared"] = ignore
-        except BackupError as error:
-            problems.append(f"the dump does not restore: {error}")
-        finally:
-            database.drop_scratch(transport, client, options, scratch, configured=configured)
-    say(f"extracting the files archive into a scratch folder in {config.dir}")
-    folder = host(transport, 'umask 077; mktemp -d "$1/.verify-$2-XXXXXX"', config.dir, backup.id,
-                   doing="create a scratch folder", where=config.dir).strip()
+    say(f"restoring into scratch database {scratch} and a scratch folder in {config.dir}")
+    # The files and the database are restored side by side: two host commands, neither waits for the other.
+    extraction = InBackground(lambda: transport.run(Command.of(
+        "sh", "-c", _EXTRACT, "sh", backup.path(ARCHIVE), backup.path(INDEX), config.dir, backup.id)))
     try:
-        extracted = transport.run(Command.of("sh", "-c", _EXTRACT, "sh", backup.path(ARCHIVE), folder))
-        if not extracted.ok:
-            problems.append(f"the files archive does not extract: {last_lines(extracted.error_text()) or 'tar failed'}")
-        else:
-            index = files.parse_index(transport.check(Command.of("cat", "--", backup.path(INDEX))).text())
-            tree = files.parse_tree(extracted.stdout)
-            problems += files.compare(index, tree)
-            compared.update(files.totals(tree))
-    finally:
-        transport.run(Command.of("sh", "-c", 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"', "sh", folder))
+        restored, cleanup = database.restore_into_scratch(transport, credentials, backup.path(DUMP), scratch,
+                                                          configured=bool(config.verify_database))
+    except database.ScratchUnavailable:
+        extraction.wait()
+        raise
+    except BackupError as error:
+        problems.append(f"the dump does not restore: {error}")
+    except BaseException:
+        extraction.wait()
+        raise
+    else:
+        ignore = backup.changed_during_backup
+        problems += table_differences(backup.tables, restored, expected_label="the backup",
+                                      found_label=f"the restored copy ({scratch})", ignore=ignore)
+        problems += cleanup
+        compared.update(tables=len(restored), rows=sum(t["rows"] or 0 for t in restored.values()))
+        if ignore:
+            compared["not_compared"] = ignore
+    extracted = extraction.result()
+    if extracted.returncode == 3:
+        problems.append(f"the files archive does not extract: {last_lines(extracted.error_text()) or 'tar failed'}")
+    elif not extracted.ok:
+        problems.append(f"the files archive could not be checked in a scratch folder in {config.dir}: "
+                        f"{last_lines(extracted.error_text()) or f'exit {extracted.returncode}'}")
+    else:
+        index_text, _, tree_listing = extracted.stdout.partition(b"\0\0")
+        tree = files.parse_tree(tree_listing)
+        problems += files.compare(files.parse_index(index_text.decode("utf-8", "surrogateescape")), tree)
+        compared.update(files.totals(tree))
     return RestoreCheck(problems, compared)
-
-

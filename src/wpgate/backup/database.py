@@ -16,7 +16,6 @@ from wpgate.command import Command, Secret
 from wpgate.errors import SiteError
 from wpgate.transports import Transport
 
-DUMP_CLIENTS = ("mariadb-dump", "mysqldump")
 SQL_CLIENTS = ("mariadb", "mysql")
 DUMP_OPTIONS = ("--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob")
 # The last line a dump client writes once every table is out (unless comments are turned off).
@@ -27,6 +26,10 @@ _NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}$")
 
 class BackupError(SiteError):
     """A backup could not be taken, copied, checked or restored: exit 2 outside a deploy."""
+
+
+class ScratchUnavailable(BackupError):
+    """The host gives the restore check no scratch database: no client, or no right to create one."""
 
 
 @dataclass(frozen=True)
@@ -167,47 +170,101 @@ def sql(transport: Transport, client: str, options: str, statements: str, *,
     return result.text()
 
 
-def prepare_scratch(transport: Transport, client: str, options: str, credentials: Credentials,
-                    name: str, *, configured: bool) -> None:
-    """An empty scratch database: created (dropped first if a crashed check left it), or emptied."""
-    if configured:
-        empty_database(transport, client, options, name)
-        return
-    statements = (f"DROP DATABASE IF EXISTS {quote_identifier(name)};\n"
-                  f"CREATE DATABASE {quote_identifier(name)} CHARACTER SET {credentials.charset};\n")
-    argv = [client, f"--defaults-extra-file={options}", "--batch"]
-    result = transport.run(Command.of(argv), input=statements.encode())
-    if result.ok:
-        return
-    text = result.error_text()
-    if re.search(r"\b(1044|1142|1227)\b|Access denied", text):
-        raise BackupError(
-            f"{transport.name}: the database user {credentials.user} may not create the scratch database "
-            f"{name} that restore checks need: grant it "
-            f"`GRANT ALL ON \\`{credentials.name.replace('_', chr(92) + '_')}\\_wpgate\\_%\\`.* TO "
-            f"'{credentials.user}'@'…'`, or set backup.verify_database to a database it may fill and empty")
-    raise BackupError(f"{transport.name}: cannot create the scratch database {name}: {text}")
+# Restores a dump into a scratch database and reads back every table's row count and checksum, in one
+# host command: the options file arrives on stdin; the scratch database is dropped (or, when it is the
+# configured `backup.verify_database`, emptied) and the options file removed however the script ends.
+# The SQL comes ready-made in the arguments (quoted by wpgate), never glued together by the shell.
+_SCRATCH_RESTORE = r"""
+export LC_ALL=C
+umask 077
+dump=$1 database=$2 prepare=$3 finish=$4 list_drops=$5 list_counts=$6 list_sums=$7
+exec 3>&1 >/dev/null
+private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
+options=$private/client.cnf
+client=
+sql() { "$client" --defaults-extra-file="$options" --batch --skip-column-names "$@"; }
+empty() { { echo "SET FOREIGN_KEY_CHECKS=0;"; sql -e "$list_drops"; } | sql; }
+cleanup() {
+  if [ -n "$client" ]; then
+    if [ -n "$finish" ]; then printf '%s\n' "$finish" | sql; else empty; fi
+    echo "status drop $?" >&3
+  fi
+  rm -rf -- "$private"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+cat > "$options" || { echo "failed options-file" >&3; exit 1; }
+for name in mariadb mysql; do
+  if command -v "$name" >/dev/null 2>&1; then client=$(command -v "$name"); break; fi
+done
+[ -n "$client" ] || { echo "failed sql-client" >&3; exit 1; }
+if [ -n "$prepare" ]; then printf '%s\n' "$prepare" | sql; else empty; fi
+status=$?
+echo "status prepare $status" >&3
+[ "$status" -eq 0 ] || exit 1
+{ gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
+  { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
+{ sql -e "$list_counts"; echo "status list $?" >&3; } | { sql; echo "status count $?" >&3; } | sed 's/^/rows /' >&3
+{ sql -e "$list_sums"; echo "status list_sums $?" >&3; } | { sql; echo "status sum $?" >&3; } | sed 's/^/sum /' >&3
+"""
 
 
-def empty_database(transport: Transport, client: str, options: str, name: str) -> None:
-    """Drop every table and view of `name` (a scratch database, never the site's own)."""
-    listing = sql(transport, client, options,
-                  "SELECT table_type, table_name FROM information_schema.tables WHERE table_schema = "
-                  + _string_literal(name) + ";\n")
-    statements = ["SET FOREIGN_KEY_CHECKS=0;"]
-    for line in listing.splitlines():
-        kind, _, table = line.partition("\t")
-        verb = "VIEW" if kind == "VIEW" else "TABLE"
-        statements.append(f"DROP {verb} IF EXISTS {quote_identifier(name)}.{quote_identifier(table)};")
-    if len(statements) > 1:
-        sql(transport, client, options, "\n".join(statements) + "\n")
-
-
-def drop_scratch(transport: Transport, client: str, options: str, name: str, *, configured: bool) -> None:
-    if configured:
-        empty_database(transport, client, options, name)
-    else:
-        sql(transport, client, options, f"DROP DATABASE IF EXISTS {quote_identifier(name)};\n")
+def restore_into_scratch(transport: Transport, credentials: Credentials, dump_path: str, name: str, *,
+                         configured: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Load a dump into scratch database `name` and read its tables back: ({table: {"rows", "checksum"}},
+    problems). Raises BackupError when the scratch database cannot be made or the dump does not load."""
+    ident = quote_identifier(name)
+    literal, ident_text = _string_literal(name), _string_literal(ident)
+    where = f"FROM information_schema.tables WHERE table_schema = {literal}"
+    table = f"{ident_text}, '.`', REPLACE(table_name, '`', '``'), '`"
+    queries = [
+        f"SELECT CONCAT('DROP ', IF(table_type = 'VIEW', 'VIEW', 'TABLE'), ' IF EXISTS ', {table};') {where}",
+        f"SELECT CONCAT('SELECT ', QUOTE(table_name), ', COUNT(*) FROM ', {table};') {where} "
+        "AND table_type = 'BASE TABLE'",
+        f"SELECT CONCAT('CHECKSUM TABLE ', {table} EXTENDED;') {where} AND table_type = 'BASE TABLE'",
+    ]
+    prepare = "" if configured else (f"DROP DATABASE IF EXISTS {ident}; "
+                                     f"CREATE DATABASE {ident} CHARACTER SET {credentials.charset};")
+    finish = "" if configured else f"DROP DATABASE IF EXISTS {ident};"
+    result = transport.run(Command.of("sh", "-c", _SCRATCH_RESTORE, "sh", dump_path, name, prepare, finish, *queries),
+                           input=credentials.options_file().value.encode())
+    output, stderr = result.text(), result.error_text()
+    statuses = parse_statuses(output)
+    failed = next((line.split(" ", 1)[1] for line in output.splitlines() if line.startswith("failed ")), None)
+    if failed == "options-file":
+        raise ScratchUnavailable(f"{transport.name}: cannot write the database client's private options file in a "
+                          f"temporary folder: {stderr or 'mktemp failed'}")
+    if failed == "sql-client":
+        raise ScratchUnavailable(f"{transport.name}: neither mariadb nor mysql (the database client) is installed: "
+                          "install the MariaDB client (Debian: mariadb-client) on the site's host")
+    if statuses.get("prepare") != 0:
+        if re.search(r"\b(1044|1142|1227)\b|Access denied", stderr):
+            pattern = credentials.name.replace("_", "\\_") + "\\_wpgate\\_%"
+            raise ScratchUnavailable(
+                f"{transport.name}: the database user {credentials.user} may not create the scratch database "
+                f"{name} that restore checks need: GRANT ALL ON `{pattern}`.* TO '{credentials.user}'@'…', "
+                "or set backup.verify_database to a database it may fill and empty")
+        raise ScratchUnavailable(f"{transport.name}: cannot prepare the scratch database {name}: "
+                                 f"{stderr or 'no message'}")
+    problems = []
+    if statuses.get("gunzip") != 0 or statuses.get("load") != 0:
+        raise BackupError(f"the dump does not load into {name}: {stderr or 'no message'}")
+    if any(statuses.get(step) != 0 for step in ("list", "count", "list_sums", "sum")):
+        problems.append(f"cannot read back the tables of {name}: {stderr or 'no message'}")
+    if statuses.get("drop") != 0:
+        problems.append(f"the scratch database {name} could not be removed: {stderr or 'no message'}")
+    tables: dict[str, dict[str, Any]] = {}
+    for line in output.splitlines():
+        if line.startswith("rows ") and "\t" in line:
+            table_name, _, rows = line[5:].rpartition("\t")
+            tables.setdefault(table_name, {"rows": None, "checksum": None})["rows"] = int(rows)
+        elif line.startswith("sum ") and "\t" in line:
+            qualified, _, checksum = line[4:].rpartition("\t")
+            table_name = qualified.removeprefix(f"{name}.")
+            entry = tables.setdefault(table_name, {"rows": None, "checksum": None})
+            entry["checksum"] = None if checksum == "NULL" else int(checksum)
+    return dict(sorted(tables.items())), problems
 
 
 def drop_tables(transport: Transport, client: str, options: str, database: str, tables: list[str]) -> None:

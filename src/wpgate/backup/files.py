@@ -38,6 +38,16 @@ def exclusions(root: str, *others: str | None) -> list[str]:
     return options
 
 
+def prune(root: str, *others: str | None) -> list[str]:
+    """The find(1) expression that leaves out what `exclusions` leaves out of the archive."""
+    expression = ["(", "-name", ASIDE_NAME]
+    for path in others:
+        relative = inside(root, path) if path else None
+        if relative:
+            expression += ["-o", "-path", "./" + re.sub(r"([*?\[\]\\])", r"\\\1", relative)]
+    return expression + [")", "-prune", "-o"]
+
+
 def inside(root: str, path: str) -> str | None:
     """`path` relative to `root` when it lies inside it (not the root itself), else None."""
     root = posixpath.normpath(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -80,20 +81,9 @@ def site_of(backup_id: str) -> str:
     return match.group("site")
 
 
-def host(transport: Transport, script: str, *args: str, doing: str, where: str) -> str:
-    result = transport.run(Command.of("sh", "-c", script, "sh", *args))
-    if not result.ok:
-        text = result.error_text()
-        if is_disk_full(text):
-            raise BackupError(f"{transport.name}: cannot {doing}: the disk holding {where} is full "
-                              "(free space there or set backup.dir to a bigger disk)")
-        raise BackupError(f"{transport.name}: cannot {doing}: {text or f'exit {result.returncode}'}")
-    return result.text()
-
-
-def remove_on_host(transport: Transport, folder: str) -> None:
+def remove_on_host(transport: Transport, *paths: str) -> None:
     try:
-        transport.run(Command.of("rm", "-rf", "--", folder))
+        transport.run(Command.of("rm", "-rf", "--", *paths))
     except WpgateError:
         pass  # the error that stopped the backup is the one to report
 
@@ -123,3 +113,31 @@ def with_paths(parts: dict[str, dict[str, Any]], folder: str) -> dict[str, dict[
 
 def is_disk_full(text: str) -> bool:
     return any(sign in text for sign in DISK_FULL)
+
+
+class InBackground:
+    """One host command run on a thread of its own; `result()` waits for it and returns (or raises) its outcome."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
+        self._thread.start()
+
+    def _run(self, work: Callable[[], Any]) -> None:
+        try:
+            self._value = work()
+        except BaseException as error:  # handed to the caller by result()
+            self._error = error
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

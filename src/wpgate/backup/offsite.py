@@ -39,9 +39,11 @@ def _private_dir(path: Path) -> None:
 
 
 def copy(transport: Transport, host_folder: str, offsite: str, backup_id: str, parts: dict[str, dict],
-         small: dict[str, bytes], *, progress: Callable[[str], None] | None = None) -> Path:
+         small: dict[str, bytes], *, progress: Callable[[str], None] | None = None,
+         linkable: dict[str, Path] | None = None) -> Path:
     """Copy a backup into `offsite/<id>/`: each large part streamed from the host, the small ones wpgate
-    wrote itself (`small`: inventory, tables, manifest) from memory; every sha256 checked; manifest last."""
+    wrote itself (`small`: inventory, tables, manifest) from memory; every sha256 checked; manifest last.
+    A part in `linkable` (the same part of an earlier off-site copy) is hard-linked when its sha256 matches."""
     base = Path(offsite)
     target = folder(offsite, backup_id)
     partial = target.with_name(target.name + ".partial")
@@ -56,6 +58,8 @@ def copy(transport: Transport, host_folder: str, offsite: str, backup_id: str, p
             local = partial / name
             if name in small:
                 _write_private(local, small[name])
+            elif _linked(linkable or {}, name, local, part["sha256"]):
+                continue
             else:
                 if progress:
                     progress(f"copying {name} off-site ({human_size(part['bytes'])})")
@@ -77,6 +81,20 @@ def copy(transport: Transport, host_folder: str, offsite: str, backup_id: str, p
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _linked(linkable: dict[str, Path], name: str, local: Path, sha256: str) -> bool:
+    source = linkable.get(name)
+    if source is None or not source.is_file():
+        return False
+    try:
+        os.link(source, local)
+    except OSError:
+        return False
+    if sha256_file(local) == sha256:
+        return True
+    local.unlink()
+    return False
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -4,6 +4,10 @@ The archive, the long part, starts first and runs on its own host command while 
 database settings, dumps the database and reads the tables and inventory again; every part is
 compressed and hashed on its way to disk. Should anything fail, the archive is stopped (its shell
 records its process id; TERM stops its whole process group) and what was written is removed.
+
+When no file under the root changed since the newest backup (same digest of every entry's kind, size,
+ctime, mtime and inode), that backup's archive is hard-linked instead of made again, on the host and
+off-site, once its sha256 is checked; the database is always dumped afresh.
 """
 
 from __future__ import annotations
@@ -11,18 +15,17 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from wpgate import inventory
 from wpgate.backup import database, files, offsite
-from wpgate.backup.checks import table_checksums
+from wpgate.backup.checks import find, table_checksums
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.model import (ARCHIVE, DUMP, FORMAT, INDEX, INVENTORY, MANIFEST, PARTS, TABLES, Backup, Progress,
-                                 backup_config, is_disk_full, json_bytes, last_lines, new_id, remove_on_host, stamp,
-                                 tables_from, with_paths)
+                                 InBackground, backup_config, is_disk_full, json_bytes, last_lines, new_id,
+                                 remove_on_host, stamp, tables_from, with_paths)
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.config import SiteConfig
@@ -35,8 +38,8 @@ from wpgate.transports import LocalTransport, Transport
 GZIP_LEVEL = "3"
 PID_FILE = ".archive.pid"
 
-# Both scripts report every stage's exit status on fd 3, so that a failure anywhere in a pipe is seen,
-# and write with umask 077 into the backup's `.partial` folder, which either may create.
+# The writing scripts report every stage's exit status on fd 3, so that a failure anywhere in a pipe is
+# seen, and write with umask 077 into the backup's `.partial` folder, which any of them may create.
 _COMMON = r"""
 export LC_ALL=C
 umask 077
@@ -48,6 +51,11 @@ part() {
   if [ -f "$folder/$1" ]; then echo "bytes $1 $(wc -c < "$folder/$1")" >&3; fi
 }
 { mkdir -p -- "$dir" && mkdir -p -- "$folder"; } || { echo "failed mkdir" >&3; exit 1; }
+"""
+
+_TOTALS = r"""
+  awk 'NF >= 6 && !(NF == 6 && $6 == "./") { entries++ } /^-/ { files++; bytes += $3 }
+       END { printf "totals %d %d %.0f\n", entries, files, bytes }' "$folder/files.index" >&3
 """
 
 # The files under the root, less the exclusions given as arguments; tar's verbose listing is the index.
@@ -63,9 +71,39 @@ wait
 if [ -f "$folder/files.index" ]; then
   echo "bytes files.index $(wc -c < "$folder/files.index")" >&3
   sum=$(sha256sum < "$folder/files.index") && echo "sha256 files.index ${sum%% *}" >&3
-  awk 'NF >= 6 && !(NF == 6 && $6 == "./") { entries++ } /^-/ { files++; bytes += $3 }
-       END { printf "totals %d %d %.0f\n", entries, files, bytes }' "$folder/files.index" >&3
+""" + _TOTALS + r"""
 fi
+"""
+
+# The previous backup's archive and index, hard-linked (same folder tree, so same filesystem; copied
+# otherwise) into the new backup when the tree has not changed since; hashed again all the same.
+_REUSE_ARCHIVE = r"""
+dir=$1 folder=$2 previous=$3 level=
+""" + _COMMON + r"""
+echo "status files.tar.gz:tar 0" >&3
+echo "status files.tar.gz:gzip 0" >&3
+for name in files.tar.gz files.index; do
+  if ln -- "$previous/$name" "$folder/$name" 2>/dev/null || cp -- "$previous/$name" "$folder/$name"; then
+    echo "status $name:write 0" >&3
+  else
+    echo "status $name:write 1" >&3
+    continue
+  fi
+  sum=$(sha256sum < "$folder/$name") && echo "sha256 $name ${sum%% *}" >&3
+  echo "bytes $name $(wc -c < "$folder/$name")" >&3
+done
+if [ -f "$folder/files.index" ]; then
+""" + _TOTALS + r"""
+fi
+"""
+
+# What would make the archive differ: every entry's kind, size, change and modification times and inode,
+# less what the archive leaves out. ctime changes on any write and cannot be set back.
+_TREE = r"""
+export LC_ALL=C
+root=$1
+shift
+cd -- "$root" && find . "$@" -printf '%y %s %C@ %T@ %i %P\0' | sort -z | sha256sum
 """
 
 # The whole database through the dump client; the client options file arrives on stdin and lives in
@@ -122,10 +160,20 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
     partial = f"{host_folder}.partial"
     local_offsite = config.offsite if isinstance(transport, LocalTransport) else None
     excluded = files.exclusions(site.path, config.dir, local_offsite)
+    tree = _tree_digest(transport, site.path, files.prune(site.path, config.dir, local_offsite), label)
+    previous = _reusable(site_name, site, transport, tree)
 
-    say(f"archiving {site.path} and dumping the database")
-    archive = _InBackground(lambda: transport.run(Command.of(
-        "sh", "-c", _WRITE_ARCHIVE, "sh", config.dir, partial, site.path, GZIP_LEVEL, *excluded)))
+    def write_archive() -> Result:
+        return transport.run(Command.of("sh", "-c", _WRITE_ARCHIVE, "sh", config.dir, partial, site.path,
+                                        GZIP_LEVEL, *excluded))
+
+    if previous:
+        say(f"the files have not changed since backup {previous.id}: reusing its archive; dumping the database")
+        archive = InBackground(lambda: transport.run(Command.of("sh", "-c", _REUSE_ARCHIVE, "sh", config.dir,
+                                                                partial, previous.folder)))
+    else:
+        say(f"archiving {site.path} and dumping the database")
+        archive = InBackground(write_archive)
     try:
         facts = _facts(bridge, label)
         credentials = Credentials.from_facts(facts)
@@ -134,6 +182,12 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
         tables_after = table_checksums(site, transport, bridge)
         found_inventory = inventory.read(bridge)
         archived = _archived(archive.result(), label, site.path, config.dir)
+        if previous and any(archived["parts"][name]["sha256"] != previous.parts[name]["sha256"]
+                            for name in (ARCHIVE, INDEX)):
+            say(f"backup {previous.id}'s archive no longer matches its manifest: archiving afresh")
+            previous = None
+            remove_on_host(transport, f"{partial}/{ARCHIVE}", f"{partial}/{INDEX}")
+            archived = _archived(write_archive(), label, site.path, config.dir)
     except BaseException:
         _stop(transport, archive, partial)
         remove_on_host(transport, partial)
@@ -155,7 +209,8 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
                          "changed_during_backup": changed},
             "files": {**archived["totals"], "excluded": [option.split("=", 1)[1] for option in excluded
                                                          if option.startswith("--exclude=")],
-                      "warnings": archived["warnings"]},
+                      "warnings": archived["warnings"], "tree_sha256": tree,
+                      "reused_from": previous.id if previous else None},
             "parts": {name: parts[name] for name in PARTS},
         }
         small[MANIFEST] = manifest_bytes = json_bytes(manifest)
@@ -168,7 +223,10 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
         remove_on_host(transport, partial)
         raise
     try:
-        offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small, progress=say)
+        linkable = {name: offsite.folder(config.offsite, previous.id) / name for name in (ARCHIVE, INDEX)} \
+            if previous else {}
+        offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small, progress=say,
+                     linkable=linkable)
     except WpgateError as error:
         remove_on_host(transport, host_folder)
         if isinstance(error, BackupError):
@@ -185,6 +243,24 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
     return Backup(backup_id, site_name, manifest["created_at"], host_folder,
                   str(offsite.folder(config.offsite, backup_id)), with_paths(manifest["parts"], host_folder),
                   found_inventory.data, tables_before, manifest, hashlib.sha256(manifest_bytes).hexdigest())
+
+
+def _tree_digest(transport: Transport, root: str, prune: list[str], label: str) -> str | None:
+    """A digest of the tree's metadata (see _TREE); None when it cannot be read (then nothing is reused)."""
+    result = transport.run(Command.of("sh", "-c", _TREE, "sh", root, *prune))
+    digest = result.text()[:64]
+    return digest if result.ok and len(digest) == 64 and not result.stderr.strip() else None
+
+
+def _reusable(site_name: str, site: SiteConfig, transport: Transport, tree: str | None) -> Backup | None:
+    """The newest backup whose archive the new one may share: made from this very tree, without warnings."""
+    if tree is None:
+        return None
+    for found in find(site_name, site, transport)[:1]:
+        described = found.manifest.get("files", {})
+        if described.get("tree_sha256") == tree and not described.get("warnings"):
+            return found
+    return None
 
 
 def _facts(bridge: Bridge, label: str) -> dict[str, Any]:
@@ -277,7 +353,7 @@ def _check_folder(report: dict[str, Any], label: str, backup_dir: str) -> None:
         raise BackupError(f"{label}: cannot create the backup folder in {backup_dir}: {last_lines(report['stderr'])}")
 
 
-def _stop(transport: Transport, archive: "_InBackground", folder: str) -> None:
+def _stop(transport: Transport, archive: "InBackground", folder: str) -> None:
     """Stop the archive's host command, if it still runs, and wait for it to end."""
     if archive.running():
         try:
@@ -295,31 +371,3 @@ def _tar_stream(members: dict[str, bytes]) -> bytes:
             info.size, info.mode, info.mtime = len(content), 0o600, int(time.time())
             archive.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
-
-
-class _InBackground:
-    """One host command run on a thread of its own; `result()` waits for it and returns (or raises) its outcome."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True)
-        self._thread.start()
-
-    def _run(self, work: Callable[[], Any]) -> None:
-        try:
-            self._value = work()
-        except BaseException as error:  # handed to the caller by result()
-            self._error = error
-
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
