@@ -144,17 +144,20 @@ def approve(obj: Context, release_path: Path, qa_path: Path, by: str, as_json: b
 @click.option("--dry-run", is_flag=True, help="Run the read-only gates and show the plan; change nothing.")
 @click.option("--no-auto-rollback", is_flag=True, help="On failure after a change, do not roll back.")
 @click.option("--break-lock", is_flag=True, help="Take the site's lock even when another run holds it.")
+@click.option("--require-existing-backup", is_flag=True,
+              help="Refuse unless an existing backup passes gate 6.2 (never take one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_obj
 def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool, no_auto_rollback: bool,
-           break_lock: bool, as_json: bool) -> None:
+           break_lock: bool, require_existing_backup: bool, as_json: bool) -> None:
     """Run gates 6.1 to 6.7 and replicate the approved release onto SITE."""
     from wpgate import pipeline, release as release_module
 
     release = release_module.load(release_path)
     try:
         report = pipeline.deploy(obj.settings, release, site, yes=yes, dry_run=dry_run,
-                                 auto_rollback=not no_auto_rollback, console=console, break_lock=break_lock)
+                                 auto_rollback=not no_auto_rollback, console=console, break_lock=break_lock,
+                                 require_existing_backup=require_existing_backup)
     except WpgateError as error:
         if as_json and error.report is not None:
             click.echo(json.dumps(error.report, indent=2))

@@ -17,6 +17,7 @@ from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion
+from wpgate.gates import backup as backup_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.release import Release, save as save_release
@@ -25,7 +26,7 @@ from wpgate.transports import Transport, for_site
 
 NOT_BUILT = "not part of this version of wpgate yet"
 SKIPPED_GATES = {
-    "6.2": ("backup", f"{NOT_BUILT}: take and verify a full backup of production yourself before deploying"),
+    "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
     "6.5": ("caches", f"{NOT_BUILT}: purge the object cache, page cache, OPcache, server cache and CDN yourself"),
     "6.6": ("monitor", f"{NOT_BUILT}: watch the site yourself after the deploy"),
 }
@@ -52,7 +53,8 @@ class Deployment:
 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, dry_run: bool,
-           auto_rollback: bool, console: Console, break_lock: bool = False) -> dict[str, Any]:
+           auto_rollback: bool, console: Console, break_lock: bool = False,
+           require_existing_backup: bool = False) -> dict[str, Any]:
     """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
     site = settings.site(site_name)
     settings.require_secrets(site_name)
@@ -63,8 +65,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
     run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
                     "status": "pending"} for u in release.updates]
-    run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "skipped",
-                  "reason": SKIPPED_GATES["6.2"][1]}
+    run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "pending"}
     run.extra["auto_rollback"] = auto_rollback
     run.extra["dry_run"] = dry_run
     if not dry_run:
@@ -75,7 +76,8 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             deployment = Deployment(settings, site_name, site, release, transport,
                                     Bridge(site_name, site, transport), run, console)
             try:
-                _run_gates(deployment, yes=yes, dry_run=dry_run, break_lock=break_lock)
+                _run_gates(deployment, yes=yes, dry_run=dry_run, break_lock=break_lock,
+                           require_existing_backup=require_existing_backup)
             except BaseException as error:  # every way a run can end badly is closed here, transport open
                 _fail(deployment, error, auto_rollback=auto_rollback)
             finally:
@@ -92,7 +94,8 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             scratch.cleanup()
 
 
-def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool) -> None:
+def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool,
+               require_existing_backup: bool) -> None:
     def read_then_check_approval() -> dict[str, Any]:
         deployment.before = inventory.read(deployment.bridge)
         # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
@@ -113,8 +116,8 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         return approval.check(deployment)
 
     _gate(deployment, "6.1", "approval", read_then_check_approval)
-    _skip(deployment, "6.2")
     if dry_run:
+        _skip(deployment, "6.2")
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
         for line in apply.describe(deployment):
             deployment.say(f"  {line}")
@@ -123,6 +126,8 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         return
     if not yes:
         _confirm(deployment)
+    _gate(deployment, "6.2", "backup",
+          lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
     evidence = _gate(deployment, "6.3", "apply", lambda: apply.run(deployment))
     deployment.run.gate("6.4", "order", "passed", {
         "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
@@ -168,6 +173,8 @@ def _summary(step: str, evidence: dict[str, Any]) -> str:
     if step == "6.1":
         return (f"approved by {evidence.get('approved_by')}, digest intact, "
                 f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
+    if step == "6.2":
+        return backup_gate.summary(evidence)
     if step == "6.3":
         return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
     if step == "6.7":

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+
 from wpgate import artifacts, inventory, upgrader
+from wpgate import backup as backups
+from wpgate.backup import database
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.config import SiteConfig
@@ -88,13 +92,43 @@ def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
 
 
 def _database(target: Target) -> list[str]:
-    """The database goes back to the backup when the run changed it (a core update upgrades it)."""
-    now = inventory.read(target.bridge)
-    was = target.before.data["core"]["db_version"]
-    if now.data["core"]["db_version"] == was:
+    """The database goes back to the run's backup when it changed during the run (its tables'
+    checksums differ from the backup's). What it held just before is first saved, whole, as SQL in
+    the run's folder, so that rows visitors wrote since the backup are never lost."""
+    record = target.run.backup or {}
+    if not record.get("id"):
+        was = target.before.data["core"]["db_version"]
+        now = inventory.read(target.bridge).data["core"]["db_version"]
+        if now != was:
+            return [f"the database was upgraded during the run (db_version {was} → {now}) and the run has no "
+                    "backup to restore it from: restore it by hand"]
         return []
-    return [f"the database was upgraded during the run (db_version {was} → {now.data['core']['db_version']}) "
-            "and this version of wpgate cannot restore it yet: restore it from your backup"]
+    site, transport, bridge = target.site, target.transport, target.bridge
+    backup = backups.find_one(record["id"], target.site_name, site, transport)
+    changed = backups.table_differences(backup.tables, backups.table_checksums(site, transport, bridge),
+                                        expected_label="the backup", found_label="the database",
+                                        ignore=backup.changed_during_backup)
+    if not changed:
+        return []
+    saved = target.run.folder / "database-before-rollback.sql"
+    with target.run.action("save_database", to=str(saved)):
+        _save_database(target, saved)
+    target.say(f"  the database changed during the run; its state is saved in {saved}; restoring {backup.id}")
+    with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
+        backups.restore_database(backup, site, transport, bridge)
+    target.run.extra["database_rollback"] = {"backup": backup.id, "changed": changed[:50],
+                                             "saved_before_restore": str(saved)}
+    return []
+
+
+def _save_database(target: Target, path: Path) -> None:
+    facts = target.bridge.call("backup_facts", load_extensions=False)
+    credentials = database.Credentials.from_facts(facts)
+    client = database.find_client(target.transport, ("mariadb-dump", "mysqldump"))
+    with database.options_file(target.transport, credentials) as options, open(path, "wb") as output:
+        target.transport.check(Command.of(client, f"--defaults-extra-file={options}", *database.DUMP_OPTIONS,
+                                          "--", credentials.name), stdout=output, timeout=3600)
+    path.chmod(0o600)
 
 
 def prove(target: Target) -> list[str]:

@@ -24,7 +24,12 @@ def site_entry(site, *, ssh=None, **extra: Any) -> dict[str, Any]:
     return entry
 
 
-def write_config(folder: Path, sites: dict[str, dict[str, Any]], **top: Any) -> Path:
+def write_config(folder: Path, sites: dict[str, dict[str, Any]], *, backups: bool = True, **top: Any) -> Path:
+    """A wpgate.yml for these sites; each gets a backup folder and an off-site folder of its own
+    under `folder` unless it says otherwise (gate 6.2 requires both)."""
+    if backups:
+        for name, entry in sites.items():
+            entry.setdefault("backup", {"dir": str(folder / "backups" / name), "offsite": str(folder / "offsite")})
     path = folder / "wpgate.yml"
     path.write_text(yaml.safe_dump({**top, "sites": sites}, sort_keys=False))
     return path

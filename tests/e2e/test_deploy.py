@@ -117,8 +117,11 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     report = json.loads(result.stdout)
     assert report["status"] == "complete"
     assert [(g["step"], g["status"]) for g in report["gates"]] == [
-        ("6.1", "passed"), ("6.2", "skipped"), ("6.3", "passed"), ("6.4", "passed"),
+        ("6.1", "passed"), ("6.2", "passed"), ("6.3", "passed"), ("6.4", "passed"),
         ("6.5", "skipped"), ("6.6", "skipped"), ("6.7", "passed")]
+    backup = report["backup"]
+    assert backup["id"].startswith("production-") and len(backup["sha256"]) == 64
+    assert Path(backup["offsite"]).is_dir() and Path(backup["path"]).is_dir()
     assert {u["status"] for u in report["updates"]} == {"applied"}
 
     after = wpgate_json("inventory", "production", config=planned["config"])
@@ -407,7 +410,7 @@ def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_re
     report = json.loads(result.stdout)
     assert report["status"] == "rollback_failed"
     assert report["gates"][-1] == {**report["gates"][-1], "step": "6.7", "status": "failed"}
-    assert report["backup"]["status"] == "skipped"
+    assert report["backup"]["id"]
     undo = report["rollback"]["undo"]
     assert [line.split(":")[0] for line in undo] == [f"plugin {slug}", "plugin wpgate-hello"]
     for line in undo:
