@@ -47,7 +47,8 @@ def one_round(bed: TestBed, number: int, folder: Path) -> tuple[float, float]:
     config = folder / f"wpgate-{number}.yml"
     config.write_text(yaml.safe_dump({"state_dir": f"state-{number}", "sites": {
         "staging": {"path": str(staging.path), "url": staging.url},
-        "gated": {"path": str(gated.path), "url": gated.url},
+        "gated": {"path": str(gated.path), "url": gated.url,
+                  "backup": {"dir": str(folder / f"backups-{number}"), "offsite": str(folder / f"offsite-{number}")}},
         "plain": {"path": str(plain.path), "url": plain.url},
     }}))
     manifest = folder / f"release-{number}.yml"

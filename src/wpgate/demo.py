@@ -34,7 +34,7 @@ STAGING = {"core": "6.5.5", "plugins": {"wpgate-hello": "1.2.0", "wpgate-notes":
 # The first line of the config the demo writes: a folder holding it is an earlier demo's, which a new
 # demo may replace; any other folder that is not empty is left alone.
 MARKER = "# written by `wpgate demo`: its sites stopped when the demo ended\n"
-DEMO_FILES = ("wpgate.yml", "qa.yml", "release.yml", ".wpgate")
+DEMO_FILES = ("wpgate.yml", "qa.yml", "release.yml", ".wpgate", "backups", "offsite")
 
 QA_RECORD = {
     "checks": [{"name": "home page renders", "required": True, "status": "passed"},
@@ -136,6 +136,9 @@ def _build(bed, folder: Path, shown: str, console: Console) -> None:
         "sites": {
             "staging": {"path": str(staging.path), "url": staging.url},
             "production": {"path": str(production.path), "url": production.url,
+                           # On the site's host (here, this machine) and the off-site copy beside the config.
+                           "backup": {"dir": str(folder / "backups"), "offsite": str(folder / "offsite"),
+                                      "max_age": "2h"},
                            "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]}}},
         },
     }, sort_keys=False))
@@ -236,8 +239,8 @@ def _summary(folder: Path, shown: str, console: Console) -> None:
                  "wpgate deploy release.yml --to production",
                  "wpgate status"):
         console.print(f"  {line}", markup=False)
-    console.print("Gates 6.2 (backup), 6.5 (caches) and 6.6 (monitor) are not built yet: take a verified backup "
-                  "of production before you deploy, and purge its caches after.")
+    console.print("Gates 6.5 (caches) and 6.6 (monitor) are not built yet: purge production's caches after "
+                  "you deploy, and watch the site.")
 
 
 def _shown_path(folder: Path) -> str:
