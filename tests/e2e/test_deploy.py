@@ -496,3 +496,34 @@ def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release):
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr
     assert wpgate("rollback", "../../etc", "--yes", config=config).returncode == 2
+
+
+def test_a_core_update_and_a_migration_that_then_fail_are_rolled_back_with_the_database(bed, tmp_path):
+    """Core 6.1.9 → 6.5.5 upgrades the database and wpgate-shop 2.1.0 migrates it, then breaks the
+    pages: rollback puts the files back and the database back from the run's backup, proved."""
+    staging = bed.create_site("db-staging", core="6.5.5", plugins={"wpgate-shop": "2.1.0"})
+    production = bed.create_site("db-prod", core="6.1.9", server="nginx", plugins={"wpgate-shop": "1.0.0"})
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    tables_before = sorted(production.sql("SHOW TABLES").split())
+    db_version_before = production.php("echo get_option('db_version');").strip().splitlines()[-1]
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
+    assert result.returncode == 4, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    assert report["database_rollback"]["backup"] == report["backup"]["id"]
+    saved = Path(report["database_rollback"]["saved_before_restore"])
+    assert "wpgate_shop_orders" in saved.read_text()  # the migrated state, kept in the run's folder
+    inventory = wpgate_json("inventory", "production", config=config)
+    assert inventory["core"]["version"] == "6.1.9"
+    assert str(inventory["core"]["db_version"]) == db_version_before
+    assert {p["slug"]: p["version"] for p in inventory["plugins"]}["wpgate-shop"] == "1.0.0"
+    assert sorted(production.sql("SHOW TABLES").split()) == tables_before
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text and 'content="WordPress 6.1.9"' in page.text
+    for site in (staging, production):
+        site.stop()
