@@ -245,6 +245,9 @@ def test_the_password_is_in_no_log_line_command_or_record(site, folder):
     manifest = json.loads(result.stdout)
     for name in ("manifest.json", "inventory.json", "tables.json", "files.index"):
         assert site.db_password not in Path(manifest["folder"], name).read_text()
+    verify = wpgate("-v", "restore", manifest["id"], "--verify", "--json", config=config_path)
+    assert verify.returncode == 0, verify.stderr
+    assert "run on local: sh -c" in verify.stderr and site.db_password not in verify.stderr + verify.stdout
 
     # Every command wpgate builds for a backup and a restore check carries no password: it travels on stdin.
     class Recording(LocalTransport):
@@ -335,14 +338,16 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_on_the_host_removes_the_partial_backup(site, folder, small_disk):
+def test_a_full_disk_on_the_host_removes_the_partial_backup(site, folder, small_disk, tmp_path):
     config_path = configure(folder, site, "full", dir=str(small_disk / "backups"))
     before = fingerprint(site)
-    result = wpgate("backup", "full", config=config_path)
+    private_tmp = tmp_path / "tmp"  # where the options file's private folder goes, watched here
+    private_tmp.mkdir()
+    result = wpgate("backup", "full", config=config_path, env={"TMPDIR": str(private_tmp)})
     assert_error(result, 2, "is full", "No space left on device", "partial backup was removed")
     assert list((small_disk / "backups").iterdir()) == []
     assert not list((folder / "offsite" / "full").glob("*")) if (folder / "offsite" / "full").exists() else True
-    assert not list(Path("/tmp").glob("wpgate-db-*")), "the options file's folder was left behind"
+    assert list(private_tmp.iterdir()) == [], "the options file's folder was left behind"
     assert_unchanged(before, fingerprint(site))
 
 

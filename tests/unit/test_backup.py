@@ -84,6 +84,11 @@ def test_the_aside_folder_and_inner_backup_folders_are_excluded():
     assert files.inside("/", "/backups") == "backups"
 
 
+def test_find_prunes_what_tar_leaves_out():
+    assert files.prune("/srv/www", "/srv/www/wp-content/b*ck[1]", None, "/elsewhere") == [
+        "(", "-name", "wpgate-aside", "-o", "-path", "./wp-content/b\\*ck\\[1\\]", ")", "-prune", "-o"]
+
+
 def test_tar_escapes_are_undone():
     assert files.unescape("a\\nb") == b"a\nb"
     assert files.unescape("\\351t\\303\\251") == b"\xe9t\xc3\xa9"
