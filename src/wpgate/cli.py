@@ -154,16 +154,9 @@ def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool
     from wpgate import pipeline, release as release_module
 
     release = release_module.load(release_path)
-    try:
-        report = pipeline.deploy(obj.settings, release, site, yes=yes, dry_run=dry_run,
-                                 auto_rollback=not no_auto_rollback, console=console, break_lock=break_lock,
-                                 require_existing_backup=require_existing_backup)
-    except WpgateError as error:
-        if as_json and error.report is not None:
-            click.echo(json.dumps(error.report, indent=2))
-        raise
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
+    _with_report(as_json, lambda: pipeline.deploy(
+        obj.settings, release, site, yes=yes, dry_run=dry_run, auto_rollback=not no_auto_rollback,
+        console=console, break_lock=break_lock, require_existing_backup=require_existing_backup))
 
 
 @cli.command()
