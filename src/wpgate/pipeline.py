@@ -117,6 +117,9 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
 
     _gate(deployment, "6.1", "approval", read_then_check_approval)
     if dry_run:
+        backup = deployment.site.backup
+        if backup is None or not backup.offsite:
+            _gate(deployment, "6.2", "backup", lambda: backup_gate.check(deployment))  # refuses: not configured
         _skip(deployment, "6.2")
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
         for line in apply.describe(deployment):

@@ -527,3 +527,18 @@ def test_a_core_update_and_a_migration_that_then_fail_are_rolled_back_with_the_d
     assert page.status_code == 200 and "</html>" in page.text and 'content="WordPress 6.1.9"' in page.text
     for site in (staging, production):
         site.stop()
+
+
+def test_no_offsite_backup_configured_is_refused_before_any_change(planned, tmp_path):
+    config = yaml.safe_load(planned["config"].read_text())
+    del config["sites"]["refusals"]["backup"]["offsite"]
+    other = tmp_path / "wpgate.yml"
+    other.write_text(yaml.safe_dump({**config, "state_dir": str(planned["config"].parent / "state")}))
+    release = approved_copy(planned, "no-offsite.yml")
+    production = planned["refusals"]
+    before = fingerprint(production)
+    for options in (("--yes",), ("--dry-run",)):
+        result = wpgate("deploy", str(release), "--to", "refusals", *options, config=other)
+        assert result.returncode == 3, result.stderr
+        assert "backup.offsite" in result.stderr
+    assert_unchanged(before, fingerprint(production))
