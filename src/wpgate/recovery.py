@@ -96,11 +96,16 @@ class _session:
         deployment = Deployment(self.settings, run.site, site, release, self.transport, bridge, run, self.console,
                                 before=Inventory(before) if before else None,
                                 state_before=run.load_json("state-before.json"))
+        self.deployment = deployment
         if deployment.before is not None:
             folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
-            deployment.lock = SiteLock(self.transport, folder, run.id, run.site)
-            deployment.lock.acquire(break_lock=self.break_lock)
-        self.deployment = deployment
+            lock = SiteLock(self.transport, folder, run.id, run.site)
+            try:
+                lock.acquire(break_lock=self.break_lock)
+            except BaseException:
+                self.__exit__()
+                raise
+            deployment.lock = lock
         return deployment
 
     def __exit__(self, *exc_info: object) -> None:
