@@ -12,7 +12,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       field_validator, model_validator)
 
 from wpgate.command import Secret
-from wpgate.errors import ConfigError
+from wpgate.errors import ConfigError, yaml_problem
 
 DEFAULT_CONFIG = "wpgate.yml"
 CONFIG_ENV = "WPGATE_CONFIG"
@@ -34,6 +34,13 @@ def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"port in {target!r} is out of range")
     return match.group("user"), match.group("host").strip("[]"), port
+
+
+def absolute_path(path: str, as_given: str, where: str) -> str:
+    """`path` without a trailing slash; refused (naming it `as_given`) unless absolute."""
+    if not path.startswith("/"):
+        raise ValueError(f"{as_given!r} must be an absolute path {where}")
+    return path.rstrip("/") or "/"
 
 
 def parse_duration(value: Any) -> float:
@@ -74,19 +81,14 @@ class BackupConfig(Strict):
     @field_validator("dir")
     @classmethod
     def _host_path(cls, path: str) -> str:
-        if not path.startswith("/"):
-            raise ValueError(f"{path!r} must be an absolute path on the site's host")
-        return path.rstrip("/") or "/"
+        return absolute_path(path, path, "on the site's host")
 
     @field_validator("offsite")
     @classmethod
     def _local_path(cls, path: str | None) -> str | None:
         if path is None:
             return None
-        expanded = os.path.expanduser(path)
-        if not expanded.startswith("/"):
-            raise ValueError(f"{path!r} must be an absolute path on this machine (the off-site copy)")
-        return expanded.rstrip("/") or "/"
+        return absolute_path(os.path.expanduser(path), path, "on this machine (the off-site copy)")
 
     @field_validator("verify_database")
     @classmethod
@@ -165,9 +167,7 @@ class SiteConfig(Strict):
     @field_validator("path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if not path.startswith("/"):
-            raise ValueError(f"{path!r} must be an absolute path (the WordPress root on its host)")
-        return path.rstrip("/") or "/"
+        return absolute_path(path, path, "(the WordPress root on its host)")
 
     @field_validator("url")
     @classmethod
@@ -264,10 +264,7 @@ def load(path: Path) -> Settings:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        at = f"line {where.line + 1}, column {where.column + 1}: " if where else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(str(path), [f"{at}not valid YAML: {problem}"]) from None
+        raise ConfigError(str(path), [yaml_problem(error)]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), ["the file must be a mapping with `sites:` (and optionally `state_dir:`)"])
     try:

@@ -79,6 +79,13 @@ class RollbackIncomplete(WpgateError):
 EXIT_INTERRUPTED = 130
 
 
+def yaml_problem(error: Exception) -> str:
+    """Where and what a YAML parser found wrong, as one line."""
+    mark = getattr(error, "problem_mark", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML{at}: {getattr(error, 'problem', None) or 'syntax error'}"
+
+
 def listing(problems: list[str], what: str = "problems") -> str:
     """One problem on its own, several as a counted list: how every error that finds many reads."""
     if len(problems) == 1:

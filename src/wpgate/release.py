@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from wpgate.errors import BadInput, listing
+from wpgate.errors import BadInput, listing, yaml_problem
 
 MANIFEST_FORMAT = 1
 TYPES = ("core", "plugin", "theme")
@@ -44,10 +44,7 @@ def load_yaml(path: Path, what: str) -> Any:
     try:
         return yaml.load(text, Loader=TextLoader)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or "syntax error"
-        raise BadInput(f"{path}: the {what} is not valid YAML{at}: {problem}") from None
+        raise BadInput(f"{path}: the {what} is {yaml_problem(error)}") from None
 
 
 @dataclass(frozen=True)
