@@ -32,6 +32,13 @@ class Inventory:
     def themes(self) -> dict[str, dict[str, Any]]:
         return {theme["slug"]: theme for theme in self.data["themes"]}
 
+    def database_behind(self) -> str | None:
+        """Why the database is not at the version the core files expect, or None when it is."""
+        core = self.data["core"]
+        if core["db_version"] == core["files_db_version"]:
+            return None
+        return f"the database is at version {core['db_version']}, the core files expect {core['files_db_version']}"
+
     def version_of(self, kind: str, slug: str) -> str | None:
         """The installed version of a component, or None when it is not installed."""
         if kind == "core":

@@ -181,10 +181,8 @@ def verify(deployment: "Deployment", index: int, update: Update) -> str:
                 raise GateFailed(f"{update.label}: {key} was {was[key]} before the update and is {now[key]} after")
     elif update.type == "theme" and deployment.before.themes[update.slug]["active"] != after.themes[update.slug]["active"]:
         raise GateFailed(f"{update.label}: the theme's active state changed")
-    core = after.data["core"]
-    if update.type == "core" and core["db_version"] != core["files_db_version"]:
-        raise GateFailed(f"{update.label}: the database is at version {core['db_version']}, "
-                         f"the files expect {core['files_db_version']}")
+    if update.type == "core" and after.database_behind():
+        raise GateFailed(f"{update.label}: {after.database_behind()}")
     mismatched, extra = _file_mismatches(deployment, update, local)
     if extra:
         # A plugin may write into its own folder as soon as a request loads it: noted, not fatal.

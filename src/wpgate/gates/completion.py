@@ -13,18 +13,14 @@ from wpgate.inventory import Inventory
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-STEP, NAME = "6.7", "completion"
-
-
 def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, str], str]) -> list[str]:
     """How `after` differs from `before` with exactly the `expected` versions changed: {(type, slug): version}."""
     problems = []
     core_to = expected.get(("core", "wordpress"), before.core_version)
     if after.core_version != core_to:
         problems.append(f"core is {after.core_version}, expected {core_to}")
-    if after.data["core"]["db_version"] != after.data["core"]["files_db_version"]:
-        problems.append(f"the database is at version {after.data['core']['db_version']}, the core files "
-                        f"expect {after.data['core']['files_db_version']}")
+    if after.database_behind():
+        problems.append(after.database_behind())
     for kind, was, now in (("plugin", before.plugins, after.plugins), ("theme", before.themes, after.themes)):
         for slug in sorted(set(was) - set(now)):
             problems.append(f"{kind} {slug} disappeared")
