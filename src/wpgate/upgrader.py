@@ -22,8 +22,8 @@ from typing import Any
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.errors import BridgeError
+from wpgate.release import TYPES
 
-KINDS = ("core", "plugin", "theme")
 # Errors the PHP side reports itself, naming the component; anything else (a fatal, wp_die(), no
 # answer) is told which update it interrupted.
 _REPORTED = ("upgrade_failed", "bad_request")
@@ -44,8 +44,8 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     with overwrite when its folder has been moved aside. Core: Core_Upgrader::upgrade(); run
     `upgrade_database` next. WordPress is loaded with its plugins, as an admin request.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if kind not in TYPES:
+        raise ValueError(f"kind must be one of {', '.join(TYPES)}, not {kind!r}")
     params = {"slug": slug, "package": package, "version": version}
     try:
         return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)

@@ -19,9 +19,6 @@ from wpgate.transports import for_site
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-STEP, NAME = "6.1", "approval"
-
-
 def artifact_problems(release: Release, state_dir: Path) -> list[str]:
     """Every artifact is where the manifest says, with the sha256 it says; core artifacts hold core only."""
     problems = []

@@ -25,9 +25,6 @@ from wpgate.gates import GateFailed
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-STEP, NAME = "6.2", "backup"
-
-
 def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[str, Any]:
     """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed."""
     site, site_name, run = deployment.site, deployment.site_name, deployment.run
