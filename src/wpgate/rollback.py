@@ -15,6 +15,7 @@ from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import WpgateError
+from wpgate.gates.apply import ASIDE_FOLDER
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.run import Run
@@ -69,6 +70,9 @@ def roll_back(target: Target) -> list[str]:
         problems += _database(target)
         problems += prove(target)
         done["problems"] = problems
+        if not problems:  # proved: what was kept aside for this run is no longer needed
+            workdir = f"{target.before.data['paths']['content']}/{ASIDE_FOLDER}/{run.id}"
+            target.transport.run(Command.of("rm", "-rf", "--", workdir))
     run.write_report()
     return problems
 

@@ -595,3 +595,50 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     assert "_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
     for site in (staging, production):
         site.stop()
+
+
+def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_path):
+    """A complete core + plugin + theme run is put back later, its files taken from the run's backup
+    (the aside copies are gone), the database restored, the site proved as before; a site changed
+    since the run is refused, unchanged."""
+    staging = bed.create_site("later-staging", core="6.5.5", plugins={"wpgate-hello": "1.2.0"},
+                              themes={"wpgate-parent": "1.1.0"})
+    production = bed.create_site("later-prod", core="6.4.5", server="nginx", plugins={"wpgate-hello": "1.0.0"},
+                                 themes={"wpgate-parent": "1.0.0"})
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    before = wpgate_json("inventory", "production", config=config)
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+
+    # Changed since the run completed: refused, nothing touched.
+    production.install_plugin("wpgate-hello", "1.1.0")
+    changed = fingerprint(production)
+    refused_text = wpgate("rollback", run, "--yes", config=config)
+    assert refused_text.returncode == 3 and "changed since run" in refused_text.stderr
+    assert "wpgate-hello" in refused_text.stderr
+    assert_unchanged(changed, fingerprint(production))
+    production.install_plugin("wpgate-hello", "1.2.0")
+
+    rolled = wpgate("rollback", run, "--yes", "--json", config=config)
+    assert rolled.returncode == 0, rolled.stderr
+    report = json.loads(rolled.stdout)
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    statuses = {u["slug"]: u["status"] for u in report["updates"]}
+    assert {"wordpress", "wpgate-hello", "wpgate-parent"} <= set(statuses)
+    assert set(statuses.values()) == {"rolled_back"}
+    after = wpgate_json("inventory", "production", config=config)
+    assert (after["core"], after["plugins"], after["themes"]) == (before["core"], before["plugins"], before["themes"])
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200 and 'content="WordPress 6.4.5"' in page.text
+    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+    again = wpgate("rollback", run, "--yes", config=config)
+    assert again.returncode == 0 and "pre-deployment state already" in again.stderr
+    for site in (staging, production):
+        site.stop()
