@@ -52,6 +52,7 @@ def test_the_release_has_enough_events_to_matter(release):
     assert release["events"] > 40
 
 
+@pytest.mark.timeout(2400)
 def test_killed_at_every_event_then_resumed(bed, release):
     config_text = release["config"].read_text()
     outcomes: dict[str, int] = {}
@@ -130,3 +131,73 @@ def test_the_ssh_connection_dropping_mid_apply_is_rolled_back(bed, release):
     assert not (Path(site.path) / ".maintenance").exists()
     assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists()
     site.stop()
+
+
+CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
+
+
+@pytest.fixture(scope="module")
+def core_release(bed, tmp_path_factory):
+    """A core update (with its database upgrade) and a plugin, to a production reached over ssh."""
+    folder = tmp_path_factory.mktemp("crash-core")
+    ssh = bed.sshd()
+    staging = bed.create_site("core-crash-staging", core=CORE_NEW, plugins={"wpgate-hello": "1.2.0"})
+    first = bed.create_site("core-crash-0", core=CORE_OLD, server="nginx", plugins={"wpgate-hello": "1.0.0"})
+    config = write_config(folder, {"staging": site_entry(staging), "core-crash-0": site_entry(first, ssh=ssh)},
+                          state_dir="state")
+    manifest = folder / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "core-crash-0", "-o", str(manifest),
+                  config=config).returncode == 0
+    assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(manifest), "--to", "core-crash-0", "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    events = [json.loads(line) for line in
+              (folder / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()]
+    first.stop()
+    return {"folder": folder, "config": config, "manifest": manifest, "events": events}
+
+
+def _kill_points(events: list[dict]) -> list[int]:
+    """Every event of the core's apply (its files and its database upgrade), and every eighth elsewhere."""
+    core = [n for n, e in enumerate(events, 1) if e["event"].startswith("apply.") and e.get("type") == "core"]
+    inside = range(core[0], core[-1] + 1) if core else range(0)
+    return sorted(set(inside) | set(range(1, len(events) + 1, 8)))
+
+
+@pytest.mark.timeout(2400)
+def test_a_core_update_over_ssh_killed_at_its_events_then_resumed(bed, core_release):
+    config_text = core_release["config"].read_text()
+    points = _kill_points(core_release["events"])
+    assert len(points) > 15
+    outcomes: dict[str, int] = {}
+    for kill_at in points:
+        name = f"core-crash-{kill_at}"
+        site = bed.create_site(name, core=CORE_OLD, server="nginx", plugins={"wpgate-hello": "1.0.0"})
+        db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
+        config = core_release["folder"] / f"{name}.yml"
+        config.write_text(config_text.replace("core-crash-0", name).replace(
+            str(bed.sites["core-crash-0"].path), str(site.path)).replace(bed.sites["core-crash-0"].url, site.url))
+        killed = wpgate("deploy", str(core_release["manifest"]), "--to", name, "--yes", config=config,
+                        env={"WPGATE_TEST_KILL_AT": str(kill_at)})
+        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
+        runs = sorted((core_release["folder"] / "state" / "runs").iterdir(), key=os.path.getmtime)
+        resumed = wpgate("resume", runs[-1].name, config=config)
+        report = json.loads((runs[-1] / "report.json").read_text())
+        assert report["status"] in ("complete", "rolled_back", "refused"), (kill_at, report["status"], resumed.stderr)
+        assert resumed.returncode == (4 if report["status"] == "rolled_back" else 0), (kill_at, resumed.stderr)
+        inventory = wpgate_json("inventory", name, config=config)
+        hello = {p["slug"]: p["version"] for p in inventory["plugins"]}["wpgate-hello"]
+        if report["status"] == "complete":
+            assert (inventory["core"]["version"], hello) == (CORE_NEW, "1.2.0"), kill_at
+        else:
+            assert (inventory["core"]["version"], hello) == (CORE_OLD, "1.0.0"), (kill_at, resumed.stderr)
+            assert str(inventory["core"]["db_version"]) == db_version, (kill_at, resumed.stderr)
+        assert not inventory["maintenance"], kill_at
+        page = httpx.get(site.url + "/", timeout=30)
+        assert page.status_code == 200 and "</html>" in page.text, kill_at
+        assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), kill_at
+        outcomes[report["status"]] = outcomes.get(report["status"], 0) + 1
+        site.stop()
+    assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes
