@@ -16,7 +16,7 @@ DEBIAN_PACKAGES := \
 	php-cli php-fpm php-mysql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	mariadb-server mariadb-client nginx varnish openssh-server openssh-client \
 	wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentytwo \
-	zip unzip rsync curl coreutils
+	zip unzip rsync curl coreutils chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -212,6 +212,31 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("run_id", required=False, metavar="[RUN_ID]")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write one self-contained HTML page to PATH instead of Markdown on stdout.")
+@click.pass_obj
+def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
+    """The run's report (the latest run when RUN_ID is not given): Markdown on stdout, or --html PATH."""
+    from wpgate import report as report_module, run as run_module
+    from wpgate.report import html, markdown
+
+    state_dir = obj.settings.state_dir
+    run_id = run_id or run_module.latest_run(state_dir)
+    if run_id is None:
+        raise BadInput(f"no runs yet in {state_dir / 'runs'}")
+    facts = report_module.load(state_dir, run_id)
+    if html_path is None:
+        click.echo(markdown.render(facts), nl=False)
+        return
+    try:
+        html.write(facts, html_path)
+    except OSError as error:
+        raise BadInput(f"{html_path}: cannot write the report: {error.strerror or error}") from None
+    console.print(f"report of run {run_id} ({facts.status}) written to {html_path}", markup=False)
+
+
+@cli.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
               show_default=True, help="Where the demo writes its config and state.")
 def demo(folder: Path) -> None:
