@@ -239,11 +239,14 @@ def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
 @cli.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
               show_default=True, help="Where the demo writes its config and state.")
-def demo(folder: Path) -> None:
+@click.option("--broken", is_flag=True,
+              help="Add a faulty plugin update: watch the deploy catch it and roll production back (deploy exits 4; "
+                   "the demo exits 0 when that is what happened).")
+def demo(folder: Path, broken: bool) -> None:
     """Build a local staging + production pair and run the whole procedure on it."""
     from wpgate import demo as demo_module
 
-    raise SystemExit(demo_module.run(folder.resolve(), console))
+    raise SystemExit(demo_module.run(folder.resolve(), console, broken=broken))
 
 
 def _with_report(as_json: bool, command) -> None:

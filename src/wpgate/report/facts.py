@@ -57,6 +57,19 @@ class Facts:
     def reason(self) -> str | None:
         return self.report.get("error")
 
+    def culprit(self) -> dict[str, Any] | None:
+        """The update whose own code the run's error points at (a PHP fatal in its folder), when one does:
+        the update that broke the site may not be the one whose step failed."""
+        texts = [self.reason or ""] + [str((gate.get("evidence") or {}).get("error", ""))
+                                       for gate in self.report.get("gates", []) if gate.get("status") == "failed"]
+        for update in self.report.get("updates", []):
+            if update.get("type") not in ("plugin", "theme"):
+                continue
+            folder = re.compile(rf"/{update['type']}s/{re.escape(str(update.get('slug')))}/")
+            if any(folder.search(text) for text in texts):
+                return update
+        return None
+
     def gates(self) -> list[dict[str, Any]]:
         """Every gate of the procedure in order; one the run did not reach is `not reached`."""
         recorded = {gate["step"]: gate for gate in self.report.get("gates", [])}
@@ -189,7 +202,7 @@ def duration(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def clock(text: Any) -> str:

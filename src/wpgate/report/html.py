@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wpgate import __version__
 from wpgate.report.facts import Facts, Screenshot, clock, duration
-from wpgate.report.view import Code, GateView, Table, gate_view, label
+from wpgate.report.view import Code, GateView, Table, gate_view, label, update_label
 
 # Gates whose details have a section of their own below the list of gates.
 _OWN_SECTION = {"6.2": "backup", "6.5": "caches", "6.6": "checks"}
@@ -45,6 +45,10 @@ def render(facts: Facts) -> str:
         f'<div class="outcome-mark" aria-hidden="true">{tone_symbol}</div>', "<div>",
         f"<h2>{e(headline)}</h2>", f"<p>{e(meaning)}</p>",
     ]
+    culprit = facts.culprit()
+    if culprit:
+        parts.append(f'<p class="culprit"><strong>Culprit:</strong> {e(update_label(culprit))}: the fatal error '
+                     "comes from its code.</p>")
     if facts.reason:
         parts.append(f'<p class="reason"><strong>Why:</strong> {e(facts.reason)}</p>')
     parts += ["</div>", "</section>", _figures(facts), _updates(facts), _gates(facts), _backup(facts),
@@ -103,7 +107,7 @@ def _gates(facts: Facts) -> str:
     seconds = facts.gate_seconds()
     items = []
     for gate in facts.gates():
-        view = gate_view(gate)
+        view = gate_view(gate, facts.report.get("updates"))
         took = duration(seconds[view.step]) if view.step in seconds else ""
         body = [f'<p class="summary">{e(view.summary)}</p>' if view.summary else ""]
         if view.error:
@@ -289,7 +293,8 @@ section{background:var(--paper);border:1px solid var(--line);border-radius:12px;
 .outcome{display:flex;gap:18px;align-items:flex-start;margin-top:24px;border-width:1px 1px 1px 6px}
 .outcome h2{font-size:24px;margin:0 0 4px}
 .outcome p{margin:0 0 4px}
-.outcome .reason{margin-top:8px;overflow-wrap:anywhere}
+.outcome .reason{margin-top:8px;overflow-wrap:anywhere;color:var(--muted);font-size:14px}
+.outcome .culprit{margin-top:8px;font-size:16px}
 .outcome-mark{flex:none;width:46px;height:46px;border-radius:50%;display:flex;align-items:center;justify-content:center;
 font-size:24px;font-weight:700;color:#fff}
 .tone-good{border-color:var(--good);background:var(--good-bg)}.tone-good .outcome-mark{background:var(--good)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wpgate.report.facts import Facts, clock, duration
-from wpgate.report.view import Code, gate_view
+from wpgate.report.view import Code, gate_view, update_label
 
 
 def render(facts: Facts) -> str:
@@ -11,6 +11,9 @@ def render(facts: Facts) -> str:
     headline, meaning, _ = facts.outcome
     lines = [f"# wpgate: release {text(report.get('release'))} to {text(report.get('site'))}", "",
              f"**Outcome: {headline}.** {meaning}"]
+    culprit = facts.culprit()
+    if culprit:
+        lines += ["", f"**Culprit:** {text(update_label(culprit))}: the fatal error comes from its code."]
     if facts.reason:
         lines += ["", f"**Why:** {text(facts.reason)}"]
     lines += ["", f"Run `{code(report.get('run'))}` · started {clock(report.get('started_at'))} · "
@@ -28,7 +31,7 @@ def render(facts: Facts) -> str:
 
     seconds = facts.gate_seconds()
     lines += ["", "## Gates", "", "| Step | Gate | Result | Took | Evidence |", "|---|---|---|---|---|"]
-    views = [gate_view(gate) for gate in facts.gates()]
+    views = [gate_view(gate, report.get("updates")) for gate in facts.gates()]
     for view in views:
         said = view.error or view.summary
         lines.append(f"| {view.step} | {view.name} | {mark(view.status)} {view.status} | "

@@ -38,8 +38,12 @@ class GateView:
 _INTERNAL = {"aside", "workdir", "error", "problems", "live", "undo", "install_began", "sha256_of", "partly_applied"}
 
 
-def gate_view(gate: dict[str, Any]) -> GateView:
+def gate_view(gate: dict[str, Any], updates: list[dict[str, Any]] | None = None) -> GateView:
+    """`updates` (the report's) lets evidence that names an update by its index name it in words."""
     evidence = dict(gate.get("evidence") or {})
+    index = evidence.get("update")
+    if isinstance(index, int) and updates and 0 <= index < len(updates):
+        evidence["update"] = update_label(updates[index])
     view = GateView(gate["step"], gate["name"], gate["status"], error=evidence.get("error"))
     if gate["status"] == "skipped":
         view.summary = str(evidence.pop("reason", "skipped"))
@@ -65,6 +69,10 @@ def add_generic(evidence: dict[str, Any], view: GateView) -> None:
                                      [[compact(item.get(h)) for h in headers] for item in value]))
         else:
             view.rows.append((label(key), compact(value)))
+
+
+def update_label(update: dict[str, Any]) -> str:
+    return f"{update.get('type')} {update.get('slug')} {update.get('from')} → {update.get('to')}"
 
 
 def label(key: str) -> str:
