@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from wpgate import __version__, config
+from wpgate import __version__, config, progress
 from wpgate.bridge import Bridge
 from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
@@ -47,6 +47,7 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Replicate the WordPress updates tested on staging onto production, one gate at a time."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
+    progress.use(console)
     ctx.obj = Context(config_option)
 
 
