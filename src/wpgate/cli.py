@@ -201,15 +201,10 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    console.print(f"run {report['run']}: release {report['release']} to {report['site']}: "
-                  f"[bold]{report['status']}[/]")
-    for gate in report["gates"]:
-        console.print(f"  {gate['step']} {gate['name']}: {gate['status']}")
-    for update in report["updates"]:
-        console.print(f"  {update['type']} {update['slug']} {update['from']} → {update['to']}: {update['status']}",
-                      markup=False)
-    if report.get("error"):
-        console.print(f"  error: {report['error']}", markup=False, soft_wrap=True)
+    from wpgate import report as report_module
+    from wpgate.report import terminal
+
+    terminal.render(report_module.load(state_dir, run_id), console)
 
 
 @cli.command()

@@ -121,3 +121,30 @@ def test_a_rollback_that_is_not_proved_lists_what_a_person_must_do(tmp_path):
     assert "plugin shop: could not be put back" in page and "rm -rf /srv/a &amp;&amp; mv /srv/b /srv/a" in page
     text = markdown.render(facts)
     assert "**Outcome: Rollback failed.**" in text and "Attempted, **not proved**" in text
+
+
+def test_status_of_a_running_run_shows_the_gate_in_progress_and_how_to_resume(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from wpgate.report import terminal
+
+    state = run_folder(tmp_path, status="running", error=None, rollback=None,
+                       gates=[{"step": "6.1", "name": "approval", "status": "passed", "evidence": {}}],
+                       updates=[{"type": "plugin", "slug": "shop", "from": "1.0", "to": "2.0", "status": "applying"}])
+    journal = state / "runs" / "20261126-101500-ab12" / "journal.jsonl"
+    journal.write_text("\n".join(json.dumps(e) for e in [
+        {"at": "2026-11-26T10:15:00Z", "event": "gate.begin", "step": "6.1"},
+        {"at": "2026-11-26T10:15:01Z", "event": "gate", "step": "6.1", "status": "passed"},
+        {"at": "2026-11-26T10:15:02Z", "event": "gate.begin", "step": "6.2"},
+        {"at": "2026-11-26T10:15:09Z", "event": "backup.begin"}]) + "\n")
+    stream = io.StringIO()
+    terminal.render(facts_module.load(state, "20261126-101500-ab12"), Console(file=stream, width=200))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith(": running")
+    assert "  … 6.2 backup: running" in lines
+    assert "  · 6.3 apply: not reached" in lines
+    assert "  plugin shop 1.0 → 2.0: applying" in lines
+    assert lines[-1].startswith("last journal event: backup.begin at 2026-11-26 10:15:09 UTC. If no wpgate process")
+    assert "wpgate resume 20261126-101500-ab12" in lines[-1]
