@@ -59,7 +59,7 @@ def test_nothing_from_the_run_reaches_the_page_as_markup(tmp_path):
 def test_evidence_no_view_knows_is_shown_as_labelled_values_and_tables(tmp_path):
     facts = facts_module.load(run_folder(tmp_path), "20261126-101500-ab12")
     caches = gate_view(facts.gate("6.5"))
-    assert caches.summary == "2 cache layer(s) purged, then a fresh fetch"
+    assert caches.summary == "2 cache layers purged, then a fresh fetch"
     [table] = caches.tables
     assert table.title == "Purged" and table.headers == ["Layer", "Url", "Status", "Zone"]
     assert table.rows[1] == ["cloudflare", "—", "ok", "abc"]

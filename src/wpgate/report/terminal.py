@@ -51,6 +51,10 @@ def render(facts: Facts, console: Console) -> None:
             console.print("rollback: NOT proved; a person must act:", markup=False)
             for problem in rollback["problems"]:
                 console.print(f"  - {problem}", markup=False, soft_wrap=True)
+        if rollback.get("undo"):
+            console.print("to put back by hand:", markup=False)
+            for line in rollback["undo"]:
+                console.print(f"  {line}", markup=False, soft_wrap=True)
         else:
             console.print("rollback: every change undone, production proved back at its pre-deployment state",
                           markup=False)

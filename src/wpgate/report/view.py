@@ -46,7 +46,8 @@ def gate_view(gate: dict[str, Any], updates: list[dict[str, Any]] | None = None)
         evidence["update"] = update_label(updates[index])
     view = GateView(gate["step"], gate["name"], gate["status"], error=evidence.get("error"))
     if gate["status"] == "skipped":
-        view.summary = str(evidence.pop("reason", "skipped"))
+        reason = str(evidence.pop("reason", "skipped"))
+        view.summary = reason[:1].upper() + reason[1:]
     elif gate["status"] == "not reached":
         view.summary = "not reached: the run ended before this gate"
     describe = _DESCRIBERS.get(gate["name"])
@@ -73,6 +74,10 @@ def add_generic(evidence: dict[str, Any], view: GateView) -> None:
 
 def update_label(update: dict[str, Any]) -> str:
     return f"{update.get('type')} {update.get('slug')} {update.get('from')} → {update.get('to')}"
+
+
+def plural(count: Any, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def label(key: str) -> str:
@@ -113,7 +118,7 @@ def _approval(evidence: dict[str, Any], view: GateView) -> None:
     digest = evidence.pop("digest", None)
     evidence.pop("release", None)
     if view.status == "passed":
-        view.summary = (f"Approved by {by}, unchanged since approval, {verified} artifact(s) verified, "
+        view.summary = (f"Approved by {by}, unchanged since approval, {plural(verified, 'artifact')} verified, "
                         "production as planned (no drift)")
     for name, value in (("Approved by", by), ("Approved at", at), ("Digest", Code(digest) if digest else None),
                         ("Artifacts verified", verified)):
@@ -154,8 +159,8 @@ def _apply(evidence: dict[str, Any], view: GateView) -> None:
         view.tables.append(Table("Installed and re-read", ["Type", "Component", "Version read back",
                                                            "Installed with", "Database"], rows))
         if view.status == "passed":
-            view.summary = (f"{len(applied)} update(s) installed from their own artifacts, each version and "
-                            "file re-read from the site")
+            view.summary = (f"{plural(len(applied), 'update')} installed from their own artifacts, each version "
+                            "and file re-read from the site")
 
 
 def _order(evidence: dict[str, Any], view: GateView) -> None:
@@ -190,7 +195,7 @@ def _completion(evidence: dict[str, Any], view: GateView) -> None:
 def _caches(evidence: dict[str, Any], view: GateView) -> None:
     if view.status == "passed" and not view.summary:
         purged = evidence.get("purged") or evidence.get("layers") or evidence.get("caches")
-        view.summary = (f"{len(purged)} cache layer(s) purged, then a fresh fetch" if isinstance(purged, list)
+        view.summary = (f"{plural(len(purged), 'cache layer')} purged, then a fresh fetch" if isinstance(purged, list)
                         else "Caches purged, then a fresh fetch")
 
 
