@@ -7,8 +7,9 @@ Three shapes cover wpgate's long steps:
 - `stage(label)`: a step whose end cannot be measured (archiving on the host, restoring into scratch copies);
 - `countdown(label, seconds)`: a fixed window (the monitor gate's watch), with `note()` for what it sees.
 
-On a terminal every step is a line of one shared rich display; otherwise a step prints a line when it starts,
-one every `PLAIN_EVERY` seconds while it lasts, and one when it ends. The command line hands its console to
+On a terminal every step is a line of one shared rich display. Otherwise (a CI log) a step prints a line every
+`PLAIN_EVERY` seconds while it lasts and one when it ends, with its size and time; a countdown also says when it
+starts, and a small transfer that is over at once says nothing. The command line hands its console to
 `use()`, so that the display and wpgate's other output share one stream.
 """
 
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Ta
 from rich.text import Text
 
 PLAIN_EVERY = 10.0  # seconds between two plain lines of one long step
+QUIET_BELOW = 1 << 20  # in plain lines, a transfer smaller than this (and quick) is not mentioned
 POLL = 0.2
 
 _console: Console | None = None
@@ -107,7 +109,7 @@ class _Step:
         if self.terminal:
             self._progress = _start_display()
             self._task = self._progress.add_task(label, total=total, kind=kind)
-        else:
+        elif kind == "time":  # a window is long by design: say at once what is being waited for
             _say(f"{label}{self._size()}…")
 
     def _size(self) -> str:
@@ -144,6 +146,8 @@ class _Step:
             _stop_display()
         if failed:
             _say(f"{self.label}: stopped after {_seconds(took)}")
+        elif self.kind == "bytes" and self._task is None and (self.total or 0) < QUIET_BELOW and took < PLAIN_EVERY:
+            return  # a small file that moved at once is not worth a line in a log
         elif self.kind == "bytes":
             _say(f"{self.label}: {human_bytes(self.total or self.completed)} in {_seconds(took)}")
         else:

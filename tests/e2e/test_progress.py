@@ -24,10 +24,9 @@ def test_backup_and_restore_show_plain_progress_lines_and_keep_stdout_for_json(c
     manifest = json.loads(backup.stdout)  # stdout is the one JSON document, nothing else
     lines = backup.stderr.splitlines()
     assert "\x1b[" not in backup.stderr  # no terminal control codes when stderr is not a terminal
-    assert "    archive and database dump on the host…" in lines
     assert any(re.fullmatch(r"    archive and database dump on the host: done in \d+\.\ds", line) for line in lines)
     size = manifest["parts"]["files.tar.gz"]["bytes"]
-    assert any(line.startswith("    copying files.tar.gz off-site (") and line.endswith(" MB)…") for line in lines)
+    assert not [line for line in lines if "copying database.sql.gz" in line]  # small and quick: no line
     done = [line for line in lines if line.startswith("    copying files.tar.gz off-site: ")]
     assert len(done) == 1 and re.fullmatch(r"    copying files.tar.gz off-site: [\d.]+ MB in \d+\.\ds", done[0]), done
     assert size > 1 << 20
@@ -35,5 +34,4 @@ def test_backup_and_restore_show_plain_progress_lines_and_keep_stdout_for_json(c
     verify = wpgate("restore", manifest["id"], "--verify", "--json", config=config)
     assert verify.returncode == 0, verify.stderr
     assert json.loads(verify.stdout)["restorable"] is True
-    assert f"    restore of {manifest['id']} into scratch copies…" in verify.stderr.splitlines()
     assert re.search(rf"^    restore of {manifest['id']} into scratch copies: done in \d+\.\ds$", verify.stderr, re.M)
