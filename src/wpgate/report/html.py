@@ -66,14 +66,16 @@ def _figures(facts: Facts) -> str:
         by_status[update.get("status", "pending")] = by_status.get(update.get("status", "pending"), 0) + 1
     gates = facts.gates()
     passed = sum(1 for gate in gates if gate["status"] == "passed")
-    backup = (facts.report.get("backup") or {}).get("id")
+    record = facts.report.get("backup") or {}
+    backup = record.get("id")
     cards = [
         ("Updates", str(len(updates)), ", ".join(f"{count} {status.replace('_', ' ')}"
                                                 for status, count in by_status.items()) or "none"),
         ("Gates passed", f"{passed} of {len(gates)}",
          ", ".join(f"{sum(1 for g in gates if g['status'] == s)} {s}" for s in ("failed", "skipped", "not reached")
                    if any(g["status"] == s for g in gates)) or "all passed"),
-        ("Backup", "verified" if backup else "none", backup or "no backup was needed or taken"),
+        ("Backup", str(record.get("status") or "recorded") if backup else "none",
+         backup or "the run ended before a backup was needed"),
         ("Site", str(facts.report.get("site")), f"release {facts.report.get('release')}"),
     ]
     cells = "".join(f'<div class="figure"><p class="figure-label">{e(name)}</p><p class="figure-value">{e(value)}</p>'
