@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Iterator
 
 from wpgate.testbed.process import free_port
@@ -18,6 +21,11 @@ class Received(list):
 
     url: str = ""
     port: int = 0
+    certificate: Path | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logins: list[tuple[str, bool]] = []
 
 
 @contextmanager
@@ -50,12 +58,30 @@ def webhook_receiver(status: int = 200) -> Iterator[Received]:
 
 
 @contextmanager
-def smtp_receiver() -> Iterator[Received]:
+def smtp_receiver(*, tls_folder: Path | None = None, login: tuple[str, str] | None = None) -> Iterator[Received]:
     """aiosmtpd's SMTP server on a loopback port; each message is appended as an EmailMessage
-    with `envelope_to` set."""
+    with `envelope_to` set. With `tls_folder`, it offers STARTTLS with a certificate for 127.0.0.1 made there
+    (`received.certificate`, for the client to trust) and, with `login`, requires that user and password."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
 
     received = Received()
+    options: dict[str, Any] = {}
+    if tls_folder is not None:
+        key, certificate = tls_folder / "smtp.key", tls_folder / "smtp.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                        "-out", str(certificate)], check=True, capture_output=True)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificate, key)
+        options.update(tls_context=context, require_starttls=True)
+        received.certificate = certificate
+    if login is not None:
+        def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+            ok = (auth_data.login.decode(), auth_data.password.decode()) == login
+            received.logins.append((auth_data.login.decode(), ok))
+            return AuthResult(success=ok)
+        options.update(authenticator=authenticate, auth_require_tls=True, auth_required=True)
 
     class Handler:
         async def handle_DATA(self, server, session, envelope) -> str:
@@ -65,7 +91,7 @@ def smtp_receiver() -> Iterator[Received]:
             return "250 OK"
 
     port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **options)
     controller.start()
     received.port = port
     try:

@@ -79,6 +79,32 @@ def test_a_refused_deploy_is_announced_by_webhook_and_email(tmp_path):
     assert run_report(tmp_path)["notifications"] == report["notifications"]
 
 
+def test_email_over_starttls_with_a_login_and_the_password_kept_secret(tmp_path):
+    password = "s3cret-smtp-password"
+    with smtp_receiver(tls_folder=tmp_path, login=("wpgate", password)) as mail:
+        config, release = refused_setup(tmp_path, {"email": {
+            "host": "127.0.0.1", "port": mail.port, "from": "wpgate@example.com", "to": ["ops@example.com"],
+            "user": "wpgate", "password_env": "WPGATE_TEST_SMTP_PASSWORD", "starttls": True, "timeout": "3s"}})
+        # The client verifies the server's certificate: trust the one the test made.
+        result = wpgate("deploy", str(release), "--to", "production", "--yes", config=config,
+                        env={"WPGATE_TEST_SMTP_PASSWORD": password, "SSL_CERT_FILE": str(mail.certificate)})
+        wrong = wpgate("deploy", str(release), "--to", "production", "--yes", config=config,
+                       env={"WPGATE_TEST_SMTP_PASSWORD": "wrong-" + password, "SSL_CERT_FILE": str(mail.certificate)})
+        untrusted = wpgate("deploy", str(release), "--to", "production", "--yes", config=config,
+                           env={"WPGATE_TEST_SMTP_PASSWORD": password})
+    assert result.returncode == 3 and "warning" not in result.stderr, result.stderr
+    assert len(mail) == 1 and mail.logins[0] == ("wpgate", True) and ("wpgate", False) in mail.logins
+    assert mail[0]["Subject"].strip().endswith("refused, production unchanged")
+    # A refused login or a certificate that does not verify: one warning, the same exit code, no password.
+    assert wrong.returncode == 3 and untrusted.returncode == 3
+    assert "wpgate: warning: the email notification was not sent: mail server" in wrong.stderr
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr or "certificate verify failed" in untrusted.stderr
+    for output in (result, wrong, untrusted):
+        assert password not in output.stderr + output.stdout
+    for run in (tmp_path / "state" / "runs").iterdir():
+        assert password not in (run / "report.json").read_text() + (run / "journal.jsonl").read_text()
+
+
 def test_failing_notifiers_change_neither_the_outcome_nor_the_exit_code(tmp_path):
     closed = free_port()  # nothing listens there
     with webhook_receiver(status=500) as hook:
