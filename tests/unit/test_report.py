@@ -111,6 +111,24 @@ def test_screenshots_are_grouped_by_page_before_after_diff(tmp_path):
     assert html.render(facts).count('src="data:image/png;base64,') == 7
 
 
+def test_the_rows_a_rollback_exported_are_listed(tmp_path):
+    state = run_folder(tmp_path, database_rollback={
+        "backup": "production-20261126-101500-cd34", "changed": ["wp_comments", "wp_options"],
+        "saved_before_restore": "/x/database-before-rollback.sql",
+        "rows_since_backup": {"file": "/x/rows-since-backup.sql", "tables": [
+            {"table": "wp_comments", "new": 1, "changed": 0, "removed": 0,
+             "examples": [f"2 · Visitor {MARKUP} · 2026-11-26 10:15"]},
+            {"table": "wp_shop_orders", "created_by_run": True, "rows": 3}]}})
+    facts = facts_module.load(state, "20261126-101500-ab12")
+    page = html.render(facts)
+    assert "Rows written since the backup, exported to rows-since-backup.sql in the run&#x27;s folder" in page
+    assert "<td>wp_comments</td><td>1</td><td>0</td><td>0</td><td>2 · Visitor &lt;img" in page
+    assert "<script>" not in page
+    text = markdown.render(facts)
+    assert "| Table | New | Changed | Removed | Examples | Created by run | Rows |" in text
+    assert "| wp_shop_orders | — | — | — | — | yes | 3 |" in text
+
+
 def test_a_rollback_that_is_not_proved_lists_what_a_person_must_do(tmp_path):
     state = run_folder(tmp_path, status="rollback_failed", rollback={
         "attempted": True, "problems": ["plugin shop: could not be put back"],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wpgate import __version__
 from wpgate.report.facts import Facts, Screenshot, clock, duration
-from wpgate.report.view import Code, GateView, Table, gate_view, label, update_label
+from wpgate.report.view import Code, GateView, Table, gate_view, label, rows_since_backup, update_label
 
 # Gates whose details have a section of their own below the list of gates.
 _OWN_SECTION = {"6.2": "backup", "6.5": "caches", "6.6": "checks"}
@@ -243,6 +243,12 @@ def _rollback(facts: Facts) -> str:
     if database:
         parts.append(f"<p>The database had changed and was restored from backup <code>{e(database.get('backup'))}</code>"
                      f"; tables that had changed: {e(', '.join(database.get('changed') or []) or 'none')}.</p>")
+        rows, problem = rows_since_backup(database)
+        if rows:
+            parts.append(_table(rows))
+        if problem:
+            parts.append(f'<p class="lede error">{e(problem)}; every row is in the database saved before the '
+                         "restore (database-before-rollback.sql in the run's folder).</p>")
     if rollback.get("undo"):
         parts.append('<p class="table-title">To undo by hand</p><pre>'
                      + e("\n".join(str(line) for line in rollback["undo"])) + "</pre>")

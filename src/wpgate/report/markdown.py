@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wpgate.report.facts import Facts, clock, duration
-from wpgate.report.view import Code, gate_view, update_label
+from wpgate.report.view import Code, gate_view, rows_since_backup, update_label
 
 
 def render(facts: Facts) -> str:
@@ -72,6 +72,13 @@ def _rollback(facts: Facts) -> list[str]:
     if database:
         lines.append(f"- Database restored from backup `{code(database.get('backup'))}` "
                      f"(tables that had changed: {text(', '.join(database.get('changed') or []) or 'none')})")
+        rows, problem = rows_since_backup(database)
+        if rows:
+            lines += ["", f"{text(rows.title)}:", "", "| " + " | ".join(rows.headers) + " |",
+                      "|" + "---|" * len(rows.headers)]
+            lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows.rows]
+        if problem:
+            lines.append(f"- {text(problem)}; every row is in database-before-rollback.sql in the run's folder")
     if rollback.get("undo"):
         lines += ["", "To undo by hand:", "", "```"] + [str(line) for line in rollback["undo"]] + ["```"]
     return lines

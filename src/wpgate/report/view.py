@@ -72,6 +72,22 @@ def add_generic(evidence: dict[str, Any], view: GateView) -> None:
             view.rows.append((label(key), compact(value)))
 
 
+def rows_since_backup(database_rollback: dict[str, Any] | None) -> tuple[Table | None, str | None]:
+    """What a rollback exported of the rows written since the backup: a table per database table, and the
+    problem when they could not be exported."""
+    outcome = (database_rollback or {}).get("rows_since_backup") or {}
+    records = [record for record in outcome.get("tables") or [] if isinstance(record, dict)]
+    table = None
+    if records:
+        headers = [key for key in dict.fromkeys(k for record in records for k in record)]
+        name = str(outcome.get("file") or "rows-since-backup.sql").rsplit("/", 1)[-1]
+        table = Table(f"Rows written since the backup, exported to {name} in the run's folder",
+                      [label(h) for h in headers],
+                      [["; ".join(map(str, record[h])) if isinstance(record.get(h), list) else compact(record.get(h))
+                        for h in headers] for record in records])
+    return table, outcome.get("error")
+
+
 def update_label(update: dict[str, Any]) -> str:
     return f"{update.get('type')} {update.get('slug')} {update.get('from')} → {update.get('to')}"
 
