@@ -73,6 +73,10 @@ def test_a_failed_gate_names_its_update_and_the_culprit_is_found_in_the_error(tm
     apply = gate_view(facts.gate("6.3"), facts.report["updates"])
     assert ("Update", "plugin shop 1.0 → 2.0") in apply.rows
     assert facts.culprit()["slug"] == "shop"
+    for error in ("cp: cannot stat '/srv/www/example/wp-content/plugins/shop/x.php': No such file",  # not a fatal
+                  "PHP fatal error in /srv/www/example/wp-content/wpgate-aside/20261126-101500-ab12/plugins/shop/x.php"):
+        other = run_folder(tmp_path / str(len(error)), error=error)
+        assert facts_module.load(other, "20261126-101500-ab12").culprit() is None, error
     assert "<strong>Culprit:</strong> plugin shop 1.0 → 2.0" in html.render(facts)
 
 
