@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from wpgate import __version__, config
+from wpgate import __version__, config, progress
 from wpgate.bridge import Bridge
 from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
@@ -47,6 +47,7 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Replicate the WordPress updates tested on staging onto production, one gate at a time."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
+    progress.use(console)
     ctx.obj = Context(config_option)
 
 
@@ -200,25 +201,48 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    console.print(f"run {report['run']}: release {report['release']} to {report['site']}: "
-                  f"[bold]{report['status']}[/]")
-    for gate in report["gates"]:
-        console.print(f"  {gate['step']} {gate['name']}: {gate['status']}")
-    for update in report["updates"]:
-        console.print(f"  {update['type']} {update['slug']} {update['from']} → {update['to']}: {update['status']}",
-                      markup=False)
-    if report.get("error"):
-        console.print(f"  error: {report['error']}", markup=False, soft_wrap=True)
+    from wpgate import report as report_module
+    from wpgate.report import terminal
+
+    terminal.render(report_module.load(state_dir, run_id), console)
+
+
+@cli.command()
+@click.argument("run_id", required=False, metavar="[RUN_ID]")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
+              help="Write one self-contained HTML page to PATH instead of Markdown on stdout.")
+@click.pass_obj
+def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
+    """The run's report (the latest run when RUN_ID is not given): Markdown on stdout, or --html PATH."""
+    from wpgate import report as report_module, run as run_module
+    from wpgate.report import html, markdown
+
+    state_dir = obj.settings.state_dir
+    run_id = run_id or run_module.latest_run(state_dir)
+    if run_id is None:
+        raise BadInput(f"no runs yet in {state_dir / 'runs'}")
+    facts = report_module.load(state_dir, run_id)
+    if html_path is None:
+        click.echo(markdown.render(facts), nl=False)
+        return
+    try:
+        html.write(facts, html_path)
+    except OSError as error:
+        raise BadInput(f"{html_path}: cannot write the report: {error.strerror or error}") from None
+    console.print(f"report of run {run_id} ({facts.status}) written to {html_path}", markup=False)
 
 
 @cli.command()
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"),
               show_default=True, help="Where the demo writes its config and state.")
-def demo(folder: Path) -> None:
+@click.option("--broken", is_flag=True,
+              help="Add a faulty plugin update: watch the deploy catch it and roll production back (deploy exits 4; "
+                   "the demo exits 0 when that is what happened).")
+def demo(folder: Path, broken: bool) -> None:
     """Build a local staging + production pair and run the whole procedure on it."""
     from wpgate import demo as demo_module
 
-    raise SystemExit(demo_module.run(folder.resolve(), console))
+    raise SystemExit(demo_module.run(folder.resolve(), console, broken=broken))
 
 
 def _with_report(as_json: bool, command) -> None:

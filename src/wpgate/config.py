@@ -154,6 +154,64 @@ class ChecksConfig(Strict):
         return pages
 
 
+NOTIFY_OUTCOMES = ("complete", "refused", "rolled_back", "rollback_failed")
+
+
+class WebhookNotify(Strict):
+    """A Slack-compatible incoming webhook: the URL itself, or (when it holds a token) the variable holding it."""
+
+    url: str | None = None
+    url_env: EnvName | None = None
+    timeout: Duration = "10s"  # type: ignore[assignment]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "WebhookNotify":
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url and url_env (url_env names the variable holding a secret URL)")
+        return self
+
+
+class EmailNotify(Strict):
+    """A mail server that takes the message (SMTP), and who gets it."""
+
+    host: str
+    port: int = Field(default=25, gt=0, lt=65536)
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    user: str | None = None
+    password_env: EnvName | None = None
+    starttls: bool = False
+    timeout: Duration = "15s"  # type: ignore[assignment]
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return addresses
+
+    @model_validator(mode="after")
+    def _login(self) -> "EmailNotify":
+        if (self.user is None) != (self.password_env is None):
+            raise ValueError("user and password_env go together (both, or neither for a server without login)")
+        return self
+
+
+class NotifyConfig(Strict):
+    webhook: WebhookNotify | None = None
+    email: EmailNotify | None = None
+    on: list[Literal["complete", "refused", "rolled_back", "rollback_failed"]] = Field(
+        default_factory=lambda: list(NOTIFY_OUTCOMES))
+
+
 class SiteConfig(Strict):
     path: str
     url: str
@@ -163,6 +221,7 @@ class SiteConfig(Strict):
     backup: BackupConfig | None = None
     caches: list[CacheEntry] = Field(default_factory=list)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    notify: NotifyConfig | None = None
 
     @field_validator("path")
     @classmethod
@@ -199,6 +258,10 @@ class SiteConfig(Strict):
                     names[f"caches[{index}].{cache.type}.{key}"] = value
         if self.checks.admin:
             names["checks.admin.password_env"] = self.checks.admin.password_env
+        if self.notify and self.notify.webhook and self.notify.webhook.url_env:
+            names["notify.webhook.url_env"] = self.notify.webhook.url_env
+        if self.notify and self.notify.email and self.notify.email.password_env:
+            names["notify.email.password_env"] = self.notify.email.password_env
         return names
 
 

@@ -25,12 +25,30 @@ STEPS = [
     "$ wpgate -c demo/wpgate.yml deploy demo/release.yml --to production --yes",
     "$ wpgate -c demo/wpgate.yml inventory production",
     "$ wpgate -c demo/wpgate.yml status",
+    "$ wpgate -c demo/wpgate.yml report RUN --html demo/report.html",
 ]
 
 
-def run_demo(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(WPGATE), "demo", "--dir", "demo"], cwd=folder, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
+def run_demo(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(WPGATE), "demo", "--dir", "demo", *options], cwd=folder, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def find_steps(output: str, steps: list[str], run_id: str) -> list[str]:
+    """Each step's output, in order; every step must be there."""
+    starts = []
+    for step in steps:
+        step = step.replace("RUN", run_id)
+        found = output.find(step + "\n", starts[-1] + 1 if starts else 0)
+        assert found >= 0, f"{step!r} missing (or out of order) in:\n{output}"
+        starts.append(found)
+    return [output[start:end] for start, end in zip(starts, starts[1:] + [len(output)])]
+
+
+def only_run(demo: Path) -> Path:
+    runs = list((demo / ".wpgate" / "runs").iterdir())
+    assert len(runs) == 1, runs  # the dry run leaves no run behind
+    return runs[0]
 
 
 def bed_root(config: Path) -> Path:
@@ -75,12 +93,7 @@ def test_demo_runs_every_step_and_completes(demo_run):
     output = result.stderr
     assert "Traceback" not in output
     assert result.stdout == ""  # every command's human view goes to stderr, as the user's would
-    starts = []
-    for step in STEPS:
-        found = output.find(step + "\n", starts[-1] + 1 if starts else 0)
-        assert found >= 0, f"{step!r} missing (or out of order) in:\n{output}"
-        starts.append(found)
-    outputs = [output[start:end] for start, end in zip(starts, starts[1:] + [len(output)])]
+    outputs = find_steps(output, STEPS, only_run(demo_run["folder"] / "demo").name)
     assert "WordPress 6.1.9" in outputs[0]
     assert "written to demo/release.yml" in outputs[1]
     assert "approved release" in outputs[2]
@@ -88,13 +101,16 @@ def test_demo_runs_every_step_and_completes(demo_run):
     assert "complete: production holds release" in outputs[4]
     assert "WordPress 6.5.5" in outputs[5]
     assert outputs[6].splitlines()[1].endswith(": complete")
+    assert "(complete) written to demo/report.html" in outputs[7]
     assert "wpgate demo complete" in output
     # Where everything is, and how to run the steps by hand on one's own sites.
-    assert "config:     demo/wpgate.yml" in output
-    assert "release:    demo/release.yml (approved)" in output
-    assert "QA record:  demo/qa.yml" in output
-    assert "run report: demo/.wpgate/runs/" in output
+    assert "config:      demo/wpgate.yml" in output
+    assert "release:     demo/release.yml (approved)" in output
+    assert "QA record:   demo/qa.yml" in output
+    assert "run report:  demo/.wpgate/runs/" in output
+    assert "HTML report: demo/report.html (open it in a browser)" in output
     assert "wpgate plan --from staging --to production -o release.yml" in output
+    assert "wpgate report RUN_ID --html report.html" in output
     assert "sites stop now" in output
     assert demo_run["seconds"] < 120, f"the demo took {demo_run['seconds']:.0f}s"
 
@@ -113,13 +129,13 @@ def test_demo_leaves_its_files_and_a_complete_run(demo_run):
     assert release["qa"]["checks"] == qa["checks"]  # the QA record, copied in by approve
     assert [issue["title"] for issue in release["qa"]["issues"]] == [issue["title"] for issue in qa["issues"]]
     assert [(u["type"], u["slug"]) for u in release["updates"]][0] == ("core", "wordpress")
-    runs = list((demo / ".wpgate" / "runs").iterdir())
-    assert len(runs) == 1, runs  # the dry run leaves no run behind
+    runs = [only_run(demo)]
     report = json.loads((runs[0] / "report.json").read_text())
     assert report["status"] == "complete"
     assert report["release"] == release["id"]
     assert {u["status"] for u in report["updates"]} == {"applied"}
-    assert f"run report: demo/.wpgate/runs/{runs[0].name}/report.json" in demo_run["result"].stderr
+    assert f"run report:  demo/.wpgate/runs/{runs[0].name}/report.json" in demo_run["result"].stderr
+    assert "<h2>Complete</h2>" in (demo / "report.html").read_text()
 
 
 def test_demo_stops_every_server_it_started(demo_run):
@@ -127,13 +143,34 @@ def test_demo_stops_every_server_it_started(demo_run):
     assert_nothing_left_running(demo_run["folder"] / "demo" / "wpgate.yml")
 
 
-def test_a_second_demo_replaces_the_first(demo_run):
-    """Run last of the demo_run tests: it rewrites the folder they read."""
-    result = run_demo(demo_run["folder"])
+def test_a_second_demo_replaces_the_first_and_broken_shows_the_rollback(demo_run, tmp_path):
+    """Run last of the demo_run tests: it rewrites the folder they read. `--broken`: the deploy exits 4 (the faulty
+    update caught after the change, production rolled back), which is the demo's expected course: exit 0."""
+    result = run_demo(demo_run["folder"], "--broken")
     assert result.returncode == 0, result.stderr
     demo = demo_run["folder"] / "demo"
-    assert len(list((demo / ".wpgate" / "runs").iterdir())) == 1
+    run = only_run(demo)
+    output = result.stderr
+    assert "Traceback" not in output and result.stdout == ""
+    assert "wpgate-faulty │ 1.1.0      │ 2.0.1" in output  # part of the release
+    outputs = find_steps(output, STEPS, run.name)
+    assert "rolled back: production is proved back at its pre-deployment state" in outputs[4]
+    assert "WordPress 6.1.9" in outputs[5] and "wpgate-faulty │ 1.1.0" in outputs[5]
+    assert outputs[6].splitlines()[1].endswith(": rolled_back")
+    assert "wpgate demo --broken complete" in output
+    assert "culprit named by the report: plugin wpgate-faulty 1.1.0 → 2.0.1" in output
+    assert "HTML report: demo/report.html (open it in a browser)" in output
+    report = json.loads((run / "report.json").read_text())
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     assert "approval" in yaml.safe_load((demo / "release.yml").read_text())
+
+    from wpgate.testbed.chromium import render_page
+
+    rendered = render_page(demo / "report.html", width=1280)
+    assert rendered.title.startswith(f"Release {report['release']} to production: Rolled back")
+    assert "Culprit: plugin wpgate-faulty 1.1.0 → 2.0.1" in rendered.text
+    assert "put back at 1.1.0" in rendered.text and "Rollback" in rendered.text
+    assert rendered.scroll_width <= rendered.viewport_width
     assert_nothing_left_running(demo / "wpgate.yml")
 
 
@@ -188,10 +225,10 @@ def test_a_failed_step_stops_the_demo_with_its_exit_code(tmp_path, monkeypatch, 
 
     beds = []
     monkeypatch.setattr(testbed, "TestBed", lambda: beds.append(NoBed()) or beds[-1])
-    monkeypatch.setattr(demo, "_build", lambda bed, folder, shown, console: None)
-    monkeypatch.setattr(demo, "_steps", lambda shown: [
-        ("a step that fails", ["-c", f"{shown}/missing.yml", "status"]),
-        ("never run", ["--version"]),
+    monkeypatch.setattr(demo, "_build", lambda bed, folder, shown, console, broken: None)
+    monkeypatch.setattr(demo, "_steps", lambda shown, broken: [
+        demo.Step("a step that fails", ["-c", f"{shown}/missing.yml", "status"]),
+        demo.Step("never run", ["--version"]),
     ])
     monkeypatch.chdir(tmp_path)
     code = demo.run(tmp_path / "demo", Console(stderr=True, soft_wrap=True))
@@ -202,6 +239,21 @@ def test_a_failed_step_stops_the_demo_with_its_exit_code(tmp_path, monkeypatch, 
     assert "$ wpgate --version" not in output
     assert output.strip().splitlines()[-1] == ("wpgate demo: stopped at `wpgate -c demo/missing.yml status` "
                                               "(exit 2); stopping the demo's servers.")
+
+
+def test_a_step_that_should_fail_but_succeeds_stops_the_demo(tmp_path, monkeypatch, capfd):
+    """--broken expects its deploy to exit 4; a deploy that exits 0 means the fault went unseen: the demo fails (1)."""
+    from rich.console import Console
+
+    from wpgate import demo, testbed
+
+    monkeypatch.setattr(testbed, "TestBed", lambda: type("NoBed", (), {"close": lambda self: None})())
+    monkeypatch.setattr(demo, "_build", lambda bed, folder, shown, console, broken: None)
+    monkeypatch.setattr(demo, "_steps", lambda shown, broken: [demo.Step("a deploy expected to fail", ["--version"], 4)])
+    monkeypatch.chdir(tmp_path)
+    assert demo.run(tmp_path / "demo", Console(stderr=True, soft_wrap=True), broken=True) == 1
+    assert capfd.readouterr().err.strip().splitlines()[-1] == (
+        "wpgate demo: stopped at `wpgate --version` (exit 0, expected 4); stopping the demo's servers.")
 
 
 def test_only_a_demo_folder_is_replaced(tmp_path):

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from wpgate import progress as progress_display
 from wpgate.backup import database, files, offsite
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, InBackground,
@@ -223,6 +224,12 @@ def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge
 
 def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
                   progress: Progress | None = None) -> RestoreCheck:
+    with progress_display.stage(f"    restore of {backup.id} into scratch copies"):
+        return _check_restore(backup, site, transport, bridge, progress)
+
+
+def _check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
+                   progress: Progress | None) -> RestoreCheck:
     say = progress or (lambda text: None)
     config = backup_config(backup.site, site)
     problems = dump_problems(backup, transport)

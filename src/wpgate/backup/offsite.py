@@ -13,7 +13,6 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
 
 from wpgate.backup.database import BackupError
 from wpgate.transports import Transport
@@ -39,11 +38,11 @@ def _private_dir(path: Path) -> None:
 
 
 def copy(transport: Transport, host_folder: str, offsite: str, backup_id: str, parts: dict[str, dict],
-         small: dict[str, bytes], *, progress: Callable[[str], None] | None = None,
-         linkable: dict[str, Path] | None = None) -> Path:
+         small: dict[str, bytes], *, linkable: dict[str, Path] | None = None) -> Path:
     """Copy a backup into `offsite/<id>/`: each large part streamed from the host, the small ones wpgate
     wrote itself (`small`: inventory, tables, manifest) from memory; every sha256 checked; manifest last.
-    A part in `linkable` (the same part of an earlier off-site copy) is hard-linked when its sha256 matches."""
+    A part in `linkable` (the same part of an earlier off-site copy) is hard-linked when its sha256 matches.
+    Each streamed part shows its progress (wpgate.progress)."""
     base = Path(offsite)
     target = folder(offsite, backup_id)
     partial = target.with_name(target.name + ".partial")
@@ -61,9 +60,8 @@ def copy(transport: Transport, host_folder: str, offsite: str, backup_id: str, p
             elif _linked(linkable or {}, name, local, part["sha256"]):
                 continue
             else:
-                if progress:
-                    progress(f"copying {name} off-site ({human_size(part['bytes'])})")
-                transport.download(f"{host_folder}/{name}", local)
+                transport.download(f"{host_folder}/{name}", local, progress=f"    copying {name} off-site",
+                                   size=part["bytes"])
                 local.chmod(0o600)
             actual = sha256_file(local)
             if actual != part["sha256"]:

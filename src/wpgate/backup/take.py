@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from wpgate import inventory
+from wpgate import progress as progress_display
 from wpgate.backup import database, files, offsite
 from wpgate.backup.checks import find, table_checksums
 from wpgate.backup.database import BackupError, Credentials
@@ -175,13 +176,14 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
         say(f"archiving {site.path} and dumping the database")
         archive = InBackground(write_archive)
     try:
-        facts = _facts(bridge, label)
-        credentials = Credentials.from_facts(facts)
-        tables_before = tables_from(facts["tables"])
-        dumped = _dump(transport, config.dir, partial, credentials, label)
-        tables_after = table_checksums(site, transport, bridge)
-        found_inventory = inventory.read(bridge)
-        archived = _archived(archive.result(), label, site.path, config.dir)
+        with progress_display.stage("    archive and database dump on the host"):
+            facts = _facts(bridge, label)
+            credentials = Credentials.from_facts(facts)
+            tables_before = tables_from(facts["tables"])
+            dumped = _dump(transport, config.dir, partial, credentials, label)
+            tables_after = table_checksums(site, transport, bridge)
+            found_inventory = inventory.read(bridge)
+            archived = _archived(archive.result(), label, site.path, config.dir)
         if previous and any(archived["parts"][name]["sha256"] != previous.parts[name]["sha256"]
                             for name in (ARCHIVE, INDEX)):
             say(f"backup {previous.id}'s archive no longer matches its manifest: archiving afresh")
@@ -225,7 +227,7 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
     try:
         linkable = {name: offsite.folder(config.offsite, previous.id) / name for name in (ARCHIVE, INDEX)} \
             if previous else {}
-        offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small, progress=say,
+        offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small,
                      linkable=linkable)
     except WpgateError as error:
         remove_on_host(transport, host_folder)

@@ -99,7 +99,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
         local = artifact_file(deployment.settings.state_dir, update.artifact)
         package = f"{workdir(deployment)}/packages/{local.name}"
         with run.action("upload", index=index, package=package):
-            transport.upload(local, package)
+            transport.upload(local, package, progress=f"    uploading {local.name}")
         remote_sha256 = transport.sha256(package)
         if remote_sha256 != update.artifact.sha256:
             raise GateFailed(f"{update.label}: the artifact arrived damaged on the host "

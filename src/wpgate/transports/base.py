@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import abc
+import os
 import re
 from pathlib import Path
 from typing import IO
 
+from wpgate import progress as progress_display
 from wpgate.command import Command
 from wpgate.errors import TransportError
 from wpgate.execute import Result
@@ -32,17 +34,29 @@ class Transport(abc.ABC):
             raise TransportError(f"{self.name}: {command.display()} failed: {detail}")
         return result
 
-    def upload(self, local: Path, remote: str) -> None:
-        """Stream a local file to `remote` on the host (written beside it, then renamed into place)."""
+    def upload(self, local: Path, remote: str, *, progress: str | None = None) -> None:
+        """Stream a local file to `remote` on the host (written beside it, then renamed into place);
+        with `progress`, shown as a transfer under that label."""
         with open(local, "rb") as source:
-            self.check(Command.of("sh", "-c", 'cat > "$1.part" && mv -f "$1.part" "$1"', "sh", remote),
-                       stdin=source)
+            command = Command.of("sh", "-c", 'cat > "$1.part" && mv -f "$1.part" "$1"', "sh", remote)
+            if progress is None:
+                self.check(command, stdin=source)
+                return
+            # The command reads the very file description opened here: its offset is how far it got.
+            with progress_display.transfer(progress, os.fstat(source.fileno()).st_size,
+                                           lambda: os.lseek(source.fileno(), 0, os.SEEK_CUR)):
+                self.check(command, stdin=source)
 
-    def download(self, remote: str, local: Path) -> None:
-        """Stream `remote` from the host into a local file."""
+    def download(self, remote: str, local: Path, *, progress: str | None = None, size: int = 0) -> None:
+        """Stream `remote` from the host into a local file; with `progress` (and its `size`), shown as a transfer."""
         partial = local.with_name(local.name + ".part")
         with open(partial, "wb") as target:
-            self.check(Command.of("cat", "--", remote), stdout=target)
+            command = Command.of("cat", "--", remote)
+            if progress is None:
+                self.check(command, stdout=target)
+            else:
+                with progress_display.transfer(progress, size, lambda: os.fstat(target.fileno()).st_size):
+                    self.check(command, stdout=target)
         partial.replace(local)
 
     def sha256(self, remote: str) -> str:

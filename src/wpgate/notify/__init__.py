@@ -1,0 +1,47 @@
+"""Notifications at the end of a deploy: one small sender per channel, an explicit registry, and one rule:
+a notifier that fails is a warning line and a note in report.json, never a change to the run's outcome."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.console import Console
+
+from wpgate.config import Settings
+from wpgate.notify import mail, webhook
+from wpgate.notify.message import Message
+
+# The name used under `notify:` in the config -> the function that sends one message with its options.
+SENDERS: dict[str, Callable[[Any, Message, Settings], str]] = {
+    "webhook": webhook.send,
+    "email": mail.send,
+}
+
+
+def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdown: str,
+             console: Console) -> list[dict[str, Any]]:
+    """Send every notification the site configures for this outcome; what each did, for report.json."""
+    config = settings.site(site_name).notify
+    if config is None or report.get("status") not in config.on:
+        return []
+    message = Message.of(report, markdown)
+    results = []
+    for name, sender in SENDERS.items():
+        options = getattr(config, name)
+        if options is None:
+            continue
+        try:
+            where = sender(options, message, settings)
+        except Exception as error:  # whatever breaks in a notifier, the run's outcome stands
+            reason = _reason(error)
+            console.print(f"wpgate: warning: the {name} notification was not sent: {reason} "
+                          f"(the run's outcome is unchanged)", markup=False, soft_wrap=True)
+            results.append({"notifier": name, "sent": False, "error": reason})
+        else:
+            results.append({"notifier": name, "sent": True, "to": where})
+    return results
+
+
+def _reason(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())[:300]

@@ -1,0 +1,52 @@
+"""A Slack-compatible incoming webhook: `text` for any chat that reads only that, Slack's attachment fields,
+and the run's facts under `wpgate` for anything that reads JSON."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
+
+from wpgate.errors import WpgateError
+from wpgate.notify.message import COLORS, Message
+
+if TYPE_CHECKING:
+    from wpgate.config import Settings, WebhookNotify
+
+
+def payload(message: Message) -> dict:
+    return {
+        "text": message.text,
+        "attachments": [{
+            "color": COLORS.get(message.status, "#35618f"),
+            "fields": [{"title": title, "value": value, "short": "\n" not in value and len(value) < 40}
+                       for title, value in message.fields],
+        }],
+        "wpgate": message.summary,
+    }
+
+
+def send(options: "WebhookNotify", message: Message, settings: "Settings") -> str:
+    """POST the message; where it went (the URL's host only: the rest of a webhook URL is often its secret)."""
+    url = options.url or os.environ.get(options.url_env or "", "")
+    shown = f"${options.url_env}" if options.url_env else _host(url)
+    if not url:
+        raise WpgateError(f"environment variable {options.url_env} is not set")
+    try:
+        response = httpx.post(url, json=payload(message), timeout=options.timeout)
+    except httpx.HTTPError as error:
+        raise WpgateError(f"webhook {shown}: {type(error).__name__}: {_without(str(error), url)}") from None
+    if response.status_code >= 300:
+        raise WpgateError(f"webhook {shown} answered HTTP {response.status_code}: {response.text[:120].strip()}")
+    return shown
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "(no URL)"
+
+
+def _without(text: str, url: str) -> str:
+    return text.replace(url, _host(url)) if url else text

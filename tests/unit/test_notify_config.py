@@ -1,0 +1,76 @@
+"""The `notify:` keys of a site: every mistake named with its key path, secrets only by variable name."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from wpgate import config
+from wpgate.errors import ConfigError
+
+
+def load(tmp_path, notify) -> config.Settings:
+    path = tmp_path / "wpgate.yml"
+    path.write_text(yaml.safe_dump({"sites": {"production": {"path": "/srv/www/example", "url": "https://example.com",
+                                                             "notify": notify}}}))
+    return config.load(path)
+
+
+def problems(tmp_path, notify) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, notify)
+    return raised.value.problems
+
+
+def test_a_full_notify_section(tmp_path):
+    notify = load(tmp_path, {
+        "webhook": {"url_env": "SLACK_WEBHOOK_URL", "timeout": "5s"},
+        "email": {"host": "smtp.example.com", "port": 587, "from": "wpgate@example.com", "to": ["ops@example.com"],
+                  "user": "wpgate", "password_env": "SMTP_PASSWORD", "starttls": True},
+        "on": ["rolled_back", "rollback_failed"]}).site("production").notify
+    assert notify.webhook.url_env == "SLACK_WEBHOOK_URL" and notify.webhook.timeout == 5
+    assert notify.email.sender == "wpgate@example.com" and notify.email.starttls
+    assert notify.on == ["rolled_back", "rollback_failed"]
+
+
+def test_every_outcome_is_announced_unless_told_otherwise(tmp_path):
+    notify = load(tmp_path, {"webhook": {"url": "https://hooks.example.com/x"}}).site("production").notify
+    assert notify.on == ["complete", "refused", "rolled_back", "rollback_failed"]
+
+
+def test_secrets_are_named_by_variable_and_required(tmp_path, monkeypatch):
+    settings = load(tmp_path, {"webhook": {"url_env": "WPGATE_UNIT_HOOK"},
+                               "email": {"host": "h", "from": "a@b.c", "to": ["d@e.f"], "user": "u",
+                                         "password_env": "WPGATE_UNIT_SMTP"}})
+    monkeypatch.delenv("WPGATE_UNIT_HOOK", raising=False)
+    monkeypatch.delenv("WPGATE_UNIT_SMTP", raising=False)
+    with pytest.raises(ConfigError) as raised:
+        settings.require_secrets("production")
+    assert raised.value.problems == [
+        "sites.production.notify.webhook.url_env: environment variable WPGATE_UNIT_HOOK is not set",
+        "sites.production.notify.email.password_env: environment variable WPGATE_UNIT_SMTP is not set"]
+
+
+def test_every_mistake_is_listed_with_its_key_path(tmp_path):
+    assert problems(tmp_path, {
+        "webhook": {"url": "hooks.example.com", "token": "x"},
+        "email": {"host": "h", "to": ["not-an-address"], "password": "hunter2", "port": 70000},
+        "on": ["done"], "sms": {}}) == [
+        "sites.production.notify.webhook.url: 'hooks.example.com' is not an http(s) URL",
+        "sites.production.notify.webhook.token: unknown key",
+        "sites.production.notify.email.port: Input should be less than 65536",
+        "sites.production.notify.email.from: required key is missing",
+        "sites.production.notify.email.to: 'not-an-address' is not an email address",
+        "sites.production.notify.email.password: unknown key",
+        "sites.production.notify.on[0]: Input should be 'complete', 'refused', 'rolled_back' or 'rollback_failed'",
+        "sites.production.notify.sms: unknown key",
+    ]
+
+
+def test_one_webhook_url_and_login_in_pairs(tmp_path):
+    assert problems(tmp_path, {"webhook": {"url": "https://h/x", "url_env": "HOOK"}}) == [
+        "sites.production.notify.webhook: give exactly one of url and url_env (url_env names the variable holding "
+        "a secret URL)"]
+    assert problems(tmp_path, {"email": {"host": "h", "from": "a@b.c", "to": ["d@e.f"], "user": "u"}}) == [
+        "sites.production.notify.email: user and password_env go together (both, or neither for a server without "
+        "login)"]
