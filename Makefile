@@ -11,12 +11,13 @@ WP_BUILDS := $(WPGATE_CACHE)/npm/wp-playground-wordpress-builds-0.9.19.tgz
 
 # PHP and its extensions WordPress needs, MariaDB, the web servers and caches of the test bed, sshd
 # for the ssh transport, Debian's WordPress 6.1.9 with its default themes, and the tools the
-# transports call on a host.
+# transports call on a host; Chromium for the layout check (driven by Playwright, whose own
+# browser downloads are never used).
 DEBIAN_PACKAGES := \
 	php-cli php-fpm php-mysql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	mariadb-server mariadb-client nginx varnish openssh-server openssh-client \
 	wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentytwo \
-	zip unzip rsync curl coreutils
+	zip unzip rsync curl coreutils chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
