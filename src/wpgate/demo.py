@@ -139,7 +139,8 @@ def _build(bed, folder: Path, shown: str, console: Console) -> None:
                            # On the site's host (here, this machine) and the off-site copy beside the config.
                            "backup": {"dir": str(folder / "backups"), "offsite": str(folder / "offsite"),
                                       "max_age": "2h"},
-                           "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]}}},
+                           "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]},
+                                      "window": "10s"}},
         },
     }, sort_keys=False))
     (folder / "qa.yml").write_text(yaml.safe_dump(QA_RECORD, sort_keys=False))
@@ -239,8 +240,7 @@ def _summary(folder: Path, shown: str, console: Console) -> None:
                  "wpgate deploy release.yml --to production",
                  "wpgate status"):
         console.print(f"  {line}", markup=False)
-    console.print("Gates 6.5 (caches) and 6.6 (monitor) are not built yet: purge production's caches after "
-                  "you deploy, and watch the site.")
+    console.print("Gate 6.5 (caches) is not built yet: purge production's caches after you deploy.")
 
 
 def _shown_path(folder: Path) -> str:

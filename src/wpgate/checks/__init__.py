@@ -119,7 +119,6 @@ class Watch:
         self.checks = [kind() for kind in registry() if kind.configured(site)]
         self.state: dict[str, dict[str, Any]] = {}
         self.known: set[str] = set()  # problems the site had before the first change
-        self.has_baseline = False
         self.last_request = 0.0
         self.client = httpx.Client(timeout=httpx.Timeout(20.0), follow_redirects=True,
                                    headers={"User-Agent": "wpgate-monitor"})
@@ -160,7 +159,6 @@ class Watch:
         """Record the site before the first change; the problems it has now are known, not new."""
         for check in self.checks:
             self.state[check.name] = check.baseline(self)
-        self.has_baseline = True
         return {name: {k: v for k, v in state.items() if not k.startswith("_")} for name, state in self.state.items()}
 
     def run(self, label: str, *, quick: bool = False) -> list[Result]:
@@ -197,7 +195,7 @@ def summary(results: list[Result]) -> dict[str, Any]:
     return {result.check: result.as_dict() for result in results}
 
 
-def first_lines(problems: list[Problem]) -> str:
+def headline(problems: list[Problem]) -> str:
     """The first problem as the headline, and how many more there are."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return problems[0].line() + more

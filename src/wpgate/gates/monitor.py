@@ -53,7 +53,7 @@ def probe(deployment: "Deployment", index: int, update: Update) -> dict[str, Any
     problems = Watch.problems(results)
     if problems:
         first = problems[0]
-        raise GateFailed(f"{update.label} broke the site: {checks.first_lines(problems)}", {
+        raise GateFailed(f"{update.label} broke the site: {checks.headline(problems)}", {
             "update": index, "culprit": update.label, "check": first.check, "page": first.page,
             "problem": first.what, "problems": [problem.as_dict() for problem in problems],
             "probe": checks.summary(results), "detected_in_seconds": seconds})
@@ -80,7 +80,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
                 first = problems[0]
                 raise GateFailed(
                     f"monitor: {elapsed:.0f}s into the {window:g}s watch window after the release's "
-                    f"{len(labels)} update(s): {checks.first_lines(problems)}", {
+                    f"{len(labels)} update(s): {checks.headline(problems)}", {
                         "culprit": f"the release as a whole (last update: {labels[-1]})" if labels else None,
                         "check": first.check, "page": first.page, "problem": first.what,
                         "problems": [problem.as_dict() for problem in problems], "pass": passes,
@@ -125,7 +125,7 @@ def check_site(settings: Settings, site_name: str, console: Console) -> dict[str
         for problem in result.problems:
             console.print(f"    {problem.line()}", markup=False, soft_wrap=True)
     if problems:
-        refusal = GateRefused(f"site {site_name} ({site.url}) fails its checks: {checks.first_lines(problems)}")
+        refusal = GateRefused(f"site {site_name} ({site.url}) fails its checks: {checks.headline(problems)}")
         refusal.report = report
         raise refusal
     return report
