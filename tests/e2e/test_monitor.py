@@ -135,6 +135,33 @@ def healthy(bed, tmp_path_factory):
     return {"folder": folder, "config": config, "site": site, "release": approved(folder, config, "clock")}
 
 
+def test_dry_run_says_what_the_monitor_would_check(healthy):
+    site = healthy["site"]
+    result = wpgate("deploy", str(healthy["release"]), "--to", "production", "--dry-run", "--json",
+                    config=healthy["config"], env={PASSWORD_ENV: site.admin_password})
+    assert result.returncode == 0, result.stderr
+    gates = {gate["step"]: gate for gate in json.loads(result.stdout)["gates"]}
+    reason = gates["6.6"]["evidence"]["reason"]
+    assert gates["6.6"]["status"] == "skipped" and reason.startswith("dry run: would watch the site for 3s")
+    assert "pages /, /sample-page/" in reason and "1.00% of pixels" in reason and ".clock" in reason
+
+
+def test_a_monitor_account_that_cannot_log_in_refuses_before_any_change(healthy):
+    site = healthy["site"]
+    before = fingerprint(site)
+    result = wpgate("deploy", str(healthy["release"]), "--to", "production", "--yes", config=healthy["config"],
+                    env={PASSWORD_ENV: "not-the-password"})
+    assert result.returncode == 3, result.stderr
+    assert f"the monitor account {site.admin_user} cannot log in" in result.stderr
+    assert "production was not changed" in result.stderr and "not-the-password" not in result.stderr
+    after = fingerprint(site)
+    # The baseline's requests are a visitor's: wp-admin's admin_init hooks may refresh WordPress's own
+    # update-check transients in wp_options, as any visit to wp-admin does. Nothing else changes.
+    for found in (before, after):
+        found["tables"] = "\n".join(line for line in found["tables"].splitlines() if ".wp_options\t" not in line)
+    assert_unchanged(before, after)
+
+
 def test_a_healthy_release_with_a_changing_region_passes_with_a_mask(healthy):
     site = healthy["site"]
     result = wpgate("deploy", str(healthy["release"]), "--to", "production", "--yes", "--json",

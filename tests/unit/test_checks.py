@@ -110,3 +110,57 @@ def test_checks_defaults_and_new_keys(tmp_path):
         config.load(path)
     assert any("checks.error_log" in problem for problem in caught.value.problems)
     assert any("checks.content" in problem for problem in caught.value.problems)
+
+
+class _LogWatch:
+    """What the error-log check uses of a Watch: the transport, its state, and the config naming the log."""
+
+    def __init__(self, path):
+        from types import SimpleNamespace
+
+        from wpgate.transports import LocalTransport
+
+        self.transport = LocalTransport()
+        self.config = SimpleNamespace(error_log=str(path))
+        self.state = {}
+
+    def settle(self):
+        pass
+
+
+FATAL = "[26-Nov-2026 10:00:01 UTC] PHP Fatal error:  Uncaught Error: boom in /b.php:3\n"
+
+
+def test_the_error_log_is_read_from_its_offset_through_rotation(tmp_path):
+    from wpgate.checks.error_log import ErrorLogCheck
+
+    log = tmp_path / "debug.log"
+    log.write_text("[26-Nov-2026 09:00:00 UTC] PHP Fatal error:  an old one in /a.php:1\n")
+    check, watch = ErrorLogCheck(), _LogWatch(log)
+    watch.state["error_log"] = check.baseline(watch)
+    assert check.run(watch, "x").status == "passed"  # what was there before does not count
+
+    with log.open("a") as file:
+        file.write(FATAL + "[26-Nov-2026 10:00:02 UTC] PHP Fatal error:  half a li")
+    found = check.run(watch, "x")
+    assert found.status == "failed" and [p.subject for p in found.problems] == ["PHP Fatal error:  Uncaught Error: boom in /b.php:3"]
+    assert check.run(watch, "x").status == "passed"  # read once; the unfinished line waits
+    with log.open("a") as file:
+        file.write("ne in /c.php:4\n")
+    assert "half a line" in check.run(watch, "x").problems[0].what
+
+    log.rename(tmp_path / "debug.log.1")  # rotated: a new, shorter file
+    log.write_text(FATAL)
+    rotated = check.run(watch, "x")
+    assert rotated.status == "failed" and rotated.evidence["rotated"]
+
+
+def test_a_log_that_does_not_exist_yet_is_read_once_it_does(tmp_path):
+    from wpgate.checks.error_log import ErrorLogCheck
+
+    log = tmp_path / "debug.log"
+    check, watch = ErrorLogCheck(), _LogWatch(log)
+    watch.state["error_log"] = check.baseline(watch)
+    assert check.run(watch, "x").status == "passed"
+    log.write_text(FATAL)
+    assert check.run(watch, "x").status == "failed"
