@@ -205,6 +205,20 @@ def test_check_alone_says_healthy_then_names_a_broken_page(healthy):
         site.deactivate_plugin("wpgate-faulty")
 
 
+def test_check_tells_planned_maintenance_apart_from_a_failure(healthy):
+    site = healthy["site"]
+    maintenance = Path(site.path) / ".maintenance"
+    maintenance.write_text("<?php $upgrading = time(); ?>")
+    try:
+        result = wpgate("check", "production", config=healthy["config"], env={PASSWORD_ENV: site.admin_password})
+    finally:
+        maintenance.unlink()
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "page /: answered 503 with WordPress's planned-maintenance page" in last, last
+    assert "critical error" not in result.stderr
+
+
 def test_check_without_a_monitor_account_says_the_dashboard_was_skipped(healthy, tmp_path):
     site = healthy["site"]
     config = write_config(tmp_path, {"production": site_entry(site)}, backups=False)

@@ -164,3 +164,31 @@ def test_a_log_that_does_not_exist_yet_is_read_once_it_does(tmp_path):
     assert check.run(watch, "x").status == "passed"
     log.write_text(FATAL)
     assert check.run(watch, "x").status == "failed"
+
+
+def test_problems_known_before_the_first_change_are_not_blamed_on_the_release(tmp_path, monkeypatch):
+    from wpgate import checks
+    from wpgate.checks import Check, Result, Watch
+
+    class BrokenImage(Check):
+        name = "pages"
+
+        def run(self, watch, label, quick=False):
+            problems = [Problem("pages", "image /a.png answered 404", "/", "asset", "/a.png")]
+            if label == "after":
+                problems.append(Problem("pages", "answered 500", "/", "status", "500"))
+            return Result("pages", "failed", "", problems)
+
+    monkeypatch.setattr(checks, "registry", lambda: [BrokenImage])
+    path = tmp_path / "wpgate.yml"
+    path.write_text("sites:\n  p: {path: /srv/p, url: 'http://p.example'}\n")
+    settings = config.load(path)
+    said = []
+    with Watch("p", settings.site("p"), None, None, settings, None, said.append) as watch:
+        watch.remember(watch.run("baseline")[0].problems)
+        same = watch.run("again")
+        assert same[0].status == "passed" and same[0].evidence["known_before"] == [
+            "page /: image /a.png answered 404 (pages check)"]
+        worse = watch.run("after")
+        assert worse[0].status == "failed" and [p.what for p in Watch.problems(worse)] == ["answered 500"]
+    assert said == ["  note: before any change, page /: image /a.png answered 404 (pages check)"]

@@ -67,10 +67,9 @@ class Result:
 
 
 class Check:
-    """One kind of check. `quick` ones are part of the probe run after each single update."""
+    """One kind of check: a name, whether the site's config turns it on, a baseline and a pass."""
 
     name = ""
-    quick = True
     unconfigured = ""  # why it does not run when `configured()` is false
 
     @classmethod
@@ -166,7 +165,7 @@ class Watch:
         maintenance page is waited out for MAINTENANCE_GRACE seconds before it counts."""
         deadline = time.monotonic() + MAINTENANCE_GRACE
         while True:
-            results = [check.run(self, label, quick) for check in self.checks if check.quick or not quick]
+            results = [check.run(self, label, quick) for check in self.checks]
             in_maintenance = any(p.kind == "maintenance" for r in results for p in r.problems)
             if not in_maintenance or time.monotonic() >= deadline:
                 break

@@ -57,6 +57,10 @@ class AdminCheck(Check):
             problems.append(Problem(self.name, what, page, kind, subject, more))
 
         login = self._get(watch, "/wp-login.php", problem)
+        if login is not None and page_html.is_maintenance(login.status_code, login.text):
+            problem("wp-login.php answered 503 with WordPress's planned-maintenance page", "maintenance",
+                    "/wp-login.php", status=login.status_code)
+            return Result(self.name, "failed", "in maintenance", problems, {"login_page": "maintenance"})
         if login is not None:
             trouble = self._page_trouble(login, "user_login")
             if trouble:
