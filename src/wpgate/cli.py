@@ -97,6 +97,17 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("site")
+@click.option("--json", "as_json", is_flag=True, help="Print what every check found as JSON on stdout.")
+@click.pass_obj
+def check(obj: Context, site: str, as_json: bool) -> None:
+    """Gate 6.6's checks on SITE, now: pages, wp-admin, the PHP error log. Exit 0 healthy, 3 when one fails."""
+    from wpgate.gates import monitor
+
+    _with_report(as_json, lambda: monitor.check_site(obj.settings, site, console))
+
+
+@cli.command()
 @click.option("--from", "staging", required=True, metavar="STAGING", help="The tested site.")
 @click.option("--to", "production", required=True, metavar="PRODUCTION", help="The site to update.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("release.yml"),

@@ -141,9 +141,13 @@ class ChecksConfig(Strict):
     pages: list[str] = Field(default_factory=lambda: ["/"])
     content: dict[str, list[str]] = Field(default_factory=dict)
     admin: AdminCheck | None = None
-    window: Duration = "60s"  # type: ignore[assignment]
-    visual_threshold: float = Field(default=0.01, ge=0.0, le=1.0)
+    window: Duration = "30s"  # type: ignore[assignment]
+    # Absent: the layout is not checked and no browser is started (screenshots cost seconds a page).
+    visual_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     visual_mask: list[str] = Field(default_factory=list)
+    # The PHP error log to read, on the site's host, when the site's own settings (WP_DEBUG_LOG, PHP's
+    # error_log as the CLI sees it) do not name the file the web server writes to.
+    error_log: str | None = None
 
     @field_validator("pages")
     @classmethod
@@ -152,6 +156,24 @@ class ChecksConfig(Strict):
             if not page.startswith("/"):
                 raise ValueError(f"page {page!r} must be a path starting with /")
         return pages
+
+    @field_validator("content")
+    @classmethod
+    def _content_pages(cls, content: dict[str, list[str]]) -> dict[str, list[str]]:
+        for page in content:
+            if not str(page).startswith("/"):
+                raise ValueError(f"page {page!r} must be a path starting with /")
+        return content
+
+    @field_validator("error_log")
+    @classmethod
+    def _log_path(cls, path: str | None) -> str | None:
+        return None if path is None else absolute_path(path, path, "on the site's host")
+
+    @property
+    def all_pages(self) -> list[str]:
+        """The key pages and every page with expected content, each once, in the order given."""
+        return list(dict.fromkeys([*self.pages, *self.content]))
 
 
 NOTIFY_OUTCOMES = ("complete", "refused", "rolled_back", "rollback_failed")

@@ -174,7 +174,8 @@ def _build(bed, folder: Path, shown: str, console: Console, *, broken: bool = Fa
                            # On the site's host (here, this machine) and the off-site copy beside the config.
                            "backup": {"dir": str(folder / "backups"), "offsite": str(folder / "offsite"),
                                       "max_age": "2h"},
-                           "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]}}},
+                           "checks": {"pages": ["/", "/sample-page/"], "content": {"/": ["Hello world"]},
+                                      "window": "10s"}},
         },
     }, sort_keys=False))
     (folder / "qa.yml").write_text(yaml.safe_dump(QA_RECORD, sort_keys=False))
@@ -304,8 +305,7 @@ def _summary(folder: Path, shown: str, console: Console, *, broken: bool = False
                  "wpgate status",
                  "wpgate report RUN_ID --html report.html"):
         console.print(f"  {line}", markup=False)
-    console.print("Gates 6.5 (caches) and 6.6 (monitor) are not built yet: purge production's caches after "
-                  "you deploy, and watch the site.")
+    console.print("Gate 6.5 (caches) is not built yet: purge production's caches after you deploy.")
 
 
 def _shown_path(folder: Path) -> str:

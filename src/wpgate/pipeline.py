@@ -16,7 +16,7 @@ from wpgate import inventory, rollback, upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
-from wpgate.gates import GateFailed, apply, approval, completion
+from wpgate.gates import GateFailed, apply, approval, completion, monitor
 from wpgate.gates import backup as backup_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
@@ -28,7 +28,7 @@ NOT_BUILT = "not part of this version of wpgate yet"
 SKIPPED_GATES = {
     "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
     "6.5": ("caches", f"{NOT_BUILT}: purge the object cache, page cache, OPcache, server cache and CDN yourself"),
-    "6.6": ("monitor", f"{NOT_BUILT}: watch the site yourself after the deploy"),
+    "6.6": ("monitor", "dry run: the site is watched from before the first change to the end of the window"),
 }
 
 
@@ -47,6 +47,7 @@ class Deployment:
     before: Inventory | None = None
     state_before: dict[str, Any] | None = None
     lock: SiteLock | None = None
+    monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
 
     def say(self, text: str) -> None:
         self.console.print(text, markup=False, soft_wrap=True)
@@ -150,20 +151,21 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
         for line in apply.describe(deployment):
             deployment.say(f"  {line}")
-        for step in ("6.5", "6.6"):
-            _skip(deployment, step)
+        _skip(deployment, "6.5")
+        _skip(deployment, "6.6", monitor.describe(deployment))
         return
     if not yes:
         _confirm(deployment)
     _gate(deployment, "6.2", "backup",
           lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
+    monitor.baseline(deployment)  # the site as it is before the first change
     evidence = _gate(deployment, "6.3", "apply", lambda: apply.run(deployment))
     deployment.run.gate("6.4", "order", "passed", {
         "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
         "one_at_a_time": True, "applied": len(evidence["applied"])})
     _say_gate(deployment, "6.4", "order", "passed", "core, then plugins one at a time, then themes")
     _skip(deployment, "6.5")
-    _skip(deployment, "6.6")
+    _gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
     _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
     apply.clean_up(deployment)
 
@@ -186,8 +188,9 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
     return evidence
 
 
-def _skip(deployment: Deployment, step: str) -> None:
-    name, reason = SKIPPED_GATES[step]
+def _skip(deployment: Deployment, step: str, reason: str | None = None) -> None:
+    name, default_reason = SKIPPED_GATES[step]
+    reason = reason or default_reason
     deployment.run.gate(step, name, "skipped", {"reason": reason})
     _say_gate(deployment, step, name, "skipped", reason)
 
@@ -206,6 +209,8 @@ def _summary(step: str, evidence: dict[str, Any]) -> str:
         return backup_gate.summary(evidence)
     if step == "6.3":
         return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
+    if step == "6.6":
+        return monitor.summary(evidence)
     if step == "6.7":
         return "inventory is exactly the release, no maintenance file or lock left, the site answers"
     return ""

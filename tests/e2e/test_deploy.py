@@ -118,7 +118,7 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert report["status"] == "complete"
     assert [(g["step"], g["status"]) for g in report["gates"]] == [
         ("6.1", "passed"), ("6.2", "passed"), ("6.3", "passed"), ("6.4", "passed"),
-        ("6.5", "skipped"), ("6.6", "skipped"), ("6.7", "passed")]
+        ("6.5", "skipped"), ("6.6", "passed"), ("6.7", "passed")]
     backup = report["backup"]
     assert backup["id"].startswith("production-") and len(backup["sha256"]) == 64
     assert Path(backup["offsite"]).is_dir() and Path(backup["path"]).is_dir()
@@ -355,8 +355,8 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
 
 @pytest.fixture(scope="module")
 def faulty_release(bed, tmp_path_factory):
-    """A release that passes every gate up to completion, then fails it: a fault QA missed, the
-    page cut off while it renders, with status 200."""
+    """A release whose second update has a fault QA missed: the page is cut off while it renders, with
+    status 200. The probe after that update sees it."""
     from wpgate.testbed.fixtures import FAULTS
 
     slug, broken = FAULTS["fatal_while_rendering"]
@@ -409,7 +409,9 @@ def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_re
     assert "production WAS changed and was NOT rolled back" in result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "rollback_failed"
-    assert report["gates"][-1] == {**report["gates"][-1], "step": "6.7", "status": "failed"}
+    # The probe after each update (gate 6.6's checks) stops the run at the update that broke the page.
+    assert report["gates"][-1] == {**report["gates"][-1], "step": "6.3", "status": "failed"}
+    assert report["gates"][-1]["evidence"]["culprit"] == f"plugin {slug} 1.1.0 → 2.0.2"
     assert report["backup"]["id"]
     undo = report["rollback"]["undo"]
     assert [line.split(":")[0] for line in undo] == [f"plugin {slug}", "plugin wpgate-hello"]

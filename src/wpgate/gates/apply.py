@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from wpgate import artifacts, inventory, upgrader
 from wpgate.command import Command
 from wpgate.errors import WpgateError
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, monitor
 from wpgate.release import Update, artifact_file
 
 if TYPE_CHECKING:
@@ -123,8 +123,9 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
         entry["status"] = "applied"
         done["version"] = found
     run.write_report()
+    probe = monitor.probe(deployment, index, update)  # names this update when the site broke here
     return {"type": update.type, "slug": update.slug, "to": found, "method": installed.get("method"),
-            "aside": aside, "database": database}
+            "aside": aside, "database": database, **({"probe": probe} if probe else {})}
 
 
 def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> None:
