@@ -96,7 +96,7 @@ def test_markdown_report_for_a_ticket(runs):
     assert text.startswith(f"# wpgate: release {runs['complete']['release']} to production\n")
     assert "**Outcome: Complete.** Production holds the release: every gate passed." in text
     assert "| plugin | wpgate-hello | 1.0.0 | 1.2.0 | applied |" in text
-    assert "| 6.2 | backup | ✅ passed |" in text and "| 6.6 | monitor | ➖ skipped |" in text
+    assert "| 6.2 | backup | ✅ passed |" in text and "| 6.6 | monitor | ✅ passed |" in text
     assert f"- **Id:** `{runs['complete']['backup']['id']}`" in text
     assert "files.tar.gz: `" + runs["complete"]["backup"]["parts"]["files.tar.gz"] + "`" in text
 

@@ -60,11 +60,18 @@ class Facts:
     def culprit(self) -> dict[str, Any] | None:
         """The update whose own code the run's error points at (a PHP fatal in its folder), when one does:
         the update that broke the site may not be the one whose step failed."""
+        updates = self.report.get("updates", [])
+        for gate in self.report.get("gates", []):  # the monitor's probe names the update it caught breaking the site
+            evidence = gate.get("evidence") or {}
+            index = evidence.get("update")
+            if gate.get("status") == "failed" and evidence.get("culprit") and isinstance(index, int) \
+                    and 0 <= index < len(updates):
+                return updates[index]
         texts = [self.reason or ""] + [str((gate.get("evidence") or {}).get("error", ""))
                                        for gate in self.report.get("gates", []) if gate.get("status") == "failed"]
         # Only a fatal error says whose code ran; wpgate's own aside copies are not the live component.
         texts = [re.sub(r"\S*/wpgate-aside/\S*", "", text) for text in texts if "fatal" in text.lower()]
-        for update in self.report.get("updates", []):
+        for update in updates:
             if update.get("type") not in ("plugin", "theme"):
                 continue
             folder = re.compile(rf"/{update['type']}s/{re.escape(str(update.get('slug')))}/")
