@@ -8,13 +8,12 @@ layout around them stays) before each capture. Before, after and diff images are
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wpgate import browser
 from wpgate.checks import Check, Problem, Result
 from wpgate.config import SiteConfig
 from wpgate.errors import BadInput
@@ -22,27 +21,13 @@ from wpgate.errors import BadInput
 if TYPE_CHECKING:
     from wpgate.checks import Watch
 
-CHROMIUM_ENV = "WPGATE_CHROMIUM"
-# Without the networking switches Chromium's own background connections are refused in closed
-# networks and it stalls; the sandbox needs user namespaces that containers and root lack.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--hide-scrollbars", "--font-render-hinting=none"]
+NEEDED_FOR = "the layout check (checks.visual_threshold)"
 VIEWPORT = {"width": 1280, "height": 800}
 # A pixel counts as changed when one of its channels moved by more than this (of 255): anti-aliasing does not.
 CHANNEL_TOLERANCE = 24
 _HIDE = """selectors => { for (const selector of selectors) {
   for (const element of document.querySelectorAll(selector)) element.style.setProperty('visibility', 'hidden', 'important');
 } }"""
-
-
-def chromium_path() -> str:
-    path = os.environ.get(CHROMIUM_ENV) or next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
-    if not path:
-        raise BadInput(f"the layout check needs Chromium: install the system's chromium package or set {CHROMIUM_ENV} "
-                       "to its path (checks.visual_threshold turns the check on)")
-    return path
 
 
 def page_name(path: str) -> str:
@@ -52,28 +37,22 @@ def page_name(path: str) -> str:
 
 def capture(urls: dict[str, str], masks: list[str], folder: Path) -> dict[str, Path]:
     """Screenshot each {name: url} into folder/NAME.png, whole page, masks hidden; one fresh browser profile."""
-    from playwright.sync_api import Error as PlaywrightError, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
 
     folder.mkdir(parents=True, exist_ok=True)
     shots: dict[str, Path] = {}
-    executable = chromium_path()
     try:
-        with tempfile.TemporaryDirectory(prefix="wpgate-chromium-") as profile, sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=executable, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT,
-                device_scale_factor=1, reduced_motion="reduce", service_workers="block")
-            try:
-                page = context.new_page()
-                for name, url in urls.items():
-                    page.goto(url, wait_until="load", timeout=30_000)
-                    if masks:
-                        page.evaluate(_HIDE, masks)
-                    shots[name] = folder / f"{name}.png"
-                    page.screenshot(path=str(shots[name]), full_page=True, animations="disabled", caret="hide")
-            finally:
-                context.close()
+        with browser.context(width=VIEWPORT["width"], height=VIEWPORT["height"], needed_for=NEEDED_FOR,
+                             device_scale_factor=1, reduced_motion="reduce", service_workers="block") as context:
+            page = context.new_page()
+            for name, url in urls.items():
+                page.goto(url, wait_until="load", timeout=30_000)
+                if masks:
+                    page.evaluate(_HIDE, masks)
+                shots[name] = folder / f"{name}.png"
+                page.screenshot(path=str(shots[name]), full_page=True, animations="disabled", caret="hide")
     except PlaywrightError as error:
-        raise BrowserFailed(f"Chromium ({executable}) failed: {str(error).splitlines()[0]}") from None
+        raise BrowserFailed(f"Chromium failed: {str(error).splitlines()[0]}") from None
     return shots
 
 

@@ -6,42 +6,18 @@ launched with a throw-away profile and without any of its background network tra
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-class ChromiumMissing(RuntimeError):
-    pass
-
-
-def executable() -> str:
-    found = os.environ.get("WPGATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        raise ChromiumMissing("no chromium found: install Debian's chromium package or set WPGATE_CHROMIUM")
-    return found
-
+from wpgate import browser
 
 @contextmanager
 def browser_context(width: int = 1280, height: int = 900) -> Iterator[object]:
-    """A Playwright browser context on the system's Chromium, headless, in a temporary profile."""
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory(prefix="wpgate-chromium-") as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=executable(), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": width, "height": height})
-        try:
-            yield context
-        finally:
-            context.close()
+    """A Playwright browser context on the system's Chromium (wpgate.browser), for rendering test pages."""
+    with browser.context(width=width, height=height, needed_for="rendering a report") as context:
+        yield context
 
 
 @dataclass

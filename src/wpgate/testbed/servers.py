@@ -90,8 +90,9 @@ class _StopOnError:
 
 
 class PhpBuiltinServer(Server):
-    """`php -S 127.0.0.1:PORT` with 4 workers and a router for pretty permalinks. No OPcache:
-    like PHP's own development server, it reads every file afresh."""
+    """`php -S 127.0.0.1:PORT` with 4 workers and a router for pretty permalinks. OPcache is on in
+    PHP's built-in server as in php-fpm (only the `cli` SAPI leaves it off), with timestamps checked every
+    2 seconds: code changed on disk may run old for that long unless OPcache is reset."""
 
     name = "php -S"
 
