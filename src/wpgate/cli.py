@@ -96,6 +96,18 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("site")
+@click.option("--dry-run", is_flag=True, help="List the layers in the order they would be purged; purge nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was purged and what the pages showed as JSON.")
+@click.pass_obj
+def purge(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
+    """Purge every cache layer of SITE in order (gate 6.5 on its own), then fetch its key pages."""
+    from wpgate.caches import commands
+
+    _with_report(as_json, lambda: commands.purge(obj.settings, site, console, dry_run=dry_run))
+
+
+@cli.command()
 @click.option("--from", "staging", required=True, metavar="STAGING", help="The tested site.")
 @click.option("--to", "production", required=True, metavar="PRODUCTION", help="The site to update.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("release.yml"),

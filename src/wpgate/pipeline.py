@@ -18,6 +18,7 @@ from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion
 from wpgate.gates import backup as backup_gate
+from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.release import Release, save as save_release
@@ -27,7 +28,7 @@ from wpgate.transports import Transport, for_site
 NOT_BUILT = "not part of this version of wpgate yet"
 SKIPPED_GATES = {
     "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
-    "6.5": ("caches", f"{NOT_BUILT}: purge the object cache, page cache, OPcache, server cache and CDN yourself"),
+    "6.5": ("caches", "dry run: deploy purges these layers after the last update, then fetches the key pages"),
     "6.6": ("monitor", f"{NOT_BUILT}: watch the site yourself after the deploy"),
 }
 
@@ -124,8 +125,12 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
         for line in apply.describe(deployment):
             deployment.say(f"  {line}")
-        for step in ("6.5", "6.6"):
-            _skip(deployment, step)
+        layers = caches_gate.describe(deployment)
+        deployment.say("The caches gate would purge, in this order:")
+        for line in layers:
+            deployment.say(f"  {line}")
+        _skip(deployment, "6.5", layers=layers)
+        _skip(deployment, "6.6")
         return
     if not yes:
         _confirm(deployment)
@@ -136,7 +141,7 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
         "one_at_a_time": True, "applied": len(evidence["applied"])})
     _say_gate(deployment, "6.4", "order", "passed", "core, then plugins one at a time, then themes")
-    _skip(deployment, "6.5")
+    _gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
     _skip(deployment, "6.6")
     _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
     apply.clean_up(deployment)
@@ -160,9 +165,9 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
     return evidence
 
 
-def _skip(deployment: Deployment, step: str) -> None:
+def _skip(deployment: Deployment, step: str, **evidence: Any) -> None:
     name, reason = SKIPPED_GATES[step]
-    deployment.run.gate(step, name, "skipped", {"reason": reason})
+    deployment.run.gate(step, name, "skipped", {"reason": reason, **evidence})
     _say_gate(deployment, step, name, "skipped", reason)
 
 
@@ -178,6 +183,8 @@ def _summary(step: str, evidence: dict[str, Any]) -> str:
                 f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
+    if step == "6.5":
+        return caches_gate.summary(evidence)
     if step == "6.3":
         return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
     if step == "6.7":
