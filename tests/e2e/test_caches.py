@@ -141,11 +141,11 @@ def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered
 
     run_folder = config.parent / "state" / "runs" / report["run"]
     events = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
-    purged = [e["layer"] for e in events if e["event"] == "purge.done"]
-    assert purged == ["object cache", "page-cache plugins", "opcache", "varnish", "cloudflare", "fastly", "bunny",
-                      "webhook"]
+    purged = [e["layers"] for e in events if e["event"] == "purge_caches.done"]
+    assert purged == [["object cache", "wpgate Page Cache", "opcache", "varnish", "cloudflare", "fastly", "bunny",
+                       "webhook"]]
     names = [e["event"] for e in events]
-    assert names.index("apply.done") < names.index("purge.begin") < names.index("verify_pages.done")
+    assert names.index("apply.done") < names.index("purge_caches.begin") < names.index("clean_up.done")
     no_token_in(result.stdout, result.stderr, (run_folder / "journal.jsonl").read_text(),
                 (run_folder / "report.json").read_text())
 

@@ -40,7 +40,7 @@ def describe(target: CacheSite) -> list[str]:
     """Every layer in purge order, and the check after: all a dry run shows."""
     lines = [f"object cache: {ObjectCache(target).describe()}"]
     plugins = page_caches.detect(target)
-    lines += [f"page cache {line}" for line in page_caches.PageCaches(target, plugins).describe_each()] or \
+    lines += [f"page cache {plugin.name}: {plugin.calls}" for plugin in plugins] or \
         ["page-cache plugins: none of the known ones is active"]
     lines.append(f"opcache: {Opcache(target).describe()}")
     lines += [f"{layer.name}: {layer.describe()}" for layer in configured(target)]
@@ -50,38 +50,35 @@ def describe(target: CacheSite) -> list[str]:
 
 
 def purge(target: CacheSite, journal: Journal | None = None) -> list[Outcome]:
-    """Purge every layer in order; PurgeFailed at the first that cannot be purged (with what was done)."""
+    """Purge every layer in order; PurgeFailed at the first that cannot be purged (with what was
+    done). One journal action covers them all: a purge repeated after a crash does no harm."""
     outcomes: list[Outcome] = []
 
-    def step(name: str, body: Callable[[], list[Outcome]]) -> None:
-        with (journal("purge", layer=name) if journal else nullcontext({})) as done:
-            found = body()
-            done["results"] = [outcome.as_dict() for outcome in found]
+    def step(found: list[Outcome]) -> None:
         for outcome in found:
             target.say(f"  {outcome.layer}: {outcome.result}")
         outcomes.extend(found)
 
-    try:
-        step("object cache", lambda: [ObjectCache(target).purge()])
-        plugins = page_caches.detect(target)
-        step("page-cache plugins", lambda: page_caches.PageCaches(target, plugins).purge_all())
-        step("opcache", lambda: [Opcache(target).purge()])
-        for layer in configured(target):
-            step(layer.name, lambda layer=layer: [layer.purge()])
-    except PurgeFailed as failure:
-        failure.evidence = {"layers": [outcome.as_dict() for outcome in outcomes], **failure.evidence}
-        raise
+    with (journal("purge_caches") if journal else nullcontext({})) as done:
+        try:
+            step([ObjectCache(target).purge()])
+            step(page_caches.PageCaches(target).purge_all())
+            step([Opcache(target).purge()])
+            for layer in configured(target):
+                step([layer.purge()])
+        except PurgeFailed as failure:
+            failure.evidence = {"layers": [outcome.as_dict() for outcome in outcomes], **failure.evidence}
+            raise
+        done["layers"] = [outcome.layer for outcome in outcomes]
     return outcomes
 
 
 def purge_and_verify(target: CacheSite, expectations: list[Expectation],
                      journal: Journal | None = None) -> dict[str, Any]:
     """Purge every layer, then prove visitors get the new site: the evidence, or PurgeFailed."""
-    outcomes = purge(target, journal)
-    layers = [outcome.as_dict() for outcome in outcomes]
+    layers = [outcome.as_dict() for outcome in purge(target, journal)]
     try:
-        with (journal("verify_pages", pages=target.pages) if journal else nullcontext({})):
-            checked = verify(target, expectations)
+        checked = verify(target, expectations)
     except PurgeFailed as failure:
         failure.evidence = {"layers": layers, **failure.evidence}
         raise

@@ -17,31 +17,23 @@ def detect(target: CacheSite) -> list[PageCachePlugin]:
 
 
 class PageCaches:
-    """Every detected plugin, purged in one WordPress process; one outcome each."""
+    """Every known plugin that is active, purged in one WordPress process; one outcome each."""
 
     name = "page-cache plugins"
 
-    def __init__(self, target: CacheSite, plugins: list[PageCachePlugin]) -> None:
+    def __init__(self, target: CacheSite) -> None:
         self.target = target
-        self.plugins = plugins
-
-    def describe_each(self) -> list[str]:
-        return [f"{plugin.name}: {plugin.calls}" for plugin in self.plugins]
 
     def purge_all(self) -> list[Outcome]:
-        if not self.plugins:
-            return [Outcome(self.name, "detection inside WordPress", "none of the known page-cache plugins is active")]
         try:
-            answer = self.target.bridge.call("page_caches", {"plugins": [p.key for p in self.plugins], "purge": True})
+            answer = self.target.bridge.call("page_caches", {"plugins": [p.key for p in PLUGINS], "purge": True})
         except BridgeError as error:
-            raise PurgeFailed(f"page caches: purging {', '.join(p.name for p in self.plugins)} failed: {error}",
-                              {"layer": self.name}) from None
+            raise PurgeFailed(f"page caches: the purge inside WordPress failed: {error}", {"layer": self.name}) from None
         outcomes = []
-        for plugin in self.plugins:
+        for plugin in PLUGINS:
             entry = (answer or {}).get(plugin.key) or {}
             if not entry.get("active"):
-                raise PurgeFailed(f"page caches: {plugin.name} was detected, then was not there to purge",
-                                  {"layer": plugin.name})
+                continue
             if not entry.get("ok"):
                 raise PurgeFailed(f"page caches: {plugin.name}: {entry.get('ran') or plugin.calls} failed: "
                                   f"{entry.get('error') or 'no reason given'}", {"layer": plugin.name})
@@ -49,4 +41,5 @@ class PageCaches:
             after = plugin.after_purge(self.target)
             outcomes.append(Outcome(plugin.name, entry.get("ran") or plugin.calls,
                                     f"{result}; {after}" if after else result))
-        return outcomes
+        return outcomes or [Outcome(self.name, "detection inside WordPress",
+                                    "none of the known page-cache plugins is active")]
