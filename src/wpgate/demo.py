@@ -239,8 +239,7 @@ def _summary(folder: Path, shown: str, console: Console) -> None:
                  "wpgate deploy release.yml --to production",
                  "wpgate status"):
         console.print(f"  {line}", markup=False)
-    console.print("Gates 6.5 (caches) and 6.6 (monitor) are not built yet: purge production's caches after "
-                  "you deploy, and watch the site.")
+    console.print("Gate 6.6 (monitor) is not built yet: watch the site after you deploy.")
 
 
 def _shown_path(folder: Path) -> str:
