@@ -225,3 +225,35 @@ def test_a_varnish_left_unpurged_keeps_the_old_page_the_gate_names_it_and_the_ru
     assert gate["evidence"]["verify"]["pages"]["/"]["served_by"].startswith("Varnish")
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     assert "still shows the old release" in result.stderr
+
+
+DROPIN = """<?php
+/**
+ * Plugin Name: wpgate test object cache
+ * Version: 0.1
+ */
+require_once ABSPATH . WPINC . '/class-wp-object-cache.php';
+require_once ABSPATH . WPINC . '/cache.php';
+%s
+"""
+
+
+def test_a_persistent_object_cache_drop_in_is_named_and_one_that_refuses_the_flush_fails(layered):
+    site, config = layered["production"], layered["config"]
+    dropin = Path(site.path) / "wp-content" / "object-cache.php"
+    try:
+        dropin.write_text(DROPIN % "")
+        result = run("purge", "production", "--json", config=config)
+        assert result.returncode == 0, result.stderr
+        first = json.loads(result.stdout)["layers"][0]
+        assert first == {**first, "layer": "object cache", "result": "flushed wpgate test object cache 0.1"}
+        # A backend that says no from the command line: the purge stops there, saying what to do.
+        dropin.write_text(DROPIN % "class WPGATE_No_Flush extends WP_Object_Cache { public function flush() { return false; } }\n"
+                                   "add_action( 'muplugins_loaded', function () { "
+                                   "$GLOBALS['wp_object_cache'] = new WPGATE_No_Flush(); } );")
+        result = run("purge", "production", config=config)
+        assert result.returncode == 3, result.stderr
+        assert "object cache: wpgate test object cache 0.1 (wp-content/object-cache.php) refused wp_cache_flush()" \
+               in result.stderr
+    finally:
+        dropin.unlink(missing_ok=True)
