@@ -64,6 +64,8 @@ def layered(bed, tmp_path_factory, apis):
     # Behind Varnish too, but the config does not say so: nothing purges it.
     sites["unpurged"] = production(bed, "caches-unpurged")
     entries["unpurged"] = site_entry(sites["unpurged"])
+    sites["resumed"] = production(bed, "caches-resumed")
+    entries["resumed"] = site_entry(sites["resumed"], caches=[{"varnish": {"url": sites["resumed"].url}}])
     config = write_config(folder, {"staging": site_entry(staging), **entries}, state_dir="state")
     release = folder / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
@@ -225,6 +227,30 @@ def test_a_varnish_left_unpurged_keeps_the_old_page_the_gate_names_it_and_the_ru
     assert gate["evidence"]["verify"]["pages"]["/"]["served_by"].startswith("Varnish")
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     assert "still shows the old release" in result.stderr
+
+
+def test_a_run_killed_as_it_purges_is_resumed_and_its_caches_purged(layered):
+    import signal
+
+    site, config = layered["resumed"], layered["config"]
+    state = config.parent / "state" / "runs"
+    finished = next(json.loads(path.read_text()) for path in sorted(state.glob("*/report.json"))
+                    if json.loads(path.read_text())["site"] == "production"
+                    and json.loads(path.read_text())["status"] == "complete")
+    events = [json.loads(line)["event"] for line in (state / finished["run"] / "journal.jsonl").read_text().splitlines()]
+    warm(site)
+    killed = run("deploy", str(layered["release"]), "--to", "resumed", "--yes", config=config,
+                 tokens={**TOKENS, "WPGATE_TEST_KILL_AT": str(events.index("purge_caches.begin") + 1)})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_id = max(state.iterdir(), key=lambda path: path.stat().st_mtime).name
+    assert fixtures.plugin_marker("wpgate-hello", "1.0.0") in http_get(site.url + "/")[2]  # Varnish: still the old page
+    resumed = run("resume", run_id, "--json", config=config)
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["status"] == "complete"
+    gate = {g["step"]: g for g in report["gates"]}["6.5"]
+    assert gate["status"] == "passed" and [layer["layer"] for layer in gate["evidence"]["layers"]][-1] == "varnish"
+    assert fixtures.plugin_marker("wpgate-hello", "1.2.0") in http_get(site.url + "/")[2]
 
 
 DROPIN = """<?php
