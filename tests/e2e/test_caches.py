@@ -8,9 +8,7 @@ import json
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
-import yaml
 
 from tests.e2e.helpers import site_entry, wpgate, write_config, write_qa
 from wpgate.testbed import fixtures

@@ -67,7 +67,10 @@ class Outcome:
 
 
 class Layer(Protocol):
+    """A configured server cache or CDN (see `layers.PURGERS`); built from the site and its options."""
+
     name: str
+    kind: str  # "server" or "cdn": server caches are purged first
 
     def describe(self) -> str:
         """What purge() will run, in one line."""

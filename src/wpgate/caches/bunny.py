@@ -25,16 +25,10 @@ class Bunny:
 
     def purge(self) -> Outcome:
         token = self.target.secret(self.options.token_env)
-        captured: dict[str, int] = {}
-
-        def ok(response, answer) -> bool:
-            captured["status"] = response.status_code
-            return response.status_code in (200, 204)
-
-        cdn.call(self.name, "POST", self.endpoint, token=token,
-                 headers={"AccessKey": token, "Accept": "application/json"}, message=_message, ok=ok)
-        return Outcome(self.name, self.describe(), f"{captured['status']} (purged)")
-
+        status, _ = cdn.call(self.name, "POST", self.endpoint, token=token,
+                             headers={"AccessKey": token, "Accept": "application/json"}, message=_message,
+                             ok=lambda response, answer: response.status_code in (200, 204))
+        return Outcome(self.name, self.describe(), f"{status} (purged)")
 
 def _message(answer: Any) -> str | None:
     """Bunny's `Message` (and the `Field` it is about)."""

@@ -14,9 +14,10 @@ from wpgate.command import Secret
 
 
 def call(name: str, method: str, url: str, *, headers: dict[str, str | Secret], token: Secret,
-         body: Any = None, message: Callable[[Any], str | None], ok: Callable[[httpx.Response, Any], bool]) -> Any:
-    """Call a CDN's API; its JSON answer (None for an empty body) when `ok` says it succeeded,
-    else PurgeFailed with the provider's own message (from `message`), the token never in it."""
+         body: Any = None, message: Callable[[Any], str | None],
+         ok: Callable[[httpx.Response, Any], bool]) -> tuple[int, Any]:
+    """Call a CDN's API: its status and JSON answer (None for an empty body) when `ok` says it
+    succeeded, else PurgeFailed with the provider's own message (from `message`), the token never in it."""
     if not token.value:
         raise PurgeFailed(f"{name}: its token is not set (see token_env in the config)", {"layer": name})
     with cache_http.client() as http:
@@ -31,7 +32,7 @@ def call(name: str, method: str, url: str, *, headers: dict[str, str | Secret], 
                               f"{cache_http.body_line(response, secrets)!r}",
                               {"layer": name, "status": response.status_code}) from None
     if ok(response, answer):
-        return answer
+        return response.status_code, answer
     said = _safe(message, answer) or cache_http.body_line(response, secrets) or "no message"
     hint = ""
     if response.status_code in (401, 403):

@@ -25,10 +25,10 @@ class Fastly:
 
     def purge(self) -> Outcome:
         token = self.target.secret(self.options.token_env)
-        answer = cdn.call(self.name, "POST", self.endpoint, token=token,
-                          headers={"Fastly-Key": token, "Accept": "application/json"}, message=_message,
-                          ok=lambda response, answer: response.is_success and isinstance(answer, dict)
-                          and answer.get("status") == "ok")
+        _, answer = cdn.call(self.name, "POST", self.endpoint, token=token,
+                             headers={"Fastly-Key": token, "Accept": "application/json"}, message=_message,
+                             ok=lambda response, answer: response.is_success and isinstance(answer, dict)
+                             and answer.get("status") == "ok")
         return Outcome(self.name, self.describe(), f"status {answer.get('status')}")
 
 
