@@ -47,6 +47,9 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Replicate the WordPress updates tested on staging onto production, one gate at a time."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
+    # wpgate logs its own requests; the HTTP library's connection traces would bury the commands.
+    for library in ("httpx", "httpcore"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     ctx.obj = Context(config_option)
 
 

@@ -64,6 +64,9 @@ def layered(bed, tmp_path_factory, apis):
     entries["unpurged"] = site_entry(sites["unpurged"])
     sites["resumed"] = production(bed, "caches-resumed")
     entries["resumed"] = site_entry(sites["resumed"], caches=[{"varnish": {"url": sites["resumed"].url}}])
+    # Production again, reached through ssh: its Varnish is purged from its own host.
+    entries["over-ssh"] = site_entry(sites["production"], ssh=bed.sshd(),
+                                     caches=[{"varnish": {"url": sites["production"].url}}])
     config = write_config(folder, {"staging": site_entry(staging), **entries}, state_dir="state")
     release = folder / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
@@ -176,6 +179,27 @@ def test_without_a_purge_every_layer_keeps_the_old_site_and_wpgate_purge_alone_f
         body = http_get(url, host=host)[2]
         assert new in body and old not in body, url
     no_token_in(result.stdout, result.stderr)
+
+
+def test_over_ssh_the_server_cache_is_purged_from_the_sites_host(layered):
+    site = layered["production"]
+    warm(site)
+
+    def cached_object() -> str:
+        """The id of the request that put the home page in Varnish (the second id of a hit)."""
+        headers = http_get(site.url + "/")[1]
+        assert headers["X-Cache"] == "HIT"
+        return headers["X-Varnish"].split()[-1]
+
+    before = cached_object()
+    result = run("-v", "purge", "over-ssh", "--json", config=layered["config"])
+    assert result.returncode == 0, result.stderr
+    layers = {layer["layer"]: layer for layer in json.loads(result.stdout)["layers"]}
+    assert layers["varnish"]["result"] == "200 Banned"
+    assert "opcache_reset() ran" in layers["opcache"]["result"]
+    assert "run on ssh" in result.stderr and "curl --silent --show-error" in result.stderr
+    assert cached_object() != before  # cached again by the check's fetch, after the purge
+    assert not list(Path(site.path).glob("wpgate-opcache-*.php"))
 
 
 def test_purge_refused_by_a_cdn_exits_3_with_the_providers_message_and_no_token(layered):

@@ -36,6 +36,6 @@ def purge(settings: Settings, site_name: str, console: Console, *, dry_run: bool
         except PurgeFailed as failure:
             failure.report = {"site": site_name, "status": "failed", "error": failure.message, **failure.evidence}
             raise
-    say(f"purged: {', '.join(layer['layer'] for layer in evidence['layers'])}; "
-        f"{', '.join(evidence['verify']['pages'])} answer with every asset")
+    say(f"purged: {', '.join(layer['layer'] for layer in evidence['layers'])}; the key pages "
+        f"({', '.join(evidence['verify']['pages'])}) answer 200 with every asset")
     return {"site": site_name, "status": "purged", **evidence}

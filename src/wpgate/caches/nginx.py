@@ -28,17 +28,16 @@ class Nginx:
         if self.options.cache_path:
             return self._empty_folder()
         results = []
-        with cache_http.client() as http:
-            for url in self.purge_urls():
-                response = cache_http.send(http, "GET", url, what="nginx")
-                if response.status_code == 404:
-                    results.append("404 (not in the cache)")  # ngx_cache_purge's answer for an entry it does not hold
-                elif 200 <= response.status_code < 300:
-                    results.append(str(response.status_code))
-                else:
-                    raise PurgeFailed(f"nginx: GET {url} answered {response.status_code} "
-                                      f"{cache_http.body_line(response)}: check the ngx_cache_purge location",
-                                      {"layer": self.name, "status": response.status_code})
+        for url in self.purge_urls():
+            response = cache_http.to_server_cache(self.target, "GET", url, what="nginx")
+            if response.status_code == 404:
+                results.append("404 (not in the cache)")  # ngx_cache_purge's answer for an entry it does not hold
+            elif 200 <= response.status_code < 300:
+                results.append(str(response.status_code))
+            else:
+                raise PurgeFailed(f"nginx: GET {url} answered {response.status_code} "
+                                  f"{cache_http.body_line(response)}: check the ngx_cache_purge location",
+                                  {"layer": self.name, "status": response.status_code})
         return Outcome(self.name, self.describe(), "; ".join(results))
 
     def _empty_folder(self) -> Outcome:

@@ -78,7 +78,8 @@ class Opcache:
                             input=(_RESET_FILE % {"token": token}).encode())
             try:
                 with cache_http.client() as http:
-                    response = cache_http.send(http, "GET", url + f"?token={token}", what="opcache", attempts=2)
+                    response = cache_http.send(http, "GET", url + f"?token={token}", what="opcache", attempts=2,
+                                               shown_url=url)
             except PurgeFailed as failure:
                 raise PurgeFailed(f"{failure.message}: set opcache.reload_command, or opcache.url when the "
                                   "site's URL does not reach its web server", {"layer": self.name}) from None

@@ -40,13 +40,14 @@ class Varnish:
 
     def purge(self) -> Outcome:
         results = []
-        with cache_http.client() as http:
-            for url, headers in self.requests():
-                response = cache_http.send(http, self.options.method, url, what="varnish", headers=headers)
-                if not 200 <= response.status_code < 300:
-                    raise PurgeFailed(f"varnish: {self.options.method} {url} answered {response.status_code} "
-                                      f"{cache_http.body_line(response)}: check that its VCL accepts "
-                                      f"{self.options.method} from this machine (convention {self.options.convention})",
-                                      {"layer": self.name, "status": response.status_code})
-                results.append(f"{response.status_code} {cache_http.body_line(response, limit=60)}".strip())
+        sender = "the site's host" if self.target.site.ssh else "this machine"
+        for url, headers in self.requests():
+            response = cache_http.to_server_cache(self.target, self.options.method, url, what="varnish",
+                                                  headers=headers)
+            if not 200 <= response.status_code < 300:
+                raise PurgeFailed(f"varnish: {self.options.method} {url} answered {response.status_code} "
+                                  f"{cache_http.body_line(response)}: check that its VCL accepts "
+                                  f"{self.options.method} from {sender} (convention {self.options.convention})",
+                                  {"layer": self.name, "status": response.status_code})
+            results.append(f"{response.status_code} {cache_http.body_line(response, limit=60)}".strip())
         return Outcome(self.name, self.describe(), "; ".join(results))
