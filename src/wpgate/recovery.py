@@ -7,7 +7,11 @@ from typing import Any
 import click
 from rich.console import Console
 
-from wpgate import release as release_module, rollback, upgrader
+from wpgate import artifacts, inventory, release as release_module, rollback, upgrader
+from wpgate import backup as backups
+from wpgate.backup.files import inside, parse_index
+from wpgate.backup.model import ARCHIVE, INDEX
+from wpgate.command import Command
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
@@ -62,21 +66,24 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
         run.close()
         return run.report()
-    if run.status == "complete":
-        run.close()
-        raise RollbackIncomplete(f"run {run.id} is complete and its aside copies were removed: returning it "
-                                 "to the pre-deployment state means restoring its backup, which this "
-                                 "version of wpgate cannot do yet; restore your backup by hand")
+    complete = run.status == "complete"
     if not yes:
         if not click.get_text_stream("stdin").isatty():
             raise BadInput("rollback changes production: confirm with --yes when there is no terminal to ask on")
-        if not click.confirm(f"Put back every component run {run.id} changed on {run.site}?", default=False,
-                             err=True):
+        question = f"Put back every component run {run.id} changed on {run.site}?"
+        if complete:
+            question = (f"Run {run.id} is complete: put back every component it changed on {run.site} from its "
+                        "backup, and the database too if it changed since (what was written since is exported)?")
+        if not click.confirm(question, default=False, err=True):
             raise GateRefused("not confirmed: nothing was changed")
     with _session(settings, run, console, break_lock) as deployment:
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
+        if complete:
+            _refuse_if_changed_since(deployment)
+            _aside_from_backup(deployment)
+            run.status = "running"
         _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
         return run.report()
 
@@ -128,6 +135,66 @@ class _session:
             self.transport.close()
             if self.run.status == "running":
                 self.run.close()
+
+
+def _refuse_if_changed_since(deployment: Deployment) -> None:
+    """A complete run is put back only onto the site it left: anything changed since (another run, an
+    update by hand) would be undone blindly, so it refuses instead, changing nothing."""
+    after = deployment.run.load_json("inventory-after.json")
+    if after is None:
+        raise GateRefused(f"run {deployment.run.id} has no inventory-after.json: it cannot tell what changed since; "
+                          "nothing was changed")
+    changes = completion.differences(Inventory(after), inventory.read(deployment.bridge), {})
+    if changes:
+        raise GateRefused(f"production changed since run {deployment.run.id} completed: {'; '.join(changes)}; "
+                          "nothing was changed (restore a backup by hand, or deploy a release that reverts it)")
+
+
+# Extracts members of a backup's files archive into a private folder beside where they go, then moves
+# the one asked for into place (the folder itself when `from` is empty).
+_FROM_ARCHIVE = r"""
+set -e
+umask 077
+archive=$1 unpack=$2 from=$3 to=$4
+shift 4
+rm -rf -- "$unpack" "$to"
+mkdir -p -- "$unpack"
+tar -xzf "$archive" -C "$unpack" -- "$@"
+if [ -z "$from" ]; then mv -- "$unpack" "$to"; else mv -- "$unpack/$from" "$to"; rm -rf -- "$unpack"; fi
+"""
+
+
+def _aside_from_backup(deployment: Deployment) -> None:
+    """A complete run removed its aside copies: take them again from the run's backup archive, where
+    rollback expects them, so that putting back is the same renames as after a failed run."""
+    run, transport = deployment.run, deployment.transport
+    record = run.backup or {}
+    if not record.get("id"):
+        raise GateRefused(f"run {run.id} has no backup to take the old files from; nothing was changed")
+    backup = backups.find_one(record["id"], run.site, deployment.site, transport)
+    problems = backups.verify_copies(backup, deployment.site, transport)
+    if problems:
+        raise GateRefused(f"the run's backup {backup.id} does not verify: {'; '.join(problems)}; nothing was changed")
+    root = deployment.before.data["paths"]["abspath"].rstrip("/")
+    archive = backup.path(ARCHIVE)
+    apply.prepare(deployment)
+    for entry in rollback.changed_updates(run.updates):
+        live, aside = entry["live"], entry["aside"]
+        if entry["type"] == "core":
+            index = parse_index(transport.check(Command.of("cat", "--", backup.path(INDEX))).text())
+            members = [f"./{name}" for name in artifacts.CORE_FOLDERS] + sorted(
+                f"./{name.decode()}" for name in index
+                if b"/" not in name and artifacts.is_core_root_file(name.decode("utf-8", "replace")))
+            source = ""
+        else:
+            relative = inside(root, live)
+            if relative is None:
+                raise GateRefused(f"{entry['type']} {entry['slug']} lives outside the WordPress root ({live}), "
+                                  f"so backup {backup.id} does not hold it; nothing was changed")
+            members, source = [f"./{relative}"], relative
+        with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
+            transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
+                                       aside, *members), timeout=3600)
 
 
 def _maintenance_off(deployment: Deployment) -> None:

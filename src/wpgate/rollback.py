@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -9,7 +10,7 @@ from typing import Any, Callable
 
 from wpgate import artifacts, inventory, upgrader
 from wpgate import backup as backups
-from wpgate.backup import database
+from wpgate.backup import database, rows
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import layers as cache_layers
@@ -17,6 +18,7 @@ from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import WpgateError
+from wpgate.gates.apply import ASIDE_FOLDER
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.run import Run
@@ -72,6 +74,9 @@ def roll_back(target: Target) -> list[str]:
         problems += purge_caches(target)
         problems += prove(target)
         done["problems"] = problems
+        if not problems:  # proved: what was kept aside for this run is no longer needed
+            workdir = f"{target.before.data['paths']['content']}/{ASIDE_FOLDER}/{run.id}"
+            target.transport.run(Command.of("rm", "-rf", "--", workdir))
     run.write_report()
     return problems
 
@@ -98,7 +103,8 @@ def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
 def _database(target: Target) -> list[str]:
     """The database goes back to the run's backup when it changed during the run (its tables'
     checksums differ from the backup's). What it held just before is first saved, whole, as SQL in
-    the run's folder, so that rows visitors wrote since the backup are never lost."""
+    the run's folder; then the rows that differ from the backup (what visitors wrote meanwhile, and the
+    run's own migrations) are found, exported on their own and named in the report: never lost."""
     record = target.run.backup or {}
     if not record.get("id"):
         was = target.before.data["core"]["db_version"]
@@ -109,19 +115,48 @@ def _database(target: Target) -> list[str]:
         return []
     site, transport, bridge = target.site, target.transport, target.bridge
     backup = backups.find_one(record["id"], target.site_name, site, transport)
-    changed = backups.table_differences(backup.tables, backups.table_checksums(site, transport, bridge),
-                                        expected_label="the backup", found_label="the database",
-                                        ignore=backup.changed_during_backup)
+    tables_now = backups.table_checksums(site, transport, bridge)
+    changed = backups.table_differences(backup.tables, tables_now, expected_label="the backup",
+                                        found_label="the database", ignore=backup.changed_during_backup)
     if not changed:
         return []
     saved = target.run.folder / "database-before-rollback.sql"
     with target.run.action("save_database", to=str(saved)):
         _save_database(target, saved)
     target.say(f"  the database changed during the run; its state is saved in {saved}; restoring {backup.id}")
-    with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
-        backups.restore_database(backup, site, transport, bridge)
+    facts = bridge.call("backup_facts", load_extensions=False)
+    credentials = database.Credentials.from_facts(facts)
+    client = database.find_client(transport, database.SQL_CLIENTS)
+    tables = rows.changed_tables(backup.tables, tables_now)
+    exported = target.run.folder / "rows-since-backup.sql"
+    outcome: dict[str, Any] = {"file": str(exported)}
+    found: list[rows.TableRows] = []
+    with ExitStack() as stack:
+        options = stack.enter_context(database.options_file(transport, credentials))
+        try:  # the rows are compared in a side copy; without one, the whole saved database still holds them
+            side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
+                                                      backups.backup_config(target.site_name, site).verify_database))
+        except WpgateError as error:
+            side, outcome["error"] = None, f"the changed tables could not be copied aside to compare: {error}"
+        with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
+            backups.restore_database(backup, site, transport, bridge)
+        if side:
+            try:
+                with target.run.action("export_rows", to=str(exported)) as done:
+                    found = side.compare(set(backup.tables), str(facts.get("table_prefix") or ""))
+                    side.export(found, exported)
+                    done["tables"] = [entry.table for entry in found]
+            except WpgateError as error:
+                outcome["error"] = f"the rows written since the backup could not be exported: {error}"
+    outcome["tables"] = [entry.record() for entry in found]
     target.run.extra["database_rollback"] = {"backup": backup.id, "changed": changed[:50],
-                                             "saved_before_restore": str(saved)}
+                                             "saved_before_restore": str(saved), "rows_since_backup": outcome}
+    if "error" in outcome:
+        target.say(f"  {outcome['error']}; they are all in {saved}")
+    for entry in found:
+        target.say(f"  {entry.describe()}")
+    if found:
+        target.say(f"  rows written since the backup are exported to {exported}")
     return []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import site_entry, wpgate, wpgate_json, write_config, write_qa
+from tests.e2e.helpers import WPGATE, site_entry, wpgate, wpgate_json, write_config, write_qa
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +85,48 @@ def test_killed_at_every_event_then_resumed(bed, release):
         site.stop()
     # Killed early nothing changed; killed late it completes; in between it rolls back.
     assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes
+
+
+def _runs(state: Path) -> set[Path]:
+    return set((state / "runs").iterdir()) if (state / "runs").is_dir() else set()
+
+
+def test_the_ssh_connection_dropping_mid_apply_is_rolled_back(bed, release):
+    """The connection to production is cut (every sshd session killed, with what it ran) while
+    WordPress's upgrader installs the first plugin: wpgate reconnects, rolls back, proves it."""
+    import subprocess
+    import time
+
+    ssh = bed.sshd()
+    site = bed.create_site("crash-drop", core="6.5.5", server="nginx", plugins=OLD,
+                           themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
+    folder = release["folder"] / "drop"
+    folder.mkdir()
+    state = release["folder"] / "state"  # where the release's artifacts are
+    config = write_config(folder, {"staging": site_entry(release["staging"]), "drop": site_entry(site, ssh=ssh)},
+                          state_dir=str(state))
+    earlier = _runs(state)
+    deploy = subprocess.Popen([str(WPGATE), "-c", str(config), "deploy", str(release["manifest"]), "--to", "drop",
+                               "--yes"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    deadline, dropped, run = time.monotonic() + 300, 0, None
+    while deploy.poll() is None and time.monotonic() < deadline and not dropped:
+        run = run or next(iter(_runs(state) - earlier), None)
+        journal = run / "journal.jsonl" if run else None
+        if journal and journal.exists() and '"event": "install.begin"' in journal.read_text():
+            time.sleep(0.3)  # inside the upgrader's work on the host
+            dropped = ssh.drop_connections()
+        time.sleep(0.05)
+    _, stderr = deploy.communicate(timeout=600)
+    assert dropped, stderr
+    assert deploy.returncode == 4, stderr
+    assert "rolled back: production is proved back" in stderr
+    assert "connection to the host was lost" in stderr
+    report = json.loads((run / "report.json").read_text())
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    assert versions(config, "drop") == {**OLD, "wpgate-parent": "1.0.0"}
+    page = httpx.get(site.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text
+    assert not (Path(site.path) / ".maintenance").exists()
+    assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists()
+    site.stop()

@@ -542,3 +542,103 @@ def test_no_offsite_backup_configured_is_refused_before_any_change(planned, tmp_
         assert result.returncode == 3, result.stderr
         assert "backup.offsite" in result.stderr
     assert_unchanged(before, fingerprint(production))
+
+
+def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_path):
+    """wpgate-shop 2.1.0 migrates the database, then breaks the front end; the run is left unrolled
+    (--no-auto-rollback) while visitors comment, register and order. `wpgate rollback` puts the
+    database back from the backup, and exports exactly what was written since, named in the report."""
+    staging = bed.create_site("rows-staging", core="6.5.5", plugins={"wpgate-shop": "2.1.0"})
+    production = bed.create_site("rows-prod", core="6.5.5", plugins={"wpgate-shop": "1.0.0"})
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--no-auto-rollback", "--json",
+                    config=config)
+    assert result.returncode == 5, result.stderr
+    run = json.loads(result.stdout)["run"]
+    production.php("""
+        wp_insert_comment(['comment_post_ID' => 1, 'comment_author' => 'Visitor Vera',
+                           'comment_content' => 'Written while the site was broken', 'comment_approved' => 1]);
+        wp_insert_user(['user_login' => 'newcustomer', 'user_pass' => 'x-Pass-1234', 'user_email' => 'c@example.com']);
+        update_option('blogdescription', 'Changed by an editor meanwhile');
+        global $wpdb;
+        $wpdb->insert($wpdb->prefix . 'wpgate_shop_orders', ['item' => 'order 1001', 'created_at' => '2026-11-26 10:00:00']);
+    """)
+    comments_before = production.sql("SELECT COUNT(*) FROM wp_comments").strip()
+
+    rolled = wpgate("rollback", run, "--yes", "--json", config=config)
+    assert rolled.returncode == 0, rolled.stderr
+    report = json.loads(rolled.stdout)
+    exported = report["database_rollback"]["rows_since_backup"]
+    named = {entry["table"]: entry for entry in exported["tables"]}
+    assert (named["wp_comments"]["new"], named["wp_comments"]["changed"], named["wp_comments"]["removed"]) == (1, 0, 0)
+    assert any("Visitor Vera" in example for example in named["wp_comments"]["examples"])
+    assert named["wp_users"]["new"] == 1 and "newcustomer" in " ".join(named["wp_users"]["examples"])
+    assert named["wp_options"]["changed"] >= 1
+    assert any("blogdescription" in example for example in named["wp_options"]["examples"])
+    assert named["wp_wpgate_shop_orders"]["created_by_run"] and named["wp_wpgate_shop_orders"]["rows"] == 2
+    assert "Visitor Vera" in rolled.stderr and "rows-since-backup.sql" in rolled.stderr
+    # The database is the backup's again; what visitors wrote is in the export, which loads back.
+    assert int(production.sql("SELECT COUNT(*) FROM wp_comments")) == int(comments_before) - 1
+    assert "newcustomer" not in production.sql("SELECT user_login FROM wp_users")
+    sql_file = Path(exported["file"])
+    assert oct(sql_file.stat().st_mode & 0o777) == "0o600"
+    text = sql_file.read_text()
+    assert "Written while the site was broken" in text and "order 1001" in text and "DROP TABLE" not in text
+    production.sql(text)
+    assert production.sql("SELECT comment_author FROM wp_comments WHERE comment_author = 'Visitor Vera'").strip()
+    assert production.sql("SELECT COUNT(*) FROM wp_wpgate_shop_orders").strip() == "2"
+    assert "_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
+    for site in (staging, production):
+        site.stop()
+
+
+def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_path):
+    """A complete core + plugin + theme run is put back later, its files taken from the run's backup
+    (the aside copies are gone), the database restored, the site proved as before; a site changed
+    since the run is refused, unchanged."""
+    staging = bed.create_site("later-staging", core="6.5.5", plugins={"wpgate-hello": "1.2.0"},
+                              themes={"wpgate-parent": "1.1.0"})
+    production = bed.create_site("later-prod", core="6.4.5", server="nginx", plugins={"wpgate-hello": "1.0.0"},
+                                 themes={"wpgate-parent": "1.0.0"})
+    config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    before = wpgate_json("inventory", "production", config=config)
+    release = tmp_path / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
+    assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+
+    # Changed since the run completed: refused, nothing touched.
+    production.install_plugin("wpgate-hello", "1.1.0")
+    changed = fingerprint(production)
+    refused_text = wpgate("rollback", run, "--yes", config=config)
+    assert refused_text.returncode == 3 and "changed since run" in refused_text.stderr
+    assert "wpgate-hello" in refused_text.stderr
+    assert_unchanged(changed, fingerprint(production))
+    production.install_plugin("wpgate-hello", "1.2.0")
+
+    rolled = wpgate("rollback", run, "--yes", "--json", config=config)
+    assert rolled.returncode == 0, rolled.stderr
+    report = json.loads(rolled.stdout)
+    assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    statuses = {u["slug"]: u["status"] for u in report["updates"]}
+    assert {"wordpress", "wpgate-hello", "wpgate-parent"} <= set(statuses)
+    assert set(statuses.values()) == {"rolled_back"}
+    after = wpgate_json("inventory", "production", config=config)
+    assert (after["core"], after["plugins"], after["themes"]) == (before["core"], before["plugins"], before["themes"])
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200 and 'content="WordPress 6.4.5"' in page.text
+    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+    again = wpgate("rollback", run, "--yes", config=config)
+    assert again.returncode == 0 and "pre-deployment state already" in again.stderr
+    for site in (staging, production):
+        site.stop()

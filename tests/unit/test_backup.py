@@ -184,3 +184,18 @@ def test_backup_paths_must_be_absolute():
     for bad in ({"dir": "backups"}, {"dir": "/b", "offsite": "off"}, {"dir": "/b", "verify_database": "x;y"}):
         with pytest.raises(ValidationError):
             BackupConfig(**bad)
+
+
+def test_rows_compare_changed_tables_and_whole_rows():
+    from wpgate.backup import rows
+
+    backup = {"wp_posts": {"rows": 4, "checksum": 1}, "wp_options": {"rows": 9, "checksum": 2}}
+    now = {"wp_posts": {"rows": 4, "checksum": 1}, "wp_options": {"rows": 9, "checksum": 3},
+           "wp_shop": {"rows": 1, "checksum": 5}}
+    assert rows.changed_tables(backup, now) == ["wp_options", "wp_shop"]
+    assert rows._same_row(["id", "name"], ["id"], "s", "b") == "b.`id` = s.`id` AND b.`name` <=> s.`name`"
+    assert rows._same_row(["a`b"], [], "s", "b") == "b.`a``b` <=> s.`a``b`"
+    entry = rows.TableRows("wp_comments", new=1, changed=2, removed=0, examples=["2 · Vera"])
+    assert entry.exported == 3 and "1 new and 2 changed" in entry.describe() and "Vera" in entry.describe()
+    assert rows.TableRows("wp_x", created_by_run=True, rows=7).record() == {
+        "table": "wp_x", "created_by_run": True, "rows": 7}

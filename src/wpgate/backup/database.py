@@ -215,7 +215,7 @@ def restore_into_scratch(transport: Transport, credentials: Credentials, dump_pa
     """Load a dump into scratch database `name` and read its tables back: ({table: {"rows", "checksum"}},
     problems). Raises BackupError when the scratch database cannot be made or the dump does not load."""
     ident = quote_identifier(name)
-    literal, ident_text = _string_literal(name), _string_literal(ident)
+    literal, ident_text = string_literal(name), string_literal(ident)
     where = f"FROM information_schema.tables WHERE table_schema = {literal}"
     table = f"{ident_text}, '.`', REPLACE(table_name, '`', '``'), '`"
     queries = [
@@ -274,7 +274,7 @@ def drop_tables(transport: Transport, client: str, options: str, database: str, 
         sql(transport, client, options, "\n".join(statements) + "\n")
 
 
-def _string_literal(value: str) -> str:
+def string_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
-from wpgate.testbed.process import ManagedProcess, free_port, run
+from wpgate.testbed.process import ManagedProcess, _children_of, free_port, run
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself and insists on an absolute path
 
@@ -101,6 +103,19 @@ class SshServer:
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+
+    def drop_connections(self) -> int:
+        """Cut every open connection as a network failure would (SIGKILL to each session process and
+        what it runs); the server goes on listening. How many processes were killed."""
+        killed = 0
+        if self.process and self.process.pid:
+            for pid in reversed(_children_of(self.process.pid)):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except ProcessLookupError:
+                    pass
+        return killed
 
     @property
     def pids(self) -> set[int]:

@@ -21,9 +21,13 @@ from wpgate.transports.base import Transport
 CONNECTION_FAILED = 255
 
 
-def _explain(stderr: str, where: str) -> str:
+def _explain(stderr: str, where: str, *, lost: bool = False) -> str:
     """One line that says why ssh could not reach the host and what to do."""
     text = stderr.strip()
+    if lost or any(sign in text for sign in ("closed by remote host", "Connection reset", "Broken pipe")):
+        detail = f" ({text.splitlines()[-1]})" if text else ""
+        return (f"{where}: the connection to the host was lost while a command ran{detail}: what it was doing "
+                "on the host may be unfinished")
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
         return (f"{where}: the host key has CHANGED since it was recorded in known_hosts: "
                 "find out why before going on (if the change is expected, update known_hosts)")
@@ -107,9 +111,28 @@ class SshTransport(Transport):
         argv = self._base() + self._control("no") + ["-T", "--", self.destination, command.shell_line()]
         result = run_process(argv, command=command, host=self.name, input=input, stdin=stdin,
                              stdout=stdout, timeout=timeout)
-        if result.returncode == CONNECTION_FAILED and self._looks_like_ssh_failure(result.stderr):
-            raise TransportError(_explain(result.stderr.decode("utf-8", "replace"), self.name))
+        if result.returncode == CONNECTION_FAILED:
+            lost = self._forget_lost_master()
+            if lost or self._looks_like_ssh_failure(result.stderr):
+                raise TransportError(_explain(result.stderr.decode("utf-8", "replace"), self.name, lost=lost))
         return result
+
+    def _forget_lost_master(self) -> bool:
+        """After a dropped connection the master may be gone: then the next command opens a new one
+        (what rollback needs once the network is back) instead of each connecting on its own.
+        Whether it was lost."""
+        if not self._master_started:
+            return False
+        try:
+            alive = subprocess.run(self._base() + self._control("no") + ["-O", "check", "--", self.destination],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, timeout=15).returncode == 0
+        except (subprocess.TimeoutExpired, OSError):
+            alive = False
+        if not alive:
+            self._master_started = False
+            self._forget_control_dir()
+        return not alive
 
     @staticmethod
     def _looks_like_ssh_failure(stderr: bytes) -> bool:
