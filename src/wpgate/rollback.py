@@ -178,7 +178,7 @@ def purge_caches(target: Target) -> list[str]:
     expectations = [Expectation(entry["type"], entry["slug"], entry["to"], entry["from"])
                     for entry in changed_updates(target.run.updates) if entry.get("status") == "rolled_back"]
     try:
-        evidence = cache_layers.purge_and_verify(site, expectations, target.run.action)
+        evidence = cache_layers.purge_and_verify(site, expectations, target.run.event)
     except PurgeFailed as failure:
         target.run.extra["rollback_caches"] = failure.evidence
         return [f"caches after the rollback: {failure.message}"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed, page_caches
 from wpgate.caches.bunny import Bunny
@@ -26,7 +25,7 @@ PURGERS = {
     "webhook": Webhook,
 }
 
-Journal = Callable[..., ContextManager[dict[str, Any]]]
+Journal = Callable[..., None]  # Run.event: one journal event, forced to disk
 
 
 def configured(target: CacheSite) -> list[Any]:
@@ -51,25 +50,26 @@ def describe(target: CacheSite) -> list[str]:
 
 def purge(target: CacheSite, journal: Journal | None = None) -> list[Outcome]:
     """Purge every layer in order; PurgeFailed at the first that cannot be purged (with what was
-    done). One journal action covers them all: a purge repeated after a crash does no harm."""
+    done). The journal gets one event when all are purged: the site's files and database are not
+    touched, and a purge repeated after a crash does no harm."""
     outcomes: list[Outcome] = []
-
-    def step(found: list[Outcome]) -> None:
-        for outcome in found:
-            target.say(f"  {outcome.layer}: {outcome.result}")
-        outcomes.extend(found)
-
-    with (journal("purge_caches") if journal else nullcontext({})) as done:
-        try:
-            step([ObjectCache(target).purge()])
-            step(page_caches.PageCaches(target).purge_all())
-            step([Opcache(target).purge()])
-            for layer in configured(target):
-                step([layer.purge()])
-        except PurgeFailed as failure:
-            failure.evidence = {"layers": [outcome.as_dict() for outcome in outcomes], **failure.evidence}
-            raise
-        done["layers"] = [outcome.layer for outcome in outcomes]
+    # In the procedure's order; the page-cache plugins give one outcome each.
+    steps: list[Callable[[], list[Outcome]]] = [
+        lambda: [ObjectCache(target).purge()],
+        page_caches.PageCaches(target).purge_all,
+        lambda: [Opcache(target).purge()],
+    ]
+    steps += [lambda layer=layer: [layer.purge()] for layer in configured(target)]
+    try:
+        for step in steps:
+            for outcome in step():
+                target.say(f"  {outcome.layer}: {outcome.result}")
+                outcomes.append(outcome)
+    except PurgeFailed as failure:
+        failure.evidence = {"layers": [outcome.as_dict() for outcome in outcomes], **failure.evidence}
+        raise
+    if journal:
+        journal("caches.purged", layers=[{"layer": o.layer, "ran": o.ran, "result": o.result} for o in outcomes])
     return outcomes
 
 

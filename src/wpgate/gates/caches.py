@@ -29,7 +29,7 @@ def describe(deployment: "Deployment") -> list[str]:
 
 def run(deployment: "Deployment") -> dict[str, Any]:
     try:
-        return layers.purge_and_verify(target(deployment), expectations(deployment), deployment.run.action)
+        return layers.purge_and_verify(target(deployment), expectations(deployment), deployment.run.event)
     except PurgeFailed as failure:
         raise GateFailed(failure.message, failure.evidence) from None
 
