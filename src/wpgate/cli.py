@@ -48,6 +48,9 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
     progress.use(console)
+    # wpgate logs its own requests; the HTTP library's connection traces would bury the commands.
+    for library in ("httpx", "httpcore"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     ctx.obj = Context(config_option)
 
 
@@ -105,6 +108,18 @@ def check(obj: Context, site: str, as_json: bool) -> None:
     from wpgate.gates import monitor
 
     _with_report(as_json, lambda: monitor.check_site(obj.settings, site, console))
+
+
+@cli.command()
+@click.argument("site")
+@click.option("--dry-run", is_flag=True, help="List the layers in the order they would be purged; purge nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was purged and what the pages showed as JSON.")
+@click.pass_obj
+def purge(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
+    """Purge every cache layer of SITE in order (gate 6.5 on its own), then fetch its key pages."""
+    from wpgate.caches import commands
+
+    _with_report(as_json, lambda: commands.purge(obj.settings, site, console, dry_run=dry_run))
 
 
 @cli.command()

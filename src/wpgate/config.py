@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -98,20 +99,127 @@ class BackupConfig(Strict):
         return name
 
 
+def _http_url(url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url.rstrip("/")
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v, str) else v)]
+
+
+def _api_id(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # Bunny's pull zone ids are numbers
+    if isinstance(value, str) and not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+        raise ValueError(f"{value!r} is not an id (letters, digits, _ and -)")
+    return value
+
+
+ApiId = Annotated[str, BeforeValidator(_api_id)]  # goes into an API path: nothing else may
+
+
 class VarnishCache(Strict):
-    url: str
+    """Varnish in front of the site: `url` is where it listens; purges go there with the site's Host."""
+
+    url: HttpUrl
+    method: Literal["PURGE", "BAN"] = "PURGE"
+    # proxy-cache-purge: `/.*` with `X-Purge-Method: regex` (the Proxy Cache Purge plugin's VCL);
+    # varnish-caching: `/.*` with `X-VC-Purge-Method: regex` and `X-VC-Purge-Host`;
+    # exact: each key page (`checks.pages`) by its own URL.
+    convention: Literal["proxy-cache-purge", "varnish-caching", "exact"] = "proxy-cache-purge"
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every purge request
 
 
+class NginxCache(Strict):
+    """nginx's FastCGI (or proxy) cache: a purge location (ngx_cache_purge), or its folder on the host."""
+
+    purge_url: HttpUrl | None = None
+    cache_path: str | None = None
+
+    @field_validator("cache_path")
+    @classmethod
+    def _cache_folder(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        path = absolute_path(path, path, "on the site's host (nginx's fastcgi_cache_path)")
+        if path.count("/") < 2:
+            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder")
+        return path
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "NginxCache":
+        if (self.purge_url is None) == (self.cache_path is None):
+            raise ValueError("give exactly one of purge_url (ngx_cache_purge) and cache_path (the cache folder)")
+        return self
+
+
+# `api:` on a CDN entry is the provider's API base: changed only to reach a proxy or a test server.
 class CloudflareCache(Strict):
-    zone: str
+    zone: ApiId
     token_env: EnvName
+    urls: list[str] = Field(default_factory=list)  # empty: purge everything; a path is on the site's URL
+    api: HttpUrl = "https://api.cloudflare.com/client/v4"
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not (url.startswith("/") or re.match(r"^https?://[^/\s]+", url)):
+                raise ValueError(f"{url!r}: give a path on the site (/shop/) or a whole http(s) URL")
+        return urls
+
+
+class FastlyCache(Strict):
+    service: ApiId
+    token_env: EnvName
+    api: HttpUrl = "https://api.fastly.com"
+
+
+class BunnyCache(Strict):
+    pull_zone: ApiId
+    token_env: EnvName  # the account's API key, sent as the AccessKey header
+    api: HttpUrl = "https://api.bunny.net"
+
+
+class WebhookCache(Strict):
+    """Any other layer: a URL that purges it when called (`Authorization: Bearer` from token_env)."""
+
+    url: HttpUrl
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    token_env: EnvName | None = None
 
 
 # One entry per cache layer type: the name used in `caches:` and its options' model.
 CACHE_TYPES: dict[str, type[Strict]] = {
     "varnish": VarnishCache,
+    "nginx": NginxCache,
     "cloudflare": CloudflareCache,
+    "fastly": FastlyCache,
+    "bunny": BunnyCache,
+    "webhook": WebhookCache,
 }
+
+
+class OpcacheConfig(Strict):
+    """How the web server's OPcache is reset after an update (the CLI's is another process).
+
+    Without `reload_command`, a one-shot PHP file is requested from the site (at `url`, default the
+    site's URL); with it, that command runs on the site's host instead (an argument list; a string
+    is split as a shell would split it, but never run by a shell).
+    """
+
+    reload_command: list[str] | None = None
+    url: HttpUrl | None = None
+
+    @field_validator("reload_command", mode="before")
+    @classmethod
+    def _argv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = shlex.split(value)
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty command")
+        return value
 
 
 class CacheEntry(Strict):
@@ -242,6 +350,7 @@ class SiteConfig(Strict):
     php: str = "php"
     backup: BackupConfig | None = None
     caches: list[CacheEntry] = Field(default_factory=list)
+    opcache: OpcacheConfig = Field(default_factory=OpcacheConfig)
     checks: ChecksConfig = Field(default_factory=ChecksConfig)
     notify: NotifyConfig | None = None
 

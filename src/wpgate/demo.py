@@ -305,7 +305,6 @@ def _summary(folder: Path, shown: str, console: Console, *, broken: bool = False
                  "wpgate status",
                  "wpgate report RUN_ID --html report.html"):
         console.print(f"  {line}", markup=False)
-    console.print("Gate 6.5 (caches) is not built yet: purge production's caches after you deploy.")
 
 
 def _shown_path(folder: Path) -> str:

@@ -18,16 +18,16 @@ from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion, monitor
 from wpgate.gates import backup as backup_gate
+from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
 
-NOT_BUILT = "not part of this version of wpgate yet"
 SKIPPED_GATES = {
     "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
-    "6.5": ("caches", f"{NOT_BUILT}: purge the object cache, page cache, OPcache, server cache and CDN yourself"),
+    "6.5": ("caches", "dry run: deploy purges these layers after the last update, then fetches the key pages"),
     "6.6": ("monitor", "dry run: the site is watched from before the first change to the end of the window"),
 }
 
@@ -151,8 +151,12 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
         for line in apply.describe(deployment):
             deployment.say(f"  {line}")
-        _skip(deployment, "6.5")
-        _skip(deployment, "6.6", monitor.describe(deployment))
+        layers = caches_gate.describe(deployment)
+        deployment.say("The caches gate would purge, in this order:")
+        for line in layers:
+            deployment.say(f"  {line}")
+        _skip(deployment, "6.5", layers=layers)
+        _skip(deployment, "6.6", reason=monitor.describe(deployment))
         return
     if not yes:
         _confirm(deployment)
@@ -164,7 +168,7 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
         "one_at_a_time": True, "applied": len(evidence["applied"])})
     _say_gate(deployment, "6.4", "order", "passed", "core, then plugins one at a time, then themes")
-    _skip(deployment, "6.5")
+    _gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
     _gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
     _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
     apply.clean_up(deployment)
@@ -188,10 +192,10 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
     return evidence
 
 
-def _skip(deployment: Deployment, step: str, reason: str | None = None) -> None:
+def _skip(deployment: Deployment, step: str, reason: str | None = None, **evidence: Any) -> None:
     name, default_reason = SKIPPED_GATES[step]
     reason = reason or default_reason
-    deployment.run.gate(step, name, "skipped", {"reason": reason})
+    deployment.run.gate(step, name, "skipped", {"reason": reason, **evidence})
     _say_gate(deployment, step, name, "skipped", reason)
 
 
@@ -207,6 +211,8 @@ def _summary(step: str, evidence: dict[str, Any]) -> str:
                 f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
+    if step == "6.5":
+        return caches_gate.summary(evidence)
     if step == "6.3":
         return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
     if step == "6.6":

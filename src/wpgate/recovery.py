@@ -16,6 +16,7 @@ from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, completion
+from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.pipeline import Deployment
@@ -29,6 +30,7 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
     """Finish a run that stopped half-way (a crash, a kill, a lost connection): complete it when
     every update is in place and proved, else roll it back. Never leaves the site half-updated."""
     run = Run.reopen(settings.state_dir, run_id)
+    _require_secrets(settings, run)
     if run.status in ENDED:
         console.print(f"run {run.id} already ended: {run.status}; nothing to resume")
         run.close()
@@ -59,6 +61,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
                   break_lock: bool = False) -> dict[str, Any]:
     """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved."""
     run = Run.reopen(settings.state_dir, run_id)
+    _require_secrets(settings, run)
     if run.status in ("refused", "rolled_back"):
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
         run.close()
@@ -83,6 +86,15 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             run.status = "running"
         _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
         return run.report()
+
+
+def _require_secrets(settings: Settings, run: Run) -> None:
+    """The caches are purged on the way (a CDN's token, say): every secret set before anything runs."""
+    try:
+        settings.require_secrets(run.site)
+    except WpgateError:
+        run.close()
+        raise
 
 
 class _session:
@@ -198,12 +210,24 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
             run.updates[index]["status"] = "applied"
+        if not any(gate["step"] == "6.5" and gate["status"] == "passed" for gate in run.gates):
+            _purge_caches(deployment)
         evidence = completion.check(deployment)
     except (GateFailed, WpgateError) as failure:
         return getattr(failure, "message", str(failure))
     run.gate("6.7", "completion", "passed", evidence)
     apply.clean_up(deployment)
     return None
+
+
+def _purge_caches(deployment: Deployment) -> None:
+    """Gate 6.5 for a run stopped before it passed: the caches may still hold the old site."""
+    try:
+        evidence = caches_gate.run(deployment)
+    except GateFailed as failure:
+        deployment.run.gate("6.5", "caches", "failed", failure.evidence | {"error": failure.message})
+        raise
+    deployment.run.gate("6.5", "caches", "passed", evidence)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:

@@ -12,6 +12,9 @@ from wpgate import artifacts, inventory, upgrader
 from wpgate import backup as backups
 from wpgate.backup import database, rows
 from wpgate.bridge import Bridge
+from wpgate.caches import CacheSite, PurgeFailed
+from wpgate.caches import layers as cache_layers
+from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import WpgateError
@@ -68,6 +71,7 @@ def roll_back(target: Target) -> list[str]:
         except WpgateError as error:
             problems.append(f"maintenance mode could not be turned off: {error}")
         problems += _database(target)
+        problems += purge_caches(target)
         problems += prove(target)
         done["problems"] = problems
         if not problems:  # proved: what was kept aside for this run is no longer needed
@@ -164,6 +168,24 @@ def _save_database(target: Target, path: Path) -> None:
         target.transport.check(Command.of(client, f"--defaults-extra-file={options}", *database.DUMP_OPTIONS,
                                           "--", credentials.name), stdout=output, timeout=3600)
     path.chmod(0o600)
+
+
+def purge_caches(target: Target) -> list[str]:
+    """Every cache layer purged, so that visitors get the site put back, not the release the
+    caches kept; each page must show the versions put back. A failure is a problem to report,
+    the rollback goes on to its proof."""
+    site = CacheSite(target.site_name, target.site, target.transport, target.bridge, target.say)
+    expectations = [Expectation(entry["type"], entry["slug"], entry["to"], entry["from"])
+                    for entry in changed_updates(target.run.updates) if entry.get("status") == "rolled_back"]
+    try:
+        evidence = cache_layers.purge_and_verify(site, expectations, target.run.event)
+    except PurgeFailed as failure:
+        target.run.extra["rollback_caches"] = failure.evidence
+        return [f"caches after the rollback: {failure.message}"]
+    except WpgateError as error:
+        return [f"caches after the rollback could not be purged: {error}"]
+    target.run.extra["rollback_caches"] = evidence
+    return []
 
 
 def prove(target: Target) -> list[str]:

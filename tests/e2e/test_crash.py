@@ -52,6 +52,7 @@ def test_the_release_has_enough_events_to_matter(release):
     assert release["events"] > 40
 
 
+# One deploy and one resume per journal event: the loop grows with every gate built.
 @pytest.mark.timeout(2400)
 def test_killed_at_every_event_then_resumed(bed, release):
     config_text = release["config"].read_text()

@@ -118,7 +118,7 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert report["status"] == "complete"
     assert [(g["step"], g["status"]) for g in report["gates"]] == [
         ("6.1", "passed"), ("6.2", "passed"), ("6.3", "passed"), ("6.4", "passed"),
-        ("6.5", "skipped"), ("6.6", "passed"), ("6.7", "passed")]
+        ("6.5", "passed"), ("6.6", "passed"), ("6.7", "passed")]
     backup = report["backup"]
     assert backup["id"].startswith("production-") and len(backup["sha256"]) == 64
     assert Path(backup["offsite"]).is_dir() and Path(backup["path"]).is_dir()

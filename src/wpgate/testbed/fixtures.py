@@ -65,6 +65,8 @@ _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
     },
     "wpgate-noisy": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
     "wpgate-clock": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
+    # A page cache as real ones work: pages written to disk and served from there, a public purge.
+    "wpgate-pagecache": dict.fromkeys(("1.0.0",), _HEALTHY),
 }
 
 _THEME_RELEASES: dict[str, dict[str, _Release]] = {

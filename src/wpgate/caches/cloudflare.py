@@ -1,0 +1,56 @@
+"""Cloudflare: API v4 purge of a zone, everything or the listed URLs (30 a request, as the API allows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wpgate.caches import CacheSite, Outcome, cdn
+from wpgate.command import Secret
+from wpgate.config import CloudflareCache
+
+FILES_PER_REQUEST = 30
+
+
+class Cloudflare:
+    name = "cloudflare"
+    kind = "cdn"
+
+    def __init__(self, target: CacheSite, options: CloudflareCache) -> None:
+        self.target = target
+        self.options = options
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.options.api}/zones/{self.options.zone}/purge_cache"
+
+    def files(self) -> list[str]:
+        return [self.target.site.url + url if url.startswith("/") else url for url in self.options.urls]
+
+    def describe(self) -> str:
+        what = f"{len(self.files())} URL(s)" if self.options.urls else "everything"
+        return f"POST {self.endpoint} ({what})"
+
+    def purge(self) -> Outcome:
+        token = self.target.secret(self.options.token_env)
+        files = self.files()
+        bodies: list[dict[str, Any]] = ([{"files": files[i:i + FILES_PER_REQUEST]}
+                                         for i in range(0, len(files), FILES_PER_REQUEST)]
+                                        if files else [{"purge_everything": True}])
+        ids = []
+        for body in bodies:
+            _, answer = cdn.call(self.name, "POST", self.endpoint, token=token, body=body,
+                                 headers={"Authorization": _bearer(token)},
+                                 message=_errors, ok=lambda response, answer: response.is_success
+                                 and isinstance(answer, dict) and answer.get("success") is True)
+            ids.append(str((answer.get("result") or {}).get("id", "")))
+        return Outcome(self.name, self.describe(), f"success (purge id {', '.join(i for i in ids if i) or 'none'})")
+
+
+def _bearer(token: Secret) -> Secret:
+    return Secret(f"Bearer {token.value}")
+
+
+def _errors(answer: Any) -> str | None:
+    """Cloudflare's `errors[].message` (with its code)."""
+    errors = answer.get("errors") or []
+    return "; ".join(f"{e.get('message')} (code {e.get('code')})" for e in errors if isinstance(e, dict)) or None
