@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 from rich.console import Console
@@ -15,7 +15,7 @@ from wpgate.command import Command
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
-from wpgate.gates import GateFailed, apply, completion
+from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
@@ -210,8 +210,12 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
             run.updates[index]["status"] = "applied"
-        if not any(gate["step"] == "6.5" and gate["status"] == "passed" for gate in run.gates):
-            _purge_caches(deployment)
+        passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"}
+        if "6.5" not in passed:
+            _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
+        if "6.6" not in passed:
+            monitor.watch_again(deployment)
+            _resumed_gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
         evidence = completion.check(deployment)
     except (GateFailed, WpgateError) as failure:
         return getattr(failure, "message", str(failure))
@@ -220,14 +224,15 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
     return None
 
 
-def _purge_caches(deployment: Deployment) -> None:
-    """Gate 6.5 for a run stopped before it passed: the caches may still hold the old site."""
+def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> None:
+    """A gate the run stopped before passing (6.5: the caches may still hold the old site; 6.6: the site
+    was not watched), run now, its result recorded."""
     try:
-        evidence = caches_gate.run(deployment)
+        evidence = body()
     except GateFailed as failure:
-        deployment.run.gate("6.5", "caches", "failed", failure.evidence | {"error": failure.message})
+        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "resumed": True})
         raise
-    deployment.run.gate("6.5", "caches", "passed", evidence)
+    deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:

@@ -283,6 +283,8 @@ def test_a_run_killed_as_it_begins_the_caches_gate_is_resumed_with_its_caches_pu
     assert report["status"] == "complete"
     gate = {g["step"]: g for g in report["gates"]}["6.5"]
     assert gate["status"] == "passed" and [layer["layer"] for layer in gate["evidence"]["layers"]][-1] == "varnish"
+    watched = {g["step"]: g for g in report["gates"]}["6.6"]  # the site watched too, before completion
+    assert watched["status"] == "passed" and watched["evidence"]["resumed"]
     assert fixtures.plugin_marker("wpgate-hello", "1.2.0") in http_get(site.url + "/")[2]
 
 

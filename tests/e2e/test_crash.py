@@ -75,6 +75,9 @@ def test_killed_at_every_event_then_resumed(bed, release):
         report = json.loads((runs[-1] / "report.json").read_text())
         assert report["status"] in ("complete", "rolled_back", "refused"), (kill_at, report["status"])
         assert resumed.returncode == (4 if report["status"] == "rolled_back" else 0), (kill_at, resumed.stderr)
+        if report["status"] == "complete":  # the gates after apply ran, in the deploy or in the resume
+            assert {g["step"]: g["status"] for g in report["gates"]}.items() >= {
+                "6.5": "passed", "6.6": "passed", "6.7": "passed"}.items(), (kill_at, report["gates"])
         found = versions(config, name)
         expected = ({**NEW, "wpgate-parent": "1.1.0"} if report["status"] == "complete"
                     else {**OLD, "wpgate-parent": "1.0.0"})

@@ -41,6 +41,18 @@ def baseline(deployment: "Deployment") -> None:
     deployment.run.save_json("monitor-baseline.json", recorded)
 
 
+def watch_again(deployment: "Deployment") -> None:
+    """For `resume`: the process that took the baseline is gone. The problems it found before the first
+    change stay known (monitor-baseline.json); the error log counts from now; the layout is not compared,
+    its screenshots' state having gone with that process, and says so."""
+    watch = Watch(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
+                  deployment.settings, deployment.run.folder, deployment.say)
+    saved = deployment.run.load_json("monitor-baseline.json") or {}
+    watch.known = set(saved.get("known_problems") or [])
+    watch.mark_log_position()
+    deployment.monitor = watch
+
+
 def probe(deployment: "Deployment", index: int, update: Update) -> dict[str, Any]:
     """The quick checks right after one update: pages, admin_init, new error-log lines, and the layout when
     it is checked. A problem stops the run here, naming this update."""
