@@ -213,11 +213,43 @@ def _caches(evidence: dict[str, Any], view: GateView) -> None:
         purged = evidence.get("purged") or evidence.get("layers") or evidence.get("caches")
         view.summary = (f"{plural(len(purged), 'cache layer')} purged, then a fresh fetch" if isinstance(purged, list)
                         else "Caches purged, then a fresh fetch")
+    verify = evidence.pop("verify", None)
+    if isinstance(verify, dict) and isinstance(verify.get("pages"), dict):
+        rows = [[Code(page), compact(found.get("status")), ", ".join(found.get("shows") or []) or "—",
+                 ", ".join(found.get("not_shown") or []) or "—", compact(found.get("assets"))]
+                for page, found in verify["pages"].items() if isinstance(found, dict)]
+        view.tables.append(Table("Fetched afresh through every layer", [
+            "Page", "Status", "Shows the release", "No marker on the page", "Assets answering 200"], rows))
+        for key, value in verify.items():
+            if key not in ("pages", "assets_checked"):
+                evidence[f"verify_{key}"] = value
 
 
 def _monitor(evidence: dict[str, Any], view: GateView) -> None:
     if view.status == "passed" and not view.summary:
         view.summary = "The site stayed healthy through the monitoring window"
+    window = evidence.pop("window", None)
+    if isinstance(window, (int, float)):
+        passes = evidence.pop("passes", None)
+        view.rows.append(("Watched", f"{duration(window)}" + (f", {passes} pass{'' if passes == 1 else 'es'} of every check"
+                                                              if isinstance(passes, int) else "")))
+        evidence.pop("seconds", None)
+    evidence.pop("baseline", None)
+    found = evidence.pop("checks", None)
+    if isinstance(found, dict):
+        rows = []
+        for name, result in found.items():
+            if not isinstance(result, dict):
+                continue
+            steps = [f"{label(key)}: {compact(value)}" for key, value in result.items()
+                     if key in ("login_page", "admin_init", "dashboard")]
+            details = steps or [str(result.get("detail") or "")]
+            pages = result.get("pages")
+            if isinstance(pages, dict):
+                details += [f"{page} {compact(page_found.get('status'))}" for page, page_found in pages.items()
+                            if isinstance(page_found, dict)]
+            rows.append([label(name), compact(result.get("status")), "; ".join(d for d in details if d)])
+        view.tables.append(Table("Checks, last pass", ["Check", "Result", "What it saw"], rows))
 
 
 _DESCRIBERS: dict[str, Callable[[dict[str, Any], GateView], None]] = {
