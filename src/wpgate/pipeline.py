@@ -103,22 +103,9 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
 
 
 def _notify(settings: Settings, run: Run, console: Console) -> None:
-    """Send the site's notifications for the finished run and record what they did in report.json; a
-    notifier's failure is a warning line, never a change to the run's outcome or exit code."""
     from wpgate import notify
-    from wpgate.report import markdown
-    from wpgate.report.facts import Facts, read_journal
 
-    try:
-        text = markdown.render(Facts(run.report(), run.folder, read_journal(run.folder / "journal.jsonl")))
-        results = notify.send_all(settings, run.site, run.report(), text, console)
-    except Exception as error:  # the run's error, if any, is the one reported
-        results = [{"notifier": "all", "sent": False, "error": f"{type(error).__name__}: {error}"}]
-        console.print(f"wpgate: warning: notifications failed: {error} (the run's outcome is unchanged)",
-                      markup=False, soft_wrap=True)
-    if results:
-        run.extra["notifications"] = results
-        run.write_report()
+    notify.after_run(settings, run, console)
 
 
 def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
 
-from wpgate import artifacts, inventory, release as release_module, rollback, upgrader
+from wpgate import artifacts, inventory, notify, release as release_module, rollback, upgrader
 from wpgate import backup as backups
 from wpgate.backup.files import inside, parse_index
 from wpgate.backup.model import ARCHIVE, INDEX
@@ -26,6 +27,18 @@ from wpgate.transports import for_site
 ENDED = ("complete", "refused", "rolled_back")
 
 
+@contextmanager
+def _notifying(settings: Settings, run: Run, console: Console) -> Iterator[None]:
+    """Notify as a deploy does when this command ends the run (completed, rolled back or not), however
+    it ends; a run it leaves as it found it sends nothing."""
+    status = run.status
+    try:
+        yield
+    finally:
+        if run.status not in (status, "running"):
+            notify.after_run(settings, run, console)
+
+
 def resume(settings: Settings, run_id: str, console: Console, *, break_lock: bool = False) -> dict[str, Any]:
     """Finish a run that stopped half-way (a crash, a kill, a lost connection): complete it when
     every update is in place and proved, else roll it back. Never leaves the site half-updated."""
@@ -38,7 +51,7 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
-    with _session(settings, run, console, break_lock) as deployment:
+    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         run.event("resume.begin")
         if deployment.before is None or not run.changed:
             message = "interrupted before the first change; resumed: production was not changed"
@@ -76,7 +89,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
                         "backup, and the database too if it changed since (what was written since is exported)?")
         if not click.confirm(question, default=False, err=True):
             raise GateRefused("not confirmed: nothing was changed")
-    with _session(settings, run, console, break_lock) as deployment:
+    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()

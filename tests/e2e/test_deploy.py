@@ -13,6 +13,7 @@ import yaml
 
 from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
                                wpgate_json, write_config, write_qa)
+from tests.e2e.receivers import webhook_receiver
 from wpgate.testbed import fixtures
 
 pytestmark = pytest.mark.e2e
@@ -366,9 +367,9 @@ def faulty_release(bed, tmp_path_factory):
     productions = {mode: bed.create_site(f"fail-{mode}", core="6.5.5", server="nginx",
                                          plugins={"wpgate-hello": "1.0.0", slug: "1.1.0"})
                    for mode in ("auto", "manual", "later")}
-    config = write_config(folder, {"staging": site_entry(staging),
-                                   **{mode: site_entry(site) for mode, site in productions.items()}},
-                          state_dir="state")
+    entries = {mode: site_entry(site) for mode, site in productions.items()}
+    entries["later"]["notify"] = {"webhook": {"url_env": "WPGATE_TEST_WEBHOOK"}, "on": ["rolled_back", "rollback_failed"]}
+    config = write_config(folder, {"staging": site_entry(staging), **entries}, state_dir="state")
     release = folder / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "auto", "-o", str(release), config=config).returncode == 0
     assert wpgate("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana",
@@ -478,18 +479,21 @@ def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(plann
         lock.unlink(missing_ok=True)
 
 
-def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release):
+def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, monkeypatch):
     slug, config = faulty_release["slug"], faulty_release["config"]
     production = faulty_release["productions"]["later"]
-    result = wpgate("deploy", str(faulty_release["release"]), "--to", "later", "--yes", "--no-auto-rollback",
-                    "--json", config=config)
-    assert result.returncode == 5, result.stderr
-    run = json.loads(result.stdout)["run"]
-    assert f"wpgate rollback {run}" in result.stderr
-    unconfirmed = wpgate("rollback", run, config=config)
-    assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
-    rolled = wpgate("rollback", run, "--yes", "--json", config=config)
-    assert rolled.returncode == 0, rolled.stderr
+    with webhook_receiver() as hook:  # the deploy and the rollback each announce how the run ended
+        monkeypatch.setenv("WPGATE_TEST_WEBHOOK", hook.url)
+        result = wpgate("deploy", str(faulty_release["release"]), "--to", "later", "--yes", "--no-auto-rollback",
+                        "--json", config=config)
+        assert result.returncode == 5, result.stderr
+        run = json.loads(result.stdout)["run"]
+        assert f"wpgate rollback {run}" in result.stderr
+        unconfirmed = wpgate("rollback", run, config=config)
+        assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stderr
+        rolled = wpgate("rollback", run, "--yes", "--json", config=config)
+        assert rolled.returncode == 0, rolled.stderr
+    assert [posted["json"]["wpgate"]["status"] for posted in hook] == ["rollback_failed", "rolled_back"]
     report = json.loads(rolled.stdout)
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     plugins = {p["slug"]: p["version"] for p in wpgate_json("inventory", "later", config=config)["plugins"]}

@@ -42,6 +42,25 @@ def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdow
     return results
 
 
+def after_run(settings: Settings, run: Any, console: Console) -> None:
+    """Send the site's notifications for a run that has ended (deploy, resume, rollback) and record what
+    they did in report.json; a notifier's failure is a warning line, never a change to the run's outcome
+    or exit code."""
+    from wpgate.report import markdown
+    from wpgate.report.facts import Facts, read_journal
+
+    try:
+        text = markdown.render(Facts(run.report(), run.folder, read_journal(run.folder / "journal.jsonl")))
+        results = send_all(settings, run.site, run.report(), text, console)
+    except Exception as error:  # the run's error, if any, is the one reported
+        results = [{"notifier": "all", "sent": False, "error": f"{type(error).__name__}: {error}"}]
+        console.print(f"wpgate: warning: notifications failed: {error} (the run's outcome is unchanged)",
+                      markup=False, soft_wrap=True)
+    if results:
+        run.extra["notifications"] = results
+        run.write_report()
+
+
 def _reason(error: Exception) -> str:
     text = str(error) or type(error).__name__
     return " ".join(text.split())[:300]
