@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shlex
 from pathlib import Path
@@ -143,8 +144,9 @@ class NginxCache(Strict):
         if path is None:
             return None
         path = absolute_path(path, path, "on the site's host (nginx's fastcgi_cache_path)")
-        if path.count("/") < 2:
-            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder")
+        if path.rstrip("/").count("/") < 3:
+            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder "
+                             "(such as /var/cache/nginx/fastcgi)")
         return path
 
     @model_validator(mode="after")
@@ -332,6 +334,9 @@ class EmailNotify(Strict):
     def _login(self) -> "EmailNotify":
         if (self.user is None) != (self.password_env is None):
             raise ValueError("user and password_env go together (both, or neither for a server without login)")
+        if self.user and not self.starttls and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(f"a login to {self.host} needs starttls: true, or the password would cross the "
+                             "network in the clear")
         return self
 
 
@@ -380,6 +385,17 @@ class SiteConfig(Strict):
             raise ValueError(f"{php!r} is not a PHP binary name or path")
         return php
 
+    @model_validator(mode="after")
+    def _cache_folders_apart(self) -> "SiteConfig":
+        """An nginx cache folder is emptied on the host: never one holding the site or its backups."""
+        keep = [self.path] + ([self.backup.dir] if self.backup else [])
+        for index, cache in enumerate(self.caches):
+            folder = getattr(cache.options, "cache_path", None)
+            if folder and any(_overlaps(folder, other) for other in keep):
+                raise ValueError(f"caches[{index}].nginx.cache_path {folder} holds or lies inside the site's root "
+                                 "or its backup folder, and would be emptied: name nginx's own cache folder")
+        return self
+
     def secret_envs(self) -> dict[str, str]:
         """Key path -> environment variable name, for each secret this site needs."""
         names: dict[str, str] = {}
@@ -394,6 +410,11 @@ class SiteConfig(Strict):
         if self.notify and self.notify.email and self.notify.email.password_env:
             names["notify.email.password_env"] = self.notify.email.password_env
         return names
+
+
+def _overlaps(first: str, second: str) -> bool:
+    a, b = posixpath.normpath(first), posixpath.normpath(second)
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 class Config(Strict):
@@ -429,12 +450,13 @@ class Settings:
             known = ", ".join(sorted(self.model.sites))
             raise ConfigError(str(self.path), [f"sites: no site named {name!r} (configured: {known})"]) from None
 
-    def require_secrets(self, *site_names: str) -> None:
-        """Every `*_env` secret the named sites need must be set: all missing ones at once."""
+    def require_secrets(self, *site_names: str, skip: tuple[str, ...] = ()) -> None:
+        """Every `*_env` secret the named sites need must be set: all missing ones at once. `skip`: key
+        prefixes not needed here (a rollback does not wait on a notifier's password)."""
         missing = []
         for name in site_names:
             for key, env in self.site(name).secret_envs().items():
-                if not os.environ.get(env):
+                if not key.startswith(skip) and not os.environ.get(env):
                     missing.append(f"sites.{name}.{key}: environment variable {env} is not set")
         if missing:
             raise ConfigError(str(self.path), missing)

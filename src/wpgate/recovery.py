@@ -43,11 +43,11 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
     """Finish a run that stopped half-way (a crash, a kill, a lost connection): complete it when
     every update is in place and proved, else roll it back. Never leaves the site half-updated."""
     run = Run.reopen(settings.state_dir, run_id)
-    _require_secrets(settings, run)
     if run.status in ENDED:
         console.print(f"run {run.id} already ended: {run.status}; nothing to resume")
         run.close()
         return run.report()
+    _require_secrets(settings, run)
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
@@ -74,11 +74,11 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
                   break_lock: bool = False) -> dict[str, Any]:
     """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved."""
     run = Run.reopen(settings.state_dir, run_id)
-    _require_secrets(settings, run)
     if run.status in ("refused", "rolled_back"):
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
         run.close()
         return run.report()
+    _require_secrets(settings, run)
     complete = run.status == "complete"
     if not yes:
         if not click.get_text_stream("stdin").isatty():
@@ -95,16 +95,27 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             return run.report()
         if complete:
             _refuse_if_changed_since(deployment)
-            _aside_from_backup(deployment)
+            # Running again from here: a rollback killed half-way is then finished by `wpgate rollback`.
             run.status = "running"
+            run.extra["rollback_requested"] = True  # `resume` finishes this rollback, never the run
+            run.event("rollback_of_complete_run.begin")
+            run.write_report()
+            try:
+                _aside_from_backup(deployment)
+            except BaseException:
+                apply.clean_up(deployment)  # no old code left in the web root; production untouched
+                run.extra.pop("rollback_requested", None)
+                run.finish("complete")
+                raise
         _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
         return run.report()
 
 
 def _require_secrets(settings: Settings, run: Run) -> None:
-    """The caches are purged on the way (a CDN's token, say): every secret set before anything runs."""
+    """The caches are purged on the way (a CDN's token, say) and the site watched (the monitor's password):
+    those secrets set before anything runs. A notifier's are not waited on: without one, it only warns."""
     try:
-        settings.require_secrets(run.site)
+        settings.require_secrets(run.site, skip=("notify.",))
     except WpgateError:
         run.close()
         raise
@@ -167,12 +178,11 @@ def _refuse_if_changed_since(deployment: Deployment) -> None:
 # the one asked for into place (the folder itself when `from` is empty).
 _FROM_ARCHIVE = r"""
 set -e
-umask 077
 archive=$1 unpack=$2 from=$3 to=$4
 shift 4
 rm -rf -- "$unpack" "$to"
-mkdir -p -- "$unpack"
-tar -xzf "$archive" -C "$unpack" -- "$@"
+mkdir -m 700 -- "$unpack"
+tar -xzpf "$archive" -C "$unpack" -- "$@"
 if [ -z "$from" ]; then mv -- "$unpack" "$to"; else mv -- "$unpack/$from" "$to"; rm -rf -- "$unpack"; fi
 """
 
@@ -219,6 +229,12 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
     """None when every update is in place, each file as its artifact, and completion passes;
     else what stands in the way."""
     run = deployment.run
+    if run.extra.get("rollback_requested"):
+        return "`wpgate rollback` had begun putting the run back"
+    failed = [gate for gate in run.gates if gate["status"] == "failed"]
+    if failed:  # the run had already failed a gate when it stopped: that stands, whatever the site shows now
+        gate = failed[0]
+        return f"gate {gate['step']} {gate['name']} had failed: {gate['evidence'].get('error', 'see the report')}"
     try:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)

@@ -127,7 +127,8 @@ def _database(target: Target) -> list[str]:
     facts = bridge.call("backup_facts", load_extensions=False)
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(transport, database.SQL_CLIENTS)
-    tables = rows.changed_tables(backup.tables, tables_now)
+    prefix = str(facts.get("table_prefix") or "")
+    tables = rows.changed_tables(backup.tables, tables_now, prefix)
     exported = target.run.folder / "rows-since-backup.sql"
     outcome: dict[str, Any] = {"file": str(exported)}
     found: list[rows.TableRows] = []
@@ -135,18 +136,19 @@ def _database(target: Target) -> list[str]:
         options = stack.enter_context(database.options_file(transport, credentials))
         try:  # the rows are compared in a side copy; without one, the whole saved database still holds them
             side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
-                                                      backups.backup_config(target.site_name, site).verify_database))
-        except WpgateError as error:
+                                                      backups.backup_config(target.site_name, site).verify_database,
+                                                      prefix=prefix))
+        except Exception as error:  # best effort: the restore goes on, the saved database holds every row
             side, outcome["error"] = None, f"the changed tables could not be copied aside to compare: {error}"
         with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
             backups.restore_database(backup, site, transport, bridge)
         if side:
             try:
                 with target.run.action("export_rows", to=str(exported)) as done:
-                    found = side.compare(set(backup.tables), str(facts.get("table_prefix") or ""))
+                    found = side.compare(set(backup.tables))
                     side.export(found, exported)
                     done["tables"] = [entry.table for entry in found]
-            except WpgateError as error:
+            except Exception as error:  # best effort, as above: never in the way of the restore's proof
                 outcome["error"] = f"the rows written since the backup could not be exported: {error}"
     outcome["tables"] = [entry.record() for entry in found]
     target.run.extra["database_rollback"] = {"backup": backup.id, "changed": changed[:50],

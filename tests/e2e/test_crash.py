@@ -1,94 +1,134 @@
-"""Crash safety: the deploy is killed (SIGKILL) right after each of its journal events in turn, then
-`wpgate resume` must leave a healthy site, fully at the release or fully as before, never in maintenance."""
+"""Crash safety: a deploy of core + plugins + theme is killed (SIGKILL) right after each of its journal
+events in turn, then `wpgate resume` must leave a healthy site, fully at the release or fully as before
+(database included), never in maintenance. The same over ssh, and the connection cut mid-apply."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.e2e.helpers import WPGATE, site_entry, wpgate, wpgate_json, write_config, write_qa
 
 pytestmark = pytest.mark.e2e
 
+CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
 OLD = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
 NEW = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0"}
+THEME_OLD, THEME_NEW = {"wpgate-parent": "1.0.0"}, {"wpgate-parent": "1.1.0"}
+
+
+def production(bed, name: str):
+    return bed.create_site(name, core=CORE_OLD, server="nginx", plugins=OLD, themes=THEME_OLD, theme="wpgate-parent")
 
 
 @pytest.fixture(scope="module")
 def release(bed, tmp_path_factory):
+    """The release (core with its database upgrade, two plugins, a theme), and the journal of one whole
+    deploy of it locally and one over ssh: the events a kill can follow."""
     folder = tmp_path_factory.mktemp("crash")
-    staging = bed.create_site("crash-staging", core="6.5.5", plugins=NEW,
-                              themes={"wpgate-parent": "1.1.0"}, theme="wpgate-parent")
-    first = bed.create_site("crash-0", core="6.5.5", server="nginx", plugins=OLD,
-                            themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
-    config = write_config(folder, {"staging": site_entry(staging), "crash-0": site_entry(first)}, state_dir="state")
+    ssh = bed.sshd()
+    staging = bed.create_site("crash-staging", core=CORE_NEW, plugins=NEW, themes=THEME_NEW, theme="wpgate-parent")
+    local, remote = production(bed, "crash-0"), production(bed, "crash-ssh-0")
+    config = write_config(folder, {"staging": site_entry(staging), "crash-0": site_entry(local),
+                                   "crash-ssh-0": site_entry(remote, ssh=ssh)}, state_dir="state")
     manifest = folder / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "crash-0", "-o", str(manifest), config=config).returncode == 0
     assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
                   config=config).returncode == 0
-    # A whole run, to count its journal events.
-    result = wpgate("deploy", str(manifest), "--to", "crash-0", "--yes", "--json", config=config)
-    assert result.returncode == 0, result.stderr
-    run = json.loads(result.stdout)["run"]
-    events = (folder / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()
-    first.stop()
-    return {"folder": folder, "config": config, "manifest": manifest, "events": len(events), "staging": staging}
+    events = {}
+    for name, site in (("crash-0", local), ("crash-ssh-0", remote)):
+        result = wpgate("deploy", str(manifest), "--to", name, "--yes", "--json", config=config)
+        assert result.returncode == 0, result.stderr
+        journal = folder / "state" / "runs" / json.loads(result.stdout)["run"] / "journal.jsonl"
+        events[name] = [json.loads(line) for line in journal.read_text().splitlines()]
+        site.stop()
+    return {"folder": folder, "config": config, "manifest": manifest, "events": events, "staging": staging,
+            "ssh": ssh}
 
 
-def versions(config: Path, site: str) -> dict[str, str]:
+def state_of(config: Path, site: str) -> dict[str, str]:
     inventory = wpgate_json("inventory", site, config=config)
+    assert not inventory["maintenance"], site
     found = {p["slug"]: p["version"] for p in inventory["plugins"] if p["slug"] in OLD}
-    found.update({t["slug"]: t["version"] for t in inventory["themes"] if t["slug"] == "wpgate-parent"})
-    assert not inventory["maintenance"]
+    found.update({t["slug"]: t["version"] for t in inventory["themes"] if t["slug"] in THEME_OLD})
+    found.update(core=inventory["core"]["version"], db_version=str(inventory["core"]["db_version"]))
     return found
 
 
+def kill_and_resume(bed, release, kill_at: int, *, over_ssh: bool) -> str:
+    """A fresh production, the deploy killed after event `kill_at`, then resumed; the run's ending."""
+    template = "crash-ssh-0" if over_ssh else "crash-0"
+    name = f"{template[:-2]}-{kill_at}"
+    site = production(bed, name)
+    db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
+    document = yaml.safe_load(release["config"].read_text())
+    document["sites"][name] = {**document["sites"].pop(template), "path": str(site.path), "url": site.url}
+    config = release["folder"] / f"{name}.yml"
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    killed = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", config=config,
+                    env={"WPGATE_TEST_KILL_AT": str(kill_at)})
+    assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
+    runs = sorted((release["folder"] / "state" / "runs").iterdir(), key=os.path.getmtime)
+    assert json.loads((runs[-1] / "report.json").read_text())["status"] == "running"
+    resumed = wpgate("resume", runs[-1].name, config=config)
+    report = json.loads((runs[-1] / "report.json").read_text())
+    status = report["status"]
+    assert status in ("complete", "rolled_back", "refused"), (kill_at, status, resumed.stderr)
+    assert resumed.returncode == (4 if status == "rolled_back" else 0), (kill_at, resumed.stderr)
+    found = state_of(config, name)
+    if status == "complete":  # the gates after apply ran, in the deploy or in the resume
+        assert {g["step"]: g["status"] for g in report["gates"]}.items() >= {
+            "6.5": "passed", "6.6": "passed", "6.7": "passed"}.items(), (kill_at, report["gates"])
+        assert found | {"db_version": None} == {**NEW, **THEME_NEW, "core": CORE_NEW, "db_version": None}, kill_at
+    else:
+        assert found == {**OLD, **THEME_OLD, "core": CORE_OLD, "db_version": db_version}, (kill_at, resumed.stderr)
+    page = httpx.get(site.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text, kill_at
+    assert not (Path(site.path) / ".maintenance").exists(), kill_at
+    assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), kill_at
+    site.stop()
+    return status
+
+
 def test_the_release_has_enough_events_to_matter(release):
-    assert release["events"] > 40
+    events = release["events"]["crash-0"]
+    assert len(events) > 60
+    assert {e.get("type") for e in events if e["event"] == "apply.begin"} == {"core", "plugin", "theme"}
 
 
-# One deploy and one resume per journal event: the loop grows with every gate built.
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3600)  # one deploy and one resume per journal event: the loop grows with every gate
 def test_killed_at_every_event_then_resumed(bed, release):
-    config_text = release["config"].read_text()
     outcomes: dict[str, int] = {}
-    for kill_at in range(1, release["events"] + 1):
-        name = f"crash-{kill_at}"
-        site = bed.create_site(name, core="6.5.5", server="nginx", plugins=OLD,
-                               themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
-        config = release["folder"] / f"{name}.yml"
-        config.write_text(config_text.replace("crash-0", name).replace(
-            str(bed.sites["crash-0"].path), str(site.path)).replace(bed.sites["crash-0"].url, site.url))
-        killed = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", config=config,
-                        env={"WPGATE_TEST_KILL_AT": str(kill_at)})
-        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
-        runs = sorted((release["folder"] / "state" / "runs").iterdir(), key=os.path.getmtime)
-        run = runs[-1].name
-        assert json.loads((runs[-1] / "report.json").read_text())["status"] == "running"
-        resumed = wpgate("resume", run, config=config)
-        assert resumed.returncode in (0, 4), (kill_at, resumed.stderr)
-        report = json.loads((runs[-1] / "report.json").read_text())
-        assert report["status"] in ("complete", "rolled_back", "refused"), (kill_at, report["status"])
-        assert resumed.returncode == (4 if report["status"] == "rolled_back" else 0), (kill_at, resumed.stderr)
-        if report["status"] == "complete":  # the gates after apply ran, in the deploy or in the resume
-            assert {g["step"]: g["status"] for g in report["gates"]}.items() >= {
-                "6.5": "passed", "6.6": "passed", "6.7": "passed"}.items(), (kill_at, report["gates"])
-        found = versions(config, name)
-        expected = ({**NEW, "wpgate-parent": "1.1.0"} if report["status"] == "complete"
-                    else {**OLD, "wpgate-parent": "1.0.0"})
-        assert found == expected, (kill_at, report["status"], found, resumed.stderr)
-        page = httpx.get(site.url + "/", timeout=30)
-        assert page.status_code == 200 and "</html>" in page.text, kill_at
-        assert not (Path(site.path) / ".maintenance").exists()
-        assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), kill_at
-        outcomes[report["status"]] = outcomes.get(report["status"], 0) + 1
-        site.stop()
+    for kill_at in range(1, len(release["events"]["crash-0"]) + 1):
+        status = kill_and_resume(bed, release, kill_at, over_ssh=False)
+        outcomes[status] = outcomes.get(status, 0) + 1
     # Killed early nothing changed; killed late it completes; in between it rolls back.
+    assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes
+
+
+def _kill_points(events: list[dict]) -> list[int]:
+    """Over ssh: every event of the core's apply (its files and its database upgrade), and every fourth elsewhere."""
+    core = [n for n, e in enumerate(events, 1) if e["event"].startswith("apply.") and e.get("type") == "core"]
+    inside = range(core[0], core[-1] + 1) if core else range(0)
+    return sorted(set(inside) | set(range(1, len(events) + 1, 4)))
+
+
+@pytest.mark.timeout(2400)
+def test_the_same_over_ssh_killed_at_the_core_update_and_every_fourth_event(bed, release):
+    points = _kill_points(release["events"]["crash-ssh-0"])
+    assert len(points) > 25
+    outcomes: dict[str, int] = {}
+    for kill_at in points:
+        status = kill_and_resume(bed, release, kill_at, over_ssh=True)
+        outcomes[status] = outcomes.get(status, 0) + 1
     assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes
 
 
@@ -98,13 +138,10 @@ def _runs(state: Path) -> set[Path]:
 
 def test_the_ssh_connection_dropping_mid_apply_is_rolled_back(bed, release):
     """The connection to production is cut (every sshd session killed, with what it ran) while
-    WordPress's upgrader installs the first plugin: wpgate reconnects, rolls back, proves it."""
-    import subprocess
-    import time
-
-    ssh = bed.sshd()
-    site = bed.create_site("crash-drop", core="6.5.5", server="nginx", plugins=OLD,
-                           themes={"wpgate-parent": "1.0.0"}, theme="wpgate-parent")
+    WordPress's upgrader installs the core: wpgate reconnects, rolls back files and database, proves it."""
+    ssh = release["ssh"]
+    site = production(bed, "crash-drop")
+    db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
     folder = release["folder"] / "drop"
     folder.mkdir()
     state = release["folder"] / "state"  # where the release's artifacts are
@@ -125,83 +162,13 @@ def test_the_ssh_connection_dropping_mid_apply_is_rolled_back(bed, release):
     _, stderr = deploy.communicate(timeout=600)
     assert dropped, stderr
     assert deploy.returncode == 4, stderr
-    assert "rolled back: production is proved back" in stderr
     assert "connection to the host was lost" in stderr
+    assert "rolled back: production is proved back" in stderr
     report = json.loads((run / "report.json").read_text())
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
-    assert versions(config, "drop") == {**OLD, "wpgate-parent": "1.0.0"}
+    assert state_of(config, "drop") == {**OLD, **THEME_OLD, "core": CORE_OLD, "db_version": db_version}
     page = httpx.get(site.url + "/", timeout=30)
     assert page.status_code == 200 and "</html>" in page.text
     assert not (Path(site.path) / ".maintenance").exists()
     assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists()
     site.stop()
-
-
-CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
-
-
-@pytest.fixture(scope="module")
-def core_release(bed, tmp_path_factory):
-    """A core update (with its database upgrade) and a plugin, to a production reached over ssh."""
-    folder = tmp_path_factory.mktemp("crash-core")
-    ssh = bed.sshd()
-    staging = bed.create_site("core-crash-staging", core=CORE_NEW, plugins={"wpgate-hello": "1.2.0"})
-    first = bed.create_site("core-crash-0", core=CORE_OLD, server="nginx", plugins={"wpgate-hello": "1.0.0"})
-    config = write_config(folder, {"staging": site_entry(staging), "core-crash-0": site_entry(first, ssh=ssh)},
-                          state_dir="state")
-    manifest = folder / "release.yml"
-    assert wpgate("plan", "--from", "staging", "--to", "core-crash-0", "-o", str(manifest),
-                  config=config).returncode == 0
-    assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
-                  config=config).returncode == 0
-    result = wpgate("deploy", str(manifest), "--to", "core-crash-0", "--yes", "--json", config=config)
-    assert result.returncode == 0, result.stderr
-    run = json.loads(result.stdout)["run"]
-    events = [json.loads(line) for line in
-              (folder / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()]
-    first.stop()
-    return {"folder": folder, "config": config, "manifest": manifest, "events": events}
-
-
-def _kill_points(events: list[dict]) -> list[int]:
-    """Every event of the core's apply (its files and its database upgrade), and every eighth elsewhere."""
-    core = [n for n, e in enumerate(events, 1) if e["event"].startswith("apply.") and e.get("type") == "core"]
-    inside = range(core[0], core[-1] + 1) if core else range(0)
-    return sorted(set(inside) | set(range(1, len(events) + 1, 8)))
-
-
-@pytest.mark.timeout(2400)
-def test_a_core_update_over_ssh_killed_at_its_events_then_resumed(bed, core_release):
-    config_text = core_release["config"].read_text()
-    points = _kill_points(core_release["events"])
-    assert len(points) > 15
-    outcomes: dict[str, int] = {}
-    for kill_at in points:
-        name = f"core-crash-{kill_at}"
-        site = bed.create_site(name, core=CORE_OLD, server="nginx", plugins={"wpgate-hello": "1.0.0"})
-        db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
-        config = core_release["folder"] / f"{name}.yml"
-        config.write_text(config_text.replace("core-crash-0", name).replace(
-            str(bed.sites["core-crash-0"].path), str(site.path)).replace(bed.sites["core-crash-0"].url, site.url))
-        killed = wpgate("deploy", str(core_release["manifest"]), "--to", name, "--yes", config=config,
-                        env={"WPGATE_TEST_KILL_AT": str(kill_at)})
-        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
-        runs = sorted((core_release["folder"] / "state" / "runs").iterdir(), key=os.path.getmtime)
-        resumed = wpgate("resume", runs[-1].name, config=config)
-        report = json.loads((runs[-1] / "report.json").read_text())
-        assert report["status"] in ("complete", "rolled_back", "refused"), (kill_at, report["status"], resumed.stderr)
-        assert resumed.returncode == (4 if report["status"] == "rolled_back" else 0), (kill_at, resumed.stderr)
-        inventory = wpgate_json("inventory", name, config=config)
-        hello = {p["slug"]: p["version"] for p in inventory["plugins"]}["wpgate-hello"]
-        if report["status"] == "complete":
-            assert (inventory["core"]["version"], hello) == (CORE_NEW, "1.2.0"), kill_at
-        else:
-            assert (inventory["core"]["version"], hello) == (CORE_OLD, "1.0.0"), (kill_at, resumed.stderr)
-            assert str(inventory["core"]["db_version"]) == db_version, (kill_at, resumed.stderr)
-        assert not inventory["maintenance"], kill_at
-        page = httpx.get(site.url + "/", timeout=30)
-        assert page.status_code == 200 and "</html>" in page.text, kill_at
-        assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), kill_at
-        outcomes[report["status"]] = outcomes.get(report["status"], 0) + 1
-        site.stop()
-    assert set(outcomes) == {"refused", "rolled_back", "complete"}, outcomes

@@ -193,6 +193,8 @@ def test_rows_compare_changed_tables_and_whole_rows():
     now = {"wp_posts": {"rows": 4, "checksum": 1}, "wp_options": {"rows": 9, "checksum": 3},
            "wp_shop": {"rows": 1, "checksum": 5}}
     assert rows.changed_tables(backup, now) == ["wp_options", "wp_shop"]
+    assert rows.changed_tables(backup, {**now, "other_app": {"rows": 1, "checksum": 9}}, "wp_") == [
+        "wp_options", "wp_shop"]  # a table outside WordPress's prefix: the restore leaves it alone
     assert rows._same_row(["id", "name"], ["id"], "s", "b") == "b.`id` = s.`id` AND b.`name` <=> s.`name`"
     assert rows._same_row(["a`b"], [], "s", "b") == "b.`a``b` <=> s.`a``b`"
     entry = rows.TableRows("wp_comments", new=1, changed=2, removed=0, examples=["2 · Vera"])

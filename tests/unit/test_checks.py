@@ -192,3 +192,10 @@ def test_problems_known_before_the_first_change_are_not_blamed_on_the_release(tm
         worse = watch.run("after")
         assert worse[0].status == "failed" and [p.what for p in Watch.problems(worse)] == ["answered 500"]
     assert said == ["  note: before any change, page /: image /a.png answered 404 (pages check)"]
+
+
+def test_screenshot_names_are_unique_per_page():
+    from wpgate.checks.layout import page_names
+
+    assert page_names(["/", "/shop", "/shop/", "/home/"]) == {
+        "/": "home", "/shop": "shop", "/shop/": "shop-2", "/home/": "home-2"}

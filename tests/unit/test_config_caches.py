@@ -83,3 +83,11 @@ def test_bad_cache_options_are_all_listed_with_their_key_paths(tmp_path):
         "sites.production.caches[6].url:", "sites.production.caches[6].method:",
     ):
         assert expected in found, f"{expected!r} missing from:\n{found}"
+
+
+def test_an_nginx_cache_folder_holding_the_site_is_refused(tmp_path):
+    found = problems(tmp_path, """
+    caches:
+      - nginx: {cache_path: /srv/www/example/wp-content/cache}
+""")
+    assert "holds or lies inside the site's root" in found and "wp-content/cache" in found

@@ -41,7 +41,7 @@ def test_every_outcome_is_announced_unless_told_otherwise(tmp_path):
 def test_secrets_are_named_by_variable_and_required(tmp_path, monkeypatch):
     settings = load(tmp_path, {"webhook": {"url_env": "WPGATE_UNIT_HOOK"},
                                "email": {"host": "h", "from": "a@b.c", "to": ["d@e.f"], "user": "u",
-                                         "password_env": "WPGATE_UNIT_SMTP"}})
+                                         "password_env": "WPGATE_UNIT_SMTP", "starttls": True}})
     monkeypatch.delenv("WPGATE_UNIT_HOOK", raising=False)
     monkeypatch.delenv("WPGATE_UNIT_SMTP", raising=False)
     with pytest.raises(ConfigError) as raised:
@@ -74,3 +74,7 @@ def test_one_webhook_url_and_login_in_pairs(tmp_path):
     assert problems(tmp_path, {"email": {"host": "h", "from": "a@b.c", "to": ["d@e.f"], "user": "u"}}) == [
         "sites.production.notify.email: user and password_env go together (both, or neither for a server without "
         "login)"]
+    assert problems(tmp_path, {"email": {"host": "smtp.example.com", "from": "a@b.c", "to": ["d@e.f"], "user": "u",
+                                         "password_env": "SMTP_PASSWORD"}}) == [
+        "sites.production.notify.email: a login to smtp.example.com needs starttls: true, or the password would "
+        "cross the network in the clear"]

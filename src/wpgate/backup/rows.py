@@ -80,17 +80,18 @@ class SideCopy:
     """The changed tables, copied as they were before the restore, in a side database."""
 
     def __init__(self, transport: Transport, client: str, options: str, credentials: Credentials,
-                 name: str, tables: list[str], configured: bool) -> None:
+                 name: str, tables: list[str], configured: bool, prefix: str) -> None:
         self.transport, self.client, self.options = transport, client, options
         self.credentials, self.name, self.tables, self.configured = credentials, name, tables, configured
+        self.prefix = prefix
 
     def sql(self, statements: str) -> list[list[str]]:
         output = database.sql(self.transport, self.client, self.options, statements)
         return [line.split("\t") for line in output.splitlines()]
 
-    def compare(self, backup_tables: set[str], prefix: str) -> list[TableRows]:
+    def compare(self, backup_tables: set[str]) -> list[TableRows]:
         """Each copied table against the site's restored one (equal to the backup)."""
-        found = []
+        found, prefix = [], self.prefix
         for table in self.tables:
             side, live = f"{ident(self.name)}.{ident(table)}", f"{ident(self.credentials.name)}.{ident(table)}"
             if table not in backup_tables:
@@ -163,12 +164,15 @@ _HEADER = """-- Rows that wpgate's rollback took out of database {database}: eac
 
 @contextmanager
 def side_copy(transport: Transport, client: str, options: str, credentials: Credentials, tables: list[str],
-              configured: str | None) -> Iterator[SideCopy]:
+              configured: str | None, *, prefix: str) -> Iterator[SideCopy]:
     """Copy `tables` of the site's database into a side database for as long as the block runs:
     `<DB_NAME>_wpgate_rows`, or, when `backup.verify_database` is set, that database (only the copied
-    tables are created and dropped there)."""
+    tables are created and dropped there). Tables outside WordPress's `prefix` that the backup lacks are
+    left out: the restore leaves them alone."""
+    if configured:
+        database.scratch_name(credentials, configured)  # never the site's own database
     name = configured or database.check_name(credentials.name[:64 - len(SIDE_SUFFIX)] + SIDE_SUFFIX, "side database")
-    copy = SideCopy(transport, client, options, credentials, name, tables, bool(configured))
+    copy = SideCopy(transport, client, options, credentials, name, tables, bool(configured), prefix)
     statements = ["SET FOREIGN_KEY_CHECKS=0;"]
     if configured:
         statements += [f"DROP TABLE IF EXISTS {ident(name)}.{ident(t)};" for t in tables]
@@ -189,11 +193,13 @@ def side_copy(transport: Transport, client: str, options: str, credentials: Cred
         database.sql(transport, client, options, "SET FOREIGN_KEY_CHECKS=0;\n" + "\n".join(drops) + "\n")
 
 
-def changed_tables(expected: dict[str, dict[str, Any]], found: dict[str, dict[str, Any]]) -> list[str]:
-    """Tables of `found` whose rows or checksum differ from `expected`, or that `expected` lacks."""
+def changed_tables(expected: dict[str, dict[str, Any]], found: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
+    """Tables of `found` whose rows or checksum differ from `expected`, or that `expected` lacks and that
+    carry WordPress's `prefix` (the restore drops those; it leaves other new tables alone)."""
     return sorted(name for name, now in found.items()
-                  if name not in expected or (expected[name]["rows"], expected[name].get("checksum"))
-                  != (now["rows"], now.get("checksum")))
+                  if (name in expected and (expected[name]["rows"], expected[name].get("checksum"))
+                      != (now["rows"], now.get("checksum")))
+                  or (name not in expected and name.startswith(prefix)))
 
 
 def _same_row(columns: list[str], key: list[str], left: str, right: str) -> str:

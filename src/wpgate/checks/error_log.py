@@ -23,7 +23,12 @@ FATAL = re.compile(r"PHP (?:Fatal error|Parse error|Compile error|Core error|Rec
 # More than this many new bytes in one read is a log being flooded: the rest is read on the next pass.
 READ_LIMIT = 4 * 1024 * 1024
 # The command that reads from OFFSET: "<size> <inode>" on the first line, then the bytes from there.
-_READ = 'if [ -e "$1" ]; then stat -L -c "%s %i" -- "$1" && tail -c +"$2" -- "$1" | head -c "$3"; else echo missing; fi'
+_READ = ('if [ ! -e "$1" ]; then echo missing; elif [ ! -r "$1" ]; then echo unreadable; '
+         'else stat -L -c "%s %i" -- "$1" && tail -c +"$2" -- "$1" | head -c "$3"; fi')
+
+
+class Unreadable(Exception):
+    """The log exists, but the account wpgate reaches the site with may not read it."""
 
 
 def fatal_lines(text: str) -> list[str]:
@@ -50,8 +55,12 @@ class ErrorLogCheck(Check):
             path, source = facts.get("path"), facts.get("source")
         state: dict[str, Any] = {"path": path, "source": source, "offset": 0, "inode": None}
         if path:
-            size, inode, _ = self._read(watch, path, None)
-            state.update(offset=size or 0, inode=inode)
+            try:
+                size, inode, _ = self._read(watch, path, None)
+                state.update(offset=size or 0, inode=inode)
+            except Unreadable:
+                state.update(path=None, reason=f"{path} exists but the account wpgate uses may not read it: "
+                                               "give it read access, or name a log it can read in checks.error_log")
         elif "error" in facts:
             state["reason"] = f"the bridge could not tell where PHP logs: {facts['error']}"
         else:
@@ -66,7 +75,10 @@ class ErrorLogCheck(Check):
         if not path:
             return Result(self.name, "skipped", state.get("reason", "no error log"))
         watch.settle()
-        size, inode, text = self._read(watch, path, state)
+        try:
+            size, inode, text = self._read(watch, path, state)
+        except Unreadable:
+            return Result(self.name, "skipped", f"{path} can no longer be read by the account wpgate uses")
         evidence: dict[str, Any] = {"log": path, "source": state.get("source"), "offset": state["offset"]}
         if size is None:
             return Result(self.name, "passed", f"{path} does not exist (nothing logged)", [], evidence)
@@ -96,6 +108,8 @@ class ErrorLogCheck(Check):
         head, _, rest = result.stdout.partition(b"\n")
         if head.strip() == b"missing":
             return None, None, ""
+        if head.strip() == b"unreadable":
+            raise Unreadable(path)
         size_text, inode_text = head.decode().split()
         size, inode = int(size_text), int(inode_text)
         if state is None:

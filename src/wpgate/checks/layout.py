@@ -35,6 +35,17 @@ def page_name(path: str) -> str:
     return name or "home"
 
 
+def page_names(paths: list[str]) -> dict[str, str]:
+    """Each key page's screenshot name, unique (`/shop` and `/shop/` would share one)."""
+    names: dict[str, str] = {}
+    for path in paths:
+        name, number = page_name(path), 1
+        while (name if number == 1 else f"{name}-{number}") in names.values():
+            number += 1
+        names[path] = name if number == 1 else f"{name}-{number}"
+    return names
+
+
 def capture(urls: dict[str, str], masks: list[str], folder: Path) -> dict[str, Path]:
     """Screenshot each {name: url} into folder/NAME.png, whole page, masks hidden; one fresh browser profile."""
     from playwright.sync_api import Error as PlaywrightError
@@ -109,7 +120,7 @@ class LayoutCheck(Check):
         return watch.folder / "screenshots" / re.sub(r"[^A-Za-z0-9._-]+", "-", label)
 
     def baseline(self, watch: "Watch") -> dict[str, Any]:
-        urls = {page_name(path): watch.url(path) for path in watch.config.pages}
+        urls = {name: watch.url(path) for path, name in page_names(watch.config.pages).items()}
         try:
             shots = capture(urls, watch.config.visual_mask, self._folder(watch, "before"))
         except BrowserFailed as error:
@@ -123,15 +134,15 @@ class LayoutCheck(Check):
                                                 "(the layout is compared within a deploy)")
         threshold = watch.config.visual_threshold or 0.0
         folder = self._folder(watch, label)
-        urls = {page_name(path): watch.url(path) for path in watch.config.pages}
+        names = page_names(watch.config.pages)
+        urls = {name: watch.url(path) for path, name in names.items()}
         try:
             shots = capture(urls, watch.config.visual_mask, folder)
         except BrowserFailed as error:
             problem = Problem(self.name, f"no screenshots: {error}", None, "browser", "", {"error": str(error)})
             return Result(self.name, "failed", str(error), [problem])
         problems, pages = [], {}
-        for path in watch.config.pages:
-            name = page_name(path)
+        for path, name in names.items():
             diff = folder / f"{name}-diff.png"
             share = compare(Path(before[name]), shots[name], diff)
             pages[path] = {"changed": round(share, 6), "before": before[name], "after": str(shots[name]),

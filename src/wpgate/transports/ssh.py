@@ -130,8 +130,7 @@ class SshTransport(Transport):
         except (subprocess.TimeoutExpired, OSError):
             alive = False
         if not alive:
-            self._master_started = False
-            self._forget_control_dir()
+            self.close()  # asks a master that is only slow to answer to exit, then forgets its socket
         return not alive
 
     @staticmethod
