@@ -21,10 +21,26 @@ DEBIAN_PACKAGES := \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test demo deps system-packages wordpress-builds python-env clean
+# The suite runs in parallel processes (pytest-xdist, a test module per process at a time), with
+# its sites, databases and run folders in a scratch folder on tmpfs where there is one: the test
+# bed copies and reads WordPress's thousands of small files many times over.
+TEST_WORKERS ?= 4
+TEST_TMP ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=15
+
+.PHONY: test test-crash demo deps system-packages wordpress-builds python-env clean
 
 test: deps
-	$(PY) -m pytest -q -p no:cacheprovider
+	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
+	TMPDIR=$$scratch $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
+	status=$$?; rm -rf "$$scratch"; exit $$status
+
+# The crash matrices killed at every journal event, not a sample (see tests/README.md).
+test-crash: deps
+	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
+	WPGATE_CRASH_FULL=1 TMPDIR=$$scratch $(PYTEST) -n 2 --dist loadgroup \
+		tests/e2e/test_crash.py tests/e2e/test_crash_ssh.py $(PYTEST_ARGS); \
+	status=$$?; rm -rf "$$scratch"; exit $$status
 
 demo: deps
 	$(VENV)/bin/wpgate demo

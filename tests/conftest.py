@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Iterator
 
@@ -10,6 +11,12 @@ import pytest
 
 from wpgate.testbed import TestBed
 from wpgate.testbed.cores import cache_dir
+from wpgate.testbed.process import set_port_range
+
+# Parallel workers (pytest-xdist) each hand out ports from a range of their own, below the kernel's
+# ephemeral ports (32768 and up), so that two workers never start servers on the same port.
+_PORTS_PER_WORKER = 1500
+_FIRST_PORT = 20000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -17,6 +24,34 @@ def pytest_configure(config: pytest.Config) -> None:
     # $WPGATE_CACHE, else ~/.cache/wpgate. Pin the choice in the environment so that the
     # wpgate commands the tests start use the same cache and never fetch again.
     os.environ.setdefault("WPGATE_CACHE", str(cache_dir()))
+    # The crash matrices kill at a sample drawn with this seed: a new one each session (printed in
+    # the header, so coverage accumulates over runs and any run can be replayed). Workers inherit it.
+    if not os.environ.get("WPGATE_CRASH_SEED", "").isdigit():
+        os.environ["WPGATE_CRASH_SEED"] = str(random.SystemRandom().randrange(1, 1_000_000))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        first = _FIRST_PORT + int(worker[2:]) * _PORTS_PER_WORKER
+        if first + _PORTS_PER_WORKER > 32768:
+            raise pytest.UsageError("too many test workers for the port ranges: use -n 8 or fewer")
+        set_port_range(first, first + _PORTS_PER_WORKER - 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """For parallel runs (`--dist loadgroup`): a module's tests stay together in one process, so its
+    fixtures are built once, but each shard of a crash matrix is a group of its own; the shards go
+    first, as the longest tests."""
+    for item in items:
+        if item.get_closest_marker("crash_shard"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: item.get_closest_marker("crash_shard") is None)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    full = " (full matrix)" if os.environ.get("WPGATE_CRASH_FULL") == "1" else ""
+    seed = os.environ["WPGATE_CRASH_SEED"]
+    return [f"crash matrix seed: {seed}{full}; replay with WPGATE_CRASH_SEED={seed}"]
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +65,11 @@ def bed() -> Iterator[TestBed]:
 @pytest.fixture(scope="session")
 def wpgate_cache() -> Path:
     return cache_dir()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    # Also at the end, where a failing run's reader looks (-q hides the header).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    seed = os.environ["WPGATE_CRASH_SEED"]
+    terminalreporter.write_line(f"crash matrix seed: {seed} (replay with WPGATE_CRASH_SEED={seed})")

@@ -304,3 +304,26 @@ def test_servers_die_with_the_test_process(tmp_path: Path, signum: int) -> None:
         time.sleep(0.1)
     assert [pid for pid in started["pids"] if pid_alive(pid)] == []
     assert [port for port in started["ports"] if port_answers(port)] == []
+
+
+def test_a_second_site_of_the_same_kind_is_a_copy_with_its_own_identity(bed: TestBed) -> None:
+    """Sites of one kind are copied from the first one's snapshot: each has its own files,
+    database, credentials, URL and name, and logs its admin in."""
+    first = bed.create_site("twin-a", "6.4.5", server="php", plugins={"wpgate-hello": "1.0.0"})
+    second = bed.create_site("twin-b", "6.4.5", server="php", plugins={"wpgate-hello": "1.0.0"})
+    assert second.db_name != first.db_name and second.db_password != first.db_password
+    assert f"'{second.db_name}'" in (second.path / "wp-config.php").read_text()
+    assert second.php("echo home_url(), ' ', get_option('blogname');").strip() == f"{second.url} wpgate twin-b"
+    assert second.php("echo implode(',', get_option('active_plugins'));").strip() == "wpgate-hello/wpgate-hello.php"
+    check = (f"$user = wp_authenticate('admin', '{second.admin_password}');"
+             " echo is_wp_error($user) ? 'refused' : $user->user_email;")
+    assert second.php(check).strip() == "admin@twin-b.test"
+    status, _, body = http_get(second.url + "/")
+    assert status == 200 and second.url in body and first.url not in body
+    # Changes to one stay in that one.
+    second.sql("UPDATE wp_options SET option_value = 'changed' WHERE option_name = 'blogdescription'")
+    (second.plugins_dir / "wpgate-hello" / "extra.txt").write_text("only here")
+    assert first.sql("SELECT option_value FROM wp_options WHERE option_name = 'blogdescription'").strip() != "changed"
+    assert not (first.plugins_dir / "wpgate-hello" / "extra.txt").exists()
+    first.stop()
+    second.stop()

@@ -2,10 +2,15 @@
 
 A TestBed owns one private MariaDB, the sites it creates (each a real core copy with its own
 database, web server and optional Varnish) and an optional sshd; `close()` stops all of them.
+
+The first site of each kind (core, plugins, themes, active plugins, theme) is installed for real
+and kept as a snapshot (its files and a dump of its database); later sites of the same kind are
+copies of it with their own database, credentials, salts, URL and name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import shutil
@@ -22,7 +27,7 @@ from wpgate.testbed.cores import core_dir
 from wpgate.testbed.mariadb import MariaDB
 from wpgate.testbed.process import (
     TestBedError, forget_temporary_root, free_port, install_cleanup_hooks,
-    register_temporary_root,
+    register_temporary_root, run,
 )
 from wpgate.testbed.servers import NginxFpm, PhpBuiltinServer, Server, Varnish, template
 from wpgate.testbed.sshd import SshServer
@@ -190,6 +195,16 @@ switch_theme($theme->get_stylesheet());
             server.stop()
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """A freshly built site's files and database, to copy new sites of the same kind from."""
+
+    files: Path
+    dump: Path
+    url: str
+    admin_password: str = field(repr=False)
+
+
 _PLUGIN_FILE_LOOKUP = r"""
 require_once ABSPATH . 'wp-admin/includes/plugin.php';
 function wpgate_plugin_file($slug) {
@@ -247,6 +262,7 @@ class TestBed:
         self.sites: dict[str, Site] = {}
         self._sshd: SshServer | None = None
         self._stack: list[object] = []  # what to stop, in start order
+        self._snapshots: dict[str, _Snapshot] = {}
         self._closed = False
         self.runner_path = self.root / "wp-runner.php"
         self.runner_path.write_text(template("wp-runner.php"))
@@ -312,7 +328,7 @@ class TestBed:
         if unknown:
             raise TestBedError(f"active_plugins {unknown} are not among the site's plugins")
 
-        source = core_dir(core)
+        core_dir(core)  # built (once per machine) before anything of the site exists
         mariadb = self.database()
         path = self.root / "sites" / name
         services = self.root / "services" / name
@@ -324,9 +340,6 @@ class TestBed:
         site: Site | None = None
         database_made = False
         try:
-            # A real copy: WordPress's upgrader rewrites files in place, so a hard link
-            # would change the cached core (and every other site made from it).
-            shutil.copytree(source, path, symlinks=False, copy_function=shutil.copy2)
             db_name, db_user, db_password = mariadb.create_database(db_name)
             database_made = True
             site = Site(
@@ -337,15 +350,14 @@ class TestBed:
                 core=core, mariadb=mariadb, runner_path=self.runner_path,
             )
             self.sites[name] = site
-            self._write_wp_config(site)
-            self._install(site)
-            for slug, version in plugins.items():
-                site.install_plugin(slug, version)
-            for slug, version in themes.items():
-                site.install_theme(slug, version)
-            site.activate_plugins(active)
-            if theme:
-                site.switch_theme(theme)
+            kind = _kind_of(core, plugins, themes, active, theme)
+            snapshot = self._snapshots.get(kind)
+            if snapshot is not None and len(snapshot.url) == len(site.url):
+                self._copy_snapshot(snapshot, site)
+            else:
+                self._build(site, plugins, themes, active, theme)
+                if kind not in self._snapshots:
+                    self._snapshots[kind] = self._snapshot(site, kind)
             if server == "php":
                 site.server = PhpBuiltinServer(path, origin_port, workdir=services / "php")
             else:
@@ -371,6 +383,53 @@ class TestBed:
             shutil.rmtree(path, ignore_errors=True)
             raise
         return site
+
+    def remove_site(self, site: Site) -> None:
+        """Stop a site and delete its files and database: for tests that make many sites in turn."""
+        self._check_open()
+        site.stop()
+        site.mariadb.drop_database(site.db_name)
+        shutil.rmtree(site.path, ignore_errors=True)
+        shutil.rmtree(self.root / "services" / site.name, ignore_errors=True)
+        self.sites.pop(site.name, None)
+
+    def _build(self, site: Site, plugins: dict[str, str], themes: dict[str, str], active: list[str],
+               theme: str | None) -> None:
+        """Install a site for real: core files, wp-config.php, wp_install(), plugins and themes."""
+        # A real copy: WordPress's upgrader rewrites files in place, so a hard link
+        # would change the cached core (and every other site made from it).
+        shutil.copytree(core_dir(site.core), site.path, symlinks=False, copy_function=shutil.copy2)
+        self._write_wp_config(site)
+        self._install(site)
+        for slug, version in plugins.items():
+            site.install_plugin(slug, version)
+        for slug, version in themes.items():
+            site.install_theme(slug, version)
+        site.activate_plugins(active)
+        if theme:
+            site.switch_theme(theme)
+
+    def _snapshot(self, site: Site, kind: str) -> _Snapshot:
+        folder = self.root / "snapshots" / kind
+        shutil.copytree(site.path, folder / "files", symlinks=True, copy_function=shutil.copy2)
+        (folder / "files" / "wp-config.php").unlink()
+        dump = folder / "database.sql"
+        dump.write_text(run(_dump_argv(site), what="mariadb-dump", timeout=120))
+        return _Snapshot(files=folder / "files", dump=dump, url=site.url,
+                         admin_password=site.admin_password)
+
+    def _copy_snapshot(self, snapshot: _Snapshot, site: Site) -> None:
+        """A new site from a snapshot: its files copied, its database loaded with the new URL (of the
+        same length, so serialized values stay valid), then its own name, email and wp-config."""
+        shutil.copytree(snapshot.files, site.path, symlinks=True, copy_function=shutil.copy2)
+        site.admin_password = snapshot.admin_password
+        self._write_wp_config(site)
+        dump = snapshot.dump.read_text().replace(snapshot.url, site.url)
+        site.mariadb.sql(dump, database=site.db_name)
+        site.sql(
+            f"UPDATE wp_options SET option_value = {_sql_string(f'wpgate {site.name}')} WHERE option_name = 'blogname';"
+            f"UPDATE wp_options SET option_value = {_sql_string(site.admin_email)} WHERE option_name = 'admin_email';"
+            f"UPDATE wp_users SET user_email = {_sql_string(site.admin_email)} WHERE user_login = 'admin';")
 
     def _write_wp_config(self, site: Site) -> None:
         salts = "\n".join(f"define( '{key}', '{secrets.token_urlsafe(48)}' );"
@@ -446,6 +505,23 @@ class TestBed:
             forget_temporary_root(self.root)
         if errors:
             raise TestBedError("test bed: could not stop everything: " + "; ".join(errors))
+
+
+def _kind_of(core: str, plugins: dict[str, str], themes: dict[str, str], active: list[str],
+             theme: str | None) -> str:
+    """A name for what a site is built from: sites of the same kind are copies of one snapshot."""
+    described = repr((core, sorted(plugins.items()), sorted(themes.items()), active, theme))
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+def _dump_argv(site: Site) -> list[str]:
+    return ["mariadb-dump", "--no-defaults", f"--socket={site.mariadb.socket_path}",
+            f"--user={site.mariadb.root_user}", "--skip-dump-date", "--single-transaction",
+            "--skip-comments", site.db_name]
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _logs_of(site: Site) -> str:

@@ -32,8 +32,42 @@ _hooks_installed = False
 _previous_sigterm: object = None
 
 
+def set_port_range(first: int, last: int) -> None:
+    """Hand out ports only from first..last in this process: parallel test workers each get a
+    range of their own below the kernel's ephemeral ports, so two workers never draw the same
+    port between choosing it and binding it."""
+    global _port_range, _next_port
+    with _registry_lock:
+        _port_range = (first, last)
+        _next_port = first
+
+
+_port_range: tuple[int, int] | None = None
+_next_port = 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (and not handed out before)."""
+    global _next_port
+    with _registry_lock:
+        if _port_range is not None:
+            first, last = _port_range
+            for _ in range(last - first + 1):
+                port = _next_port
+                _next_port = first if port >= last else port + 1
+                if port not in _handed_out_ports and _bindable(port):
+                    _handed_out_ports.add(port)
+                    return port
+            raise TestBedError(f"no free TCP port left in {first}-{last} on 127.0.0.1")
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,184 @@
+"""The release the crash matrices deploy (core with its database upgrade, two plugins, two themes),
+and one kill: a fresh production, the deploy killed after one journal event, then `wpgate resume`."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.e2e.crash_points import describe
+from tests.e2e.helpers import fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
+
+CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
+OLD = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
+NEW = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0"}
+THEME_OLD, THEME_NEW = {"wpgate-parent": "1.0.0"}, {"wpgate-parent": "1.1.0"}
+
+
+def production(bed, name: str):
+    return bed.create_site(name, core=CORE_OLD, server="nginx", plugins=OLD, themes=THEME_OLD, theme="wpgate-parent")
+
+
+def build_release(bed, folder: Path, reference: str, *, ssh=None) -> dict[str, Any]:
+    """Staging at the new versions, a planned and approved release, and the journal of one whole
+    deploy of it to a production named `reference`: the events a kill can follow."""
+    staging = bed.create_site(f"{reference}-staging", core=CORE_NEW, plugins=NEW, themes=THEME_NEW,
+                              theme="wpgate-parent")
+    db_version_new = staging.php("echo get_option('db_version');").strip().splitlines()[-1]
+    site = production(bed, reference)
+    config = write_config(folder, {"staging": site_entry(staging), reference: site_entry(site, ssh=ssh)},
+                          state_dir="state")
+    manifest = folder / "release.yml"
+    assert wpgate("plan", "--from", "staging", "--to", reference, "-o", str(manifest), config=config).returncode == 0
+    assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
+                  config=config).returncode == 0
+    result = wpgate("deploy", str(manifest), "--to", reference, "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    journal = folder / "state" / "runs" / json.loads(result.stdout)["run"] / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    bed.remove_site(site)
+    return {"folder": folder, "config": config, "manifest": manifest, "events": events, "reference": reference,
+            "staging": {"path": str(staging.path), "url": staging.url}, "db_version_new": db_version_new}
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_release(bed, tmp_path_factory, reference: str, shard: str, *, ssh: bool = False) -> dict[str, Any]:
+    """The release, built once per test session whichever parallel worker asks first, and a folder of
+    this shard's own (its state dir with a copy of the artifacts, its configs, backups and runs).
+    Over ssh, the shard reaches its sites through its own worker's sshd."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if base.name.startswith("popen-gw") else base  # common to all xdist workers
+    root = shared / f"release-{reference}"
+    with _locked(shared / f"release-{reference}.lock"):
+        record = root / "release.json"
+        if not record.exists():
+            root.mkdir(exist_ok=True)
+            built = build_release(bed, root, reference, ssh=bed.sshd() if ssh else None)
+            record.write_text(json.dumps({**built, "folder": str(root), "config": str(built["config"]),
+                                          "manifest": str(built["manifest"])}))
+    release = json.loads(record.read_text())
+    folder = tmp_path_factory.mktemp(shard)
+    shutil.copytree(root / "state" / "artifacts", folder / "state" / "artifacts")
+    return {**release, "folder": folder, "config": Path(release["config"]), "manifest": Path(release["manifest"]),
+            "ssh": bed.sshd() if ssh else None}
+
+
+def runs_of(folder: Path) -> set[Path]:
+    runs = folder / "state" / "runs"
+    return set(runs.iterdir()) if runs.is_dir() else set()
+
+
+def state_of(config: Path, site: str) -> dict[str, str]:
+    inventory = wpgate_json("inventory", site, config=config)
+    assert not inventory["maintenance"], site
+    found = {p["slug"]: p["version"] for p in inventory["plugins"] if p["slug"] in OLD}
+    found.update({t["slug"]: t["version"] for t in inventory["themes"] if t["slug"] in THEME_OLD})
+    found.update(core=inventory["core"]["version"], db_version=str(inventory["core"]["db_version"]))
+    return found
+
+
+def configure(release: dict[str, Any], site, name: str) -> Path:
+    """A config like the release's, with the reference production replaced by `site` as `name`."""
+    document = yaml.safe_load(release["config"].read_text())
+    entry = {**document["sites"].pop(release["reference"]), **site_entry(site, ssh=release["ssh"])}
+    entry["backup"] = {"dir": str(release["folder"] / "backups" / name),
+                       "offsite": str(release["folder"] / "offsite" / name)}
+    document["sites"][name] = entry
+    document["state_dir"] = str(release["folder"] / "state")
+    config = release["folder"] / f"{name}.yml"
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    return config
+
+
+def comparable(print_: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint without what a healthy site changes by itself while it is visited (the options
+    table: transients, cron) and without wpgate's own aside folder."""
+    files = {k: v for k, v in print_["files"].items() if not k.startswith("wp-content/wpgate-aside/")}
+    tables = [line for line in print_["tables"].splitlines() if not line.split("\t")[0].endswith(".wp_options")]
+    return {"files": files, "tables": tables}
+
+
+def kill_and_resume(release: dict[str, Any], site, name: str, kill_at: int) -> str:
+    """Kill a deploy of the release to `site` after event `kill_at`, resume it, and check that the site
+    is healthy and fully at the release or fully as before (by an independent fingerprint: every
+    file's bytes and every table's checksum). Returns the run's ending."""
+    where = describe(release["events"], kill_at)
+    config = configure(release, site, name)
+    before = fingerprint(site)
+    db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
+    earlier = runs_of(release["folder"])
+    killed = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", config=config,
+                    env={"WPGATE_TEST_KILL_AT": str(kill_at)})
+    assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+    [run] = runs_of(release["folder"]) - earlier
+    assert json.loads((run / "report.json").read_text())["status"] == "running", where
+    resumed = wpgate("resume", run.name, config=config)
+    report = json.loads((run / "report.json").read_text())
+    status = report["status"]
+    assert status in ("complete", "rolled_back", "refused"), (where, status, resumed.stderr)
+    assert resumed.returncode == (4 if status == "rolled_back" else 0), (where, resumed.stderr)
+    found = state_of(config, name)
+    if status == "complete":  # the gates after apply ran, in the deploy or in the resume
+        assert {g["step"]: g["status"] for g in report["gates"]}.items() >= {
+            "6.5": "passed", "6.6": "passed", "6.7": "passed"}.items(), (where, report["gates"])
+        assert found == {**NEW, **THEME_NEW, "core": CORE_NEW, "db_version": release["db_version_new"]}, where
+    else:
+        assert found == {**OLD, **THEME_OLD, "core": CORE_OLD, "db_version": db_version}, (where, resumed.stderr)
+        after = comparable(fingerprint(site))
+        expected = comparable(before)
+        changed = sorted(k for k in set(expected["files"]) | set(after["files"])
+                         if expected["files"].get(k) != after["files"].get(k))
+        assert not changed, (where, f"files differ from before the deploy: {changed[:10]}")
+        assert after["tables"] == expected["tables"], (where, "tables differ from before the deploy")
+    page = httpx.get(site.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text, where
+    assert not (Path(site.path) / ".maintenance").exists(), where
+    assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), where
+    # Each kill keeps a backup of ~25 MB: drop it once the point has passed.
+    shutil.rmtree(release["folder"] / "backups" / name, ignore_errors=True)
+    shutil.rmtree(release["folder"] / "offsite" / name, ignore_errors=True)
+    return status
+
+
+def run_points(bed, release: dict[str, Any], points, prefix: str) -> dict[str, int]:
+    """Every kill point: those before the first change on one shared site (each must leave it as it
+    was), the others on a fresh site each. Failures are gathered, so one run names them all."""
+    outcomes: dict[str, int] = {}
+    failures: list[str] = []
+
+    def one(site, name: str, kill_at: int) -> None:
+        try:
+            status = kill_and_resume(release, site, name, kill_at)
+        except AssertionError as error:
+            failures.append(f"killed after {describe(release['events'], kill_at)}: {error}")
+        else:
+            outcomes[status] = outcomes.get(status, 0) + 1
+
+    if points.before_change:
+        shared = production(bed, f"{prefix}-early")
+        for kill_at in points.before_change:
+            one(shared, f"{prefix}-early", kill_at)
+        bed.remove_site(shared)
+    for kill_at in points.after_change:
+        site = production(bed, f"{prefix}-{kill_at}")
+        one(site, f"{prefix}-{kill_at}", kill_at)
+        bed.remove_site(site)
+    assert not failures, "\n".join(failures)
+    return outcomes
