@@ -194,7 +194,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 
 def _summary(step: str, evidence: dict[str, Any]) -> str:
     if step == "6.1":
-        return (f"approved by {evidence.get('approved_by')}, digest intact, "
+        return (f"approved by {evidence.get('approved_by')} ({evidence.get('signature')}), digest intact, "
                 f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
