@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -62,6 +63,7 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
         entries += core_root_files(transport, base)
     else:
         _require_folder(transport, base, slug, kind)
+    _refuse_hard_links(transport, base, entries, f"{kind} {slug}")
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wpgate-capture-", dir=artifacts_dir) as scratch:
         tree = Path(scratch) / "tree"
@@ -69,10 +71,10 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
         archive = Path(scratch) / "component.tar"
         with open(archive, "wb") as stream:
             transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
-        last_modified, files = _unpack(archive, tree, f"{kind} {slug}")
+        last_modified, files, modes = _unpack(archive, tree, f"{kind} {slug}")
         top = "wordpress" if kind == "core" else slug
         packed = Path(scratch) / "artifact.zip"
-        pack(tree, packed, top)
+        pack(tree, packed, top, modes)
         sha256 = sha256_file(packed)
         name = f"{kind}-{slug}-{version}-{sha256[:12]}.zip"
         final = artifacts_dir / name
@@ -94,10 +96,25 @@ def core_root_files(transport: Transport, abspath: str) -> list[str]:
     return sorted(name for name in listing.text().splitlines() if is_core_root_file(name))
 
 
-def _unpack(archive: Path, tree: Path, what: str) -> tuple[float, int]:
-    """Extract a tar stream safely: regular files and folders only, nothing outside `tree`."""
+def _refuse_hard_links(transport: Transport, base: str, entries: list[str], what: str) -> None:
+    """A file with a second name elsewhere (a hard link to a private file outside WordPress, say)
+    would be packed as an ordinary file of the component: refused, as links are."""
+    paths = [f"{base}/{entry}" for entry in entries]
+    found = transport.check(Command.of("find", *paths, "-type", "f", "-links", "+1", "-print")).text().split("\n")
+    linked = [path for path in found if path]
+    if linked:
+        more = f" and {len(linked) - 1} more" if len(linked) > 1 else ""
+        raise SiteError(f"{what}: {linked[0]}{more} has more than one hard link (the same file under another "
+                        "name, maybe outside WordPress); components with links cannot be replicated safely: "
+                        "replace it by a copy")
+
+
+def _unpack(archive: Path, tree: Path, what: str) -> tuple[float, int, dict[str, int]]:
+    """Extract a tar stream safely: regular files and folders only, nothing outside `tree`. Returns
+    the newest file time, the file count and each entry's permission bits (to be kept, never widened)."""
     last_modified = 0.0
     files = 0
+    modes: dict[str, int] = {}
     with tarfile.open(archive, "r:") as tar:
         for member in tar:
             name = PurePosixPath(member.name)
@@ -111,13 +128,19 @@ def _unpack(archive: Path, tree: Path, what: str) -> tuple[float, int]:
             if member.isfile():
                 files += 1
                 last_modified = max(last_modified, float(member.mtime))
+            modes[PurePosixPath(member.name).as_posix()] = member.mode & 0o777
             tar.extract(member, tree, set_attrs=False, **_SAFE_EXTRACT)
-    return last_modified, files
+    return last_modified, files, modes
 
 
-def pack(tree: Path, destination: Path, top: str) -> None:
-    """Zip `tree` under the folder name `top`: sorted entries, fixed times and modes, so the same
-    files always give the same bytes."""
+FILE_MODE, FOLDER_MODE = 0o644, 0o755
+
+
+def pack(tree: Path, destination: Path, top: str, modes: dict[str, int] | None = None) -> None:
+    """Zip `tree` under the folder name `top`: sorted entries, fixed times, so the same files always
+    give the same bytes. Modes are 0644 for files and 0755 for folders, narrowed to the source's own
+    (`modes`, by path in `tree`): a file private on staging is never packed readable by all."""
+    modes = modes or {}
     source = tree if top == "wordpress" else tree / top
     entries = sorted(p for p in source.rglob("*"))
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
@@ -126,13 +149,14 @@ def pack(tree: Path, destination: Path, top: str) -> None:
         archive.writestr(folder, b"")
         for path in entries:
             relative = path.relative_to(source).as_posix()
+            in_tree = path.relative_to(tree).as_posix()
             if path.is_dir():
                 info = zipfile.ZipInfo(f"{top}/{relative}/", date_time=ZIP_TIME)
-                info.external_attr = (0o40755 << 16) | 0x10
+                info.external_attr = ((stat.S_IFDIR | (FOLDER_MODE & modes.get(in_tree, FOLDER_MODE))) << 16) | 0x10
                 archive.writestr(info, b"")
             else:
                 info = zipfile.ZipInfo(f"{top}/{relative}", date_time=ZIP_TIME)
-                info.external_attr = 0o100644 << 16
+                info.external_attr = (stat.S_IFREG | (FILE_MODE & modes.get(in_tree, FILE_MODE))) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
 
@@ -159,3 +183,83 @@ def check_core_artifact(zip_path: Path) -> list[str]:
             if relative == "wp-config.php" or relative.startswith("wp-content/"):
                 problems.append(f"{zip_path.name} holds {relative}, which a core artifact must never hold")
     return problems
+
+
+_CORE_REQUIRED = ("wp-includes/version.php", "readme.html", "wp-admin/includes/update-core.php")
+_FILE_TYPES = (0, stat.S_IFREG, stat.S_IFDIR)  # 0: a zip made without Unix modes
+
+
+def structure_problems(zip_path: Path, kind: str, slug: str, version: str) -> list[str]:
+    """What would make the upgrader refuse this artifact, or install something else than planned,
+    read before anything changes (gate 6.1): one top folder (`SLUG/`, or `wordpress/` for core), no
+    entry outside it, no link or special file, the component at `version`; a core one without
+    wp-config.php or wp-content/. The bridge checks the same again on the host."""
+    what = f"artifact of {kind} {slug}"
+    top = "wordpress" if kind == "core" else slug
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            entries = archive.infolist()
+            problems = _entry_problems(entries, what, top)
+            if not entries:
+                return [f"{what}: {zip_path.name} is an empty zip archive"]
+            if problems:
+                return problems
+            names = {info.filename for info in entries}
+            if kind == "core":
+                problems += check_core_artifact(zip_path)
+                problems += [f"{what}: {zip_path.name} has no {top}/{required}: not a WordPress core package"
+                             for required in _CORE_REQUIRED if f"{top}/{required}" not in names]
+                if problems:
+                    return problems
+                found = _core_version(_read(archive, f"{top}/wp-includes/version.php", 65536))
+            elif kind == "theme":
+                style = _read(archive, f"{top}/style.css") if f"{top}/style.css" in names else ""
+                if not header(style, "Theme Name"):
+                    return [f"{what}: {zip_path.name} has no {top}/style.css with a Theme Name header"]
+                found = header(style, "Version")
+            else:
+                found = None
+                for name in sorted(n for n in names if re.fullmatch(re.escape(top) + r"/[^/]+\.php", n)):
+                    text = _read(archive, name)
+                    if header(text, "Plugin Name"):
+                        found = header(text, "Version")
+                        break
+                if found is None:
+                    return [f"{what}: {zip_path.name} has no PHP file with a Plugin Name header directly in {top}/"]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as error:
+        return [f"{what}: {zip_path.name} is not a readable zip archive ({error})"]
+    if found != version:
+        return [f"{what}: {zip_path.name} holds version {found or '(none)'}, not {version}"]
+    return []
+
+
+def _entry_problems(entries: list[zipfile.ZipInfo], what: str, top: str) -> list[str]:
+    problems = []
+    for info in entries:
+        name = info.filename
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or "\\" in name or ".." in parts or not parts or parts[0] != top:
+            problems.append(f"{what}: the entry {name!r} lies outside its {top}/ folder")
+        elif stat.S_IFMT(info.external_attr >> 16) not in _FILE_TYPES:
+            kind = "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else "not a regular file or folder"
+            problems.append(f"{what}: the entry {name!r} is {kind}")
+        if len(problems) >= 5:
+            break  # a hostile archive may hold thousands: the first ones say enough
+    return problems
+
+
+def _read(archive: zipfile.ZipFile, name: str, limit: int = 8192) -> str:
+    with archive.open(name) as handle:
+        return handle.read(limit).decode("utf-8", "replace")
+
+
+def header(text: str, name: str) -> str:
+    """A WordPress file header (`Version: 1.2`), read as the bridge (and WordPress) read it."""
+    found = re.search(r"^(?:[ \t]*<\?php)?[ \t/*#@]*" + re.escape(name) + r":(.*)$", text or "",
+                      re.MULTILINE | re.IGNORECASE)
+    return re.sub(r"\s*(?:\*/|\?>).*", "", found.group(1)).strip() if found else ""
+
+
+def _core_version(text: str) -> str | None:
+    found = re.search(r"\$wp_version\s*=\s*'([^']+)'", text or "")
+    return found.group(1) if found else None

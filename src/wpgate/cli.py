@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from wpgate import __version__, config, progress
+from wpgate import __version__, config, progress, redact
 from wpgate.bridge import Bridge
 from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
@@ -65,7 +66,7 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
     with for_site(site_config) as transport:
         found = inventory_module.read(Bridge(site, site_config, transport))
     if as_json:
-        click.echo(json.dumps(found.data, indent=2))
+        _print_json(found.data)
     else:
         inventory_module.render(found, site, console)
 
@@ -80,7 +81,7 @@ def backup(obj: Context, site: str, as_json: bool) -> None:
 
     manifest = commands.backup(obj.settings, site, console)
     if as_json:
-        click.echo(json.dumps(manifest, indent=2))
+        _print_json(manifest)
 
 
 @cli.command()
@@ -95,7 +96,7 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 
     report = commands.restore_verify(obj.settings, backup_id, verify=verify, console=console)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _print_json(report)
     commands.refuse_unless_restorable(report)
 
 
@@ -135,7 +136,7 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
 
     release = planning.plan(obj.settings, staging, production, output, console)
     if as_json:
-        click.echo(json.dumps(release.as_dict() if release else {"updates": []}, indent=2))
+        _print_json(release.as_dict() if release else {"updates": []})
     if release is None:
         return
     console.print(f"release {release.id}: {len(release.updates)} update(s), written to {output}")
@@ -148,20 +149,23 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
 @click.argument("release_path", metavar="RELEASE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--qa", "qa_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The QA record of staging.")
-@click.option("--by", required=True, metavar="NAME", help="Who approves.")
+@click.option("--by", required=True, metavar="NAME", help="Who approves (the signer's principal with --key).")
+@click.option("--key", "key", type=click.Path(dir_okay=False, path_type=Path), metavar="SSH_KEY",
+              help="Sign the approval's digest with this OpenSSH key (ssh-keygen -Y sign, namespace wpgate-release).")
 @click.option("--json", "as_json", is_flag=True, help="Print the approved manifest as JSON on stdout.")
 @click.pass_obj
-def approve(obj: Context, release_path: Path, qa_path: Path, by: str, as_json: bool) -> None:
+def approve(obj: Context, release_path: Path, qa_path: Path, by: str, key: Path | None, as_json: bool) -> None:
     """Check the QA record, the manifest and staging; write the approval, or refuse (exit 3)."""
     from wpgate import release as release_module
     from wpgate.gates import approval
 
     release = release_module.load(release_path)
-    approved = approval.approve(obj.settings, release, qa_path, by, console)
-    console.print(f"approved release {approved.id} by {approved.approval.by} at {approved.approval.at}; "
-                  f"digest {approved.approval.digest}", markup=False)
+    approved = approval.approve(obj.settings, release, qa_path, by, console, key=key)
+    signed = "signed with " + str(key) if approved.approval.signature else "unsigned (no --key)"
+    console.print(f"approved release {approved.id} by {approved.approval.by} at {approved.approval.at}, "
+                  f"{signed}; digest {approved.approval.digest}", markup=False)
     if as_json:
-        click.echo(json.dumps(approved.as_dict(), indent=2))
+        _print_json(approved.as_dict())
 
 
 @cli.command()
@@ -225,7 +229,7 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
         raise BadInput(f"no runs yet in {state_dir / 'runs'}")
     report = run_module.load_report(state_dir, run_id)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _print_json(report)
         return
     from wpgate import report as report_module
     from wpgate.report import terminal
@@ -249,7 +253,7 @@ def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
         raise BadInput(f"no runs yet in {state_dir / 'runs'}")
     facts = report_module.load(state_dir, run_id)
     if html_path is None:
-        click.echo(markdown.render(facts), nl=False)
+        click.echo(redact.text(markdown.render(facts)), nl=False)
         return
     try:
         html.write(facts, html_path)
@@ -271,30 +275,48 @@ def demo(folder: Path, broken: bool) -> None:
     raise SystemExit(demo_module.run(folder.resolve(), console, broken=broken))
 
 
+def _print_json(document) -> None:
+    """One JSON document on stdout, every known secret masked."""
+    click.echo(json.dumps(redact.value(document), indent=2, default=str))
+
+
 def _with_report(as_json: bool, command) -> None:
     """Run a command that ends a run; with --json its report goes to stdout however it ends."""
     try:
         report = command()
     except WpgateError as error:
         if as_json and error.report is not None:
-            click.echo(json.dumps(error.report, indent=2))
+            _print_json(error.report)
         raise
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _print_json(report)
 
 
 def _write_traceback(obj: Context | None) -> Path:
-    folder = Path(tempfile.gettempdir())
+    """The traceback of an unexpected error, in a new private file (0600, a name nobody can guess or
+    plant a link at): under the state folder once the config is loaded, else the user's cache folder."""
+    folders = [user_cache_dir() / "errors", Path(tempfile.gettempdir())]
     if obj is not None and obj._settings is not None:
-        folder = obj._settings.state_dir / "errors"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"traceback-{time.strftime('%Y%m%dT%H%M%S')}.txt"
-        path.write_text(traceback.format_exc())
-    except OSError:
-        path = Path(tempfile.mkstemp(prefix="wpgate-traceback-", suffix=".txt")[1])
-        path.write_text(traceback.format_exc())
-    return path
+        folders.insert(0, obj._settings.state_dir / "errors")
+    text = redact.text(traceback.format_exc())
+    for folder in folders:
+        try:
+            if folder != Path(tempfile.gettempdir()):
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor, name = tempfile.mkstemp(prefix=f"traceback-{time.strftime('%Y%m%dT%H%M%S')}-",
+                                                suffix=".txt", dir=folder)
+        except OSError:
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        return Path(name)
+    raise RuntimeError("no folder to write the traceback to")
+
+
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/wpgate, else ~/.cache/wpgate."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return (Path(base) if base.startswith("/") else Path.home() / ".cache") / "wpgate"
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -304,6 +326,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and exit with the code DESIGN.md gives for how it ended."""
     ctx: click.Context | None = None
+    # Everything the terminal shows (messages, progress, logs, click's own errors) passes the mask.
+    if not isinstance(sys.stderr, redact.MaskedStream):
+        sys.stderr = redact.MaskedStream(sys.stderr)  # type: ignore[assignment]
     # A stop asked by the system (SIGTERM) ends a run the way Ctrl-C does: its record is finished.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

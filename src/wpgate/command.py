@@ -6,7 +6,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Union
 
-MASK = "***"
+from wpgate import redact
+from wpgate.redact import MASK
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class Secret:
     """A value that must reach the command but never a log line, journal or report."""
 
     value: str
+
+    def __post_init__(self) -> None:
+        redact.register(self.value)  # masked wherever text leaves wpgate, not only in this command's log line
 
     def __str__(self) -> str:
         return MASK

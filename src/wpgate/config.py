@@ -9,27 +9,30 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from wpgate import redact, yamlfile
 from wpgate.command import Secret
-from wpgate.errors import ConfigError, yaml_problem
+from wpgate.errors import BadInput, ConfigError
 
 DEFAULT_CONFIG = "wpgate.yml"
 CONFIG_ENV = "WPGATE_CONFIG"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
+# Patterns are matched whole (`fullmatch`): `$` alone would let a trailing newline through.
+_DURATION = re.compile(r" *(\d+(?:\.\d+)?) *([smh]) *")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SSH_TARGET = re.compile(r"^(?:(?P<user>[^@\s:/\[\]]+)@)?(?P<host>[^@\s:/\[\]-][^@\s:/\[\]]*|\[[0-9a-fA-F:]+\])"
-                         r"(?::(?P<port>\d{1,5}))?$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SSH_TARGET = re.compile(r"(?:(?P<user>[^@\s:/\[\]]+)@)?(?P<host>[^@\s:/\[\]-][^@\s:/\[\]]*|\[[0-9a-fA-F:]+\])"
+                         r"(?::(?P<port>\d{1,5}))?")
+# An http(s) URL: a host, then a path; no white space or control character anywhere.
+_HTTP_URL = re.compile(r"https?://[^/\s\x00-\x1f\x7f]+(?:/[^\s\x00-\x1f\x7f]*)?")
 
 
 def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
     """`user@host:port`, `user@host`, `host` or `[v6::addr]:port` into (user, host, port)."""
-    match = _SSH_TARGET.match(target)
+    match = _SSH_TARGET.fullmatch(target)
     if not match:
         raise ValueError(f"{target!r} is not an ssh target: use user@host:port, user@host or a Host alias")
     port = int(match.group("port")) if match.group("port") else None
@@ -47,7 +50,7 @@ def absolute_path(path: str, as_given: str, where: str) -> str:
 
 def parse_duration(value: Any) -> float:
     """`90s`, `5m`, `2h` into seconds; a number without its unit is refused as ambiguous."""
-    match = _DURATION.match(value) if isinstance(value, str) else None
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if not match:
         raise ValueError(f"{value!r} is not a duration: use a number with s, m or h, like 60s, 5m, 2h")
     seconds = float(match.group(1)) * _UNITS[match.group(2)]
@@ -60,7 +63,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not an environment variable name (name the variable, not the secret)")
     return value
 
@@ -95,13 +98,13 @@ class BackupConfig(Strict):
     @field_validator("verify_database")
     @classmethod
     def _database_name(cls, name: str | None) -> str | None:
-        if name is not None and not re.match(r"^[A-Za-z0-9_$]{1,64}$", name):
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9_$]{1,64}", name):
             raise ValueError(f"{name!r} is not a database name (letters, digits, _ and $, up to 64)")
         return name
 
 
 def _http_url(url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", url):
+    if not _HTTP_URL.fullmatch(url):
         raise ValueError(f"{url!r} is not an http(s) URL")
     return url.rstrip("/")
 
@@ -112,7 +115,7 @@ HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v,
 def _api_id(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # Bunny's pull zone ids are numbers
-    if isinstance(value, str) and not re.match(r"^[A-Za-z0-9_-]{1,64}$", value):
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
         raise ValueError(f"{value!r} is not an id (letters, digits, _ and -)")
     return value
 
@@ -167,7 +170,7 @@ class CloudflareCache(Strict):
     @classmethod
     def _urls(cls, urls: list[str]) -> list[str]:
         for url in urls:
-            if not (url.startswith("/") or re.match(r"^https?://[^/\s]+", url)):
+            if not ((url.startswith("/") and not re.search(r"[\s\x00-\x1f\x7f]", url)) or _HTTP_URL.fullmatch(url)):
                 raise ValueError(f"{url!r}: give a path on the site (/shop/) or a whole http(s) URL")
         return urls
 
@@ -299,7 +302,7 @@ class WebhookNotify(Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^https?://[^/\s]+", url):
+        if url is not None and not _HTTP_URL.fullmatch(url):
             raise ValueError(f"{url!r} is not an http(s) URL")
         return url
 
@@ -326,7 +329,7 @@ class EmailNotify(Strict):
     @classmethod
     def _addresses(cls, addresses: list[str]) -> list[str]:
         for address in addresses:
-            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
                 raise ValueError(f"{address!r} is not an email address")
         return addresses
 
@@ -367,7 +370,7 @@ class SiteConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", url):
+        if not _HTTP_URL.fullmatch(url):
             raise ValueError(f"{url!r} is not an http(s) URL")
         return url.rstrip("/")
 
@@ -381,7 +384,7 @@ class SiteConfig(Strict):
     @field_validator("php")
     @classmethod
     def _php(cls, php: str) -> str:
-        if not re.match(r"^[A-Za-z0-9_./+-]+$", php) or php.startswith("-"):
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]+", php) or php.startswith("-"):
             raise ValueError(f"{php!r} is not a PHP binary name or path")
         return php
 
@@ -419,6 +422,9 @@ def _overlaps(first: str, second: str) -> bool:
 
 class Config(Strict):
     state_dir: str = ".wpgate"
+    # An OpenSSH allowed-signers file (relative to this file): when set, deploy refuses an approval
+    # not signed by a principal and key it lists (see signing.py).
+    approvers: str | None = None
     sites: dict[str, SiteConfig]
 
     @field_validator("sites")
@@ -427,7 +433,7 @@ class Config(Strict):
         if not sites:
             raise ValueError("no sites are configured")
         for name in sites:
-            if not _SITE_NAME.match(str(name)):
+            if not _SITE_NAME.fullmatch(str(name)):
                 raise ValueError(f"site name {name!r} may hold only letters, digits, '.', '_' and '-'")
         return sites
 
@@ -442,6 +448,11 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return (self.path.parent / self.model.state_dir).resolve()
+
+    @property
+    def approvers(self) -> Path | None:
+        """The allowed-signers file approvals must be signed by, when the config names one."""
+        return (self.path.parent / self.model.approvers).resolve() if self.model.approvers else None
 
     def site(self, name: str) -> SiteConfig:
         try:
@@ -471,23 +482,61 @@ def resolve_path(option: str | None) -> Path:
 
 
 def load(path: Path) -> Settings:
+    if not path.exists():
+        raise ConfigError(str(path), ["no such file (give one with -c, or set WPGATE_CONFIG)"])
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), ["no such file (give one with -c, or set WPGATE_CONFIG)"]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(str(path), [f"cannot read it: {error}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(str(path), [yaml_problem(error)]) from None
+        data = yamlfile.read(path, "config", config=True)
+    except BadInput as error:
+        raise ConfigError(str(path), [error.message.removeprefix(f"{path}: ").removeprefix("the config is ")]) from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), ["the file must be a mapping with `sites:` (and optionally `state_dir:`)"])
+    register_secrets(data)  # before validating: a message about a bad value must not show a secret either
     try:
         model = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(str(path), format_errors(error)) from None
-    return Settings(model, path.resolve())
+    settings = Settings(model, path.resolve())
+    problems = _folder_problems(settings)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return settings
+
+
+def register_secrets(data: Any) -> None:
+    """Every value a `*_env` key names (from the environment) and every credential written in a URL
+    (`https://user:password@host`) is masked wherever wpgate prints or writes text."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env"):
+                names = value.values() if isinstance(value, dict) else [value]
+                redact.register(*(os.environ.get(name) for name in names if isinstance(name, str)))
+                for name in names:
+                    if isinstance(name, str) and os.environ.get(name, "").startswith(("http://", "https://")):
+                        redact.register_url(os.environ[name])
+            register_secrets(value)
+    elif isinstance(data, list):
+        for item in data:
+            register_secrets(item)
+    elif isinstance(data, str) and "@" in data and "://" in data:
+        redact.register_url(data)
+
+
+def _folder_problems(settings: Settings) -> list[str]:
+    """state_dir must be a folder (or not exist yet, under folders); approvers a readable file."""
+    problems = []
+    state_dir = settings.state_dir
+    for folder in (state_dir, *state_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == state_dir else f"lies under {folder}, which is a file"
+                problems.append(f"state_dir: {state_dir} {what}, not a folder: name a folder "
+                                "(wpgate keeps its runs, artifacts and backups index there)")
+            break
+    approvers = settings.approvers
+    if approvers is not None and not approvers.is_file():
+        problems.append(f"approvers: {approvers} is not a file (an OpenSSH allowed-signers file: one "
+                        "`NAME KEYTYPE KEY` line per approver)")
+    return problems
 
 
 def format_errors(error: ValidationError) -> list[str]:

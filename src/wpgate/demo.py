@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from wpgate import yamlfile
 from wpgate.errors import EXIT_INTERRUPTED, BadInput
 
 PRODUCTION = {"core": "6.1.9", "plugins": {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0", "wpgate-seo": "3.0.0"},
@@ -143,9 +144,9 @@ def _earlier_demo(config: Path) -> bool:
         text = config.read_text(errors="replace")
         if text.startswith(MARKER):
             return True
-        sites = yaml.safe_load(text)["sites"]
+        sites = yamlfile.parse(text, str(config), config=True)["sites"]
         paths = [Path(site["path"]) for site in sites.values()]
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+    except (OSError, BadInput, KeyError, TypeError, AttributeError):
         return False
     return bool(paths) and all(
         len(path.parents) > 2 and path.parents[0].name == "sites" and path.parents[1].name.startswith("wpgate-bed-")

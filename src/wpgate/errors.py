@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wpgate import redact
+
 
 class WpgateError(Exception):
     """An expected failure: one clear line for the user, and the exit code it stands for."""
@@ -15,9 +17,8 @@ class WpgateError(Exception):
         self.report: dict | None = None  # a run's report, when the error ended a run
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message} ({self.hint})"
-        return self.message
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        return redact.text(text)  # whatever layer wrote the message, a known secret never shows
 
 
 class BadInput(WpgateError):
@@ -86,8 +87,20 @@ def yaml_problem(error: Exception) -> str:
     return f"not valid YAML{at}: {getattr(error, 'problem', None) or 'syntax error'}"
 
 
+MAX_LISTED = 20        # a hostile file may hold thousands of problems: the first ones say enough
+MAX_PROBLEM_CHARS = 300  # and one problem may quote a huge value
+
+
 def listing(problems: list[str], what: str = "problems") -> str:
-    """One problem on its own, several as a counted list: how every error that finds many reads."""
+    """One problem on its own, several as a counted list (the first 20): how every error that finds many reads."""
+    shown = [_shorten(problem) for problem in problems[:MAX_LISTED]]
     if len(problems) == 1:
-        return problems[0]
-    return f"{len(problems)} {what}:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        return shown[0]
+    more = len(problems) - len(shown)
+    tail = [f"  … and {more} more"] if more else []
+    return f"{len(problems)} {what}:\n" + "\n".join([f"  - {problem}" for problem in shown] + tail)
+
+
+def _shorten(problem: str) -> str:
+    problem = str(problem)
+    return problem if len(problem) <= MAX_PROBLEM_CHARS else problem[:MAX_PROBLEM_CHARS] + "…"

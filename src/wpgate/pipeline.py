@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -12,7 +13,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from wpgate import inventory, rollback, upgrader
+from wpgate import inventory, redact, rollback, upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
@@ -194,7 +195,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 
 def _summary(step: str, evidence: dict[str, Any]) -> str:
     if step == "6.1":
-        return (f"approved by {evidence.get('approved_by')}, digest intact, "
+        return (f"approved by {evidence.get('approved_by')} ({evidence.get('signature')}), digest intact, "
                 f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
@@ -232,7 +233,9 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         message = "interrupted"
     else:  # unexpected: the traceback goes into the run's folder
         path = run.folder / "traceback.txt"
-        path.write_text("".join(traceback.format_exception(error)))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(redact.text("".join(traceback.format_exception(error))))
         message = f"unexpected error {type(error).__name__}: {error} (traceback in {path})"
 
     if not run.changed:

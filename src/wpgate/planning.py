@@ -47,7 +47,7 @@ def compare(staging: Inventory, production: Inventory) -> Difference:
                 _check_version(kind, slug, ours[slug]["version"], theirs[slug]["version"])
                 parent = theirs[slug].get("parent")
                 for name in (slug, parent) if parent else (slug,):
-                    if not SLUG.match(name):
+                    if not SLUG.fullmatch(name):
                         raise BadInput(f"{kind} folder {name!r} is not a valid slug: wpgate cannot plan it")
                 difference.updates.append((kind, slug, ours[slug]["version"], theirs[slug]["version"]))
             elif kind == "plugin" and ours[slug]["active"] != theirs[slug]["active"]:
@@ -65,7 +65,7 @@ def compare(staging: Inventory, production: Inventory) -> Difference:
 
 def _check_version(kind: str, slug: str, production: str, staging: str) -> None:
     for side, version in (("production", production), ("staging", staging)):
-        if not VERSION.match(version or ""):
+        if not VERSION.fullmatch(version or ""):
             raise BadInput(f"{kind} {slug} on {side} has version {version!r}, which is not a WordPress "
                            "version string: wpgate cannot plan it")
 

@@ -7,44 +7,24 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
-import yaml
-
-from wpgate.errors import BadInput, listing, yaml_problem
+from wpgate import yamlfile
+from wpgate.errors import BadInput, listing
 
 MANIFEST_FORMAT = 1
 TYPES = ("core", "plugin", "theme")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Every pattern is matched whole (`fullmatch`): `$` alone would let a trailing newline through.
+SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
 # A WordPress version string: digits first, then letters, digits, dots, dashes, pluses.
-VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]{0,63}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-ARTIFACT_PATH = re.compile(r"^[A-Za-z0-9._/-]+\.zip$")
-
-
-class TextLoader(yaml.SafeLoader):
-    """YAML where every plain scalar but true/false/null stays text: `5.10` is version "5.10", not 5.1."""
-
-
-TextLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]{0,63}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+ARTIFACT_PATH = re.compile(r"[A-Za-z0-9._/-]+\.zip")
 
 
 def load_yaml(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(f"{path}: cannot read the {what}: {error}") from None
-    try:
-        return yaml.load(text, Loader=TextLoader)
-    except yaml.YAMLError as error:
-        raise BadInput(f"{path}: the {what} is {yaml_problem(error)}") from None
+    return yamlfile.read(path, what)
 
 
 @dataclass(frozen=True)
@@ -80,6 +60,7 @@ class Approval:
     by: str
     at: str
     digest: str
+    signature: str | None = None  # `approve --key`: an OpenSSH signature over `digest` (see signing.py)
 
 
 @dataclass(frozen=True)
@@ -103,6 +84,8 @@ class Release:
         if self.approval:
             document["approval"] = {"by": self.approval.by, "at": self.approval.at,
                                     "digest": self.approval.digest}
+            if self.approval.signature:
+                document["approval"]["signature"] = self.approval.signature
         if self.qa is not None:
             document["qa"] = self.qa
         return document
@@ -113,13 +96,17 @@ class Release:
                                sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
-    def approved(self, by: str, at: str, qa: dict[str, Any]) -> "Release":
+    def approved(self, by: str, at: str, qa: dict[str, Any],
+                 sign: Callable[[str], str] | None = None) -> "Release":
+        """The release approved by `by`; `sign` turns the digest into a signature (approve --key)."""
         with_qa = replace(self, qa=qa)
-        return replace(with_qa, approval=Approval(by=by, at=at, digest=with_qa.digest()))
+        digest = with_qa.digest()
+        return replace(with_qa, approval=Approval(by=by, at=at, digest=digest,
+                                                  signature=sign(digest) if sign else None))
 
 
 def save(release: Release, path: Path) -> None:
-    text = yaml.safe_dump(release.as_dict(), sort_keys=False, allow_unicode=True, width=200)
+    text = yamlfile.dump(release.as_dict())
     partial = path.with_name(path.name + ".part")
     try:
         partial.write_text(text, encoding="utf-8")
@@ -158,7 +145,7 @@ def _keys(value: Any, where: str, required: set[str], optional: set[str], proble
 
 
 def _text(value: Any, where: str, pattern: re.Pattern[str], what: str, problems: list[str]) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         problems.append(f"{where}: {value!r} is not {what}")
         return ""
     return value
@@ -185,8 +172,13 @@ def _parse(data: Any, problems: list[str]) -> Release | None:
     approval = None
     if data.get("approval") is not None:
         raw = data["approval"]
-        if _keys(raw, "approval", {"by", "at", "digest"}, set(), problems):
-            approval = Approval(by=str(raw["by"]), at=str(raw["at"]), digest=str(raw["digest"]))
+        if _keys(raw, "approval", {"by", "at", "digest"}, {"signature"}, problems):
+            signature = raw.get("signature")
+            if signature is not None and not isinstance(signature, str):
+                problems.append("approval.signature: must be the text of an OpenSSH signature")
+                signature = None
+            approval = Approval(by=str(raw["by"]), at=str(raw["at"]), digest=str(raw["digest"]),
+                                signature=signature or None)
     qa = data.get("qa")
     if qa is not None and not isinstance(qa, dict):
         problems.append("qa: must be a mapping")

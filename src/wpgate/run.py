@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from wpgate import redact
 from wpgate.errors import BadInput
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
-RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
 
 
 def _crash_here_for_tests(event: str) -> None:
@@ -101,7 +102,7 @@ class Run:
 
     def event(self, name: str, /, **data: Any) -> None:
         """Append one event and force it to disk before going on."""
-        line = json.dumps({"at": utc_now(), "event": name, **data}, sort_keys=False, default=str)
+        line = json.dumps(redact.value({"at": utc_now(), "event": name, **data}), sort_keys=False, default=str)
         self._journal.write(line + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
@@ -129,7 +130,7 @@ class Run:
 
     def save_json(self, name: str, data: Any) -> Path:
         path = self.folder / name
-        path.write_text(json.dumps(data, indent=2, default=str))
+        path.write_text(json.dumps(redact.value(data), indent=2, default=str))
         return path
 
     def report(self) -> dict[str, Any]:
@@ -141,7 +142,7 @@ class Run:
         if self.error:
             document["error"] = self.error
         document.update(self.extra)
-        return document
+        return redact.value(document)  # what the journal, report.json, --json and notifications see
 
     def write_report(self) -> None:
         path = self.folder / "report.json"
@@ -164,7 +165,7 @@ class Run:
 
 
 def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:
-    if not RUN_ID.match(run_id or ""):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise BadInput(f"{run_id!r} is not a run id (they look like 20261126-101500-ab12)")
     path = state_dir / "runs" / run_id / "report.json"
     try:

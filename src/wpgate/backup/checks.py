@@ -40,7 +40,7 @@ def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]
     found = []
     for start in range(0, len(fields) - 4, 4):
         name = fields[start].decode("utf-8", "replace")
-        match = ID.match(name)
+        match = ID.fullmatch(name)
         if not match or match.group("site") != site_name:
             continue
         try:

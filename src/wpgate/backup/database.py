@@ -21,7 +21,7 @@ DUMP_OPTIONS = ("--single-transaction", "--quick", "--routines", "--triggers", "
 # The last line a dump client writes once every table is out (unless comments are turned off).
 COMPLETION_LINE = "-- Dump completed"
 SCRATCH_SUFFIX = "_wpgate_verify"
-_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$-]{0,63}")  # matched whole
 
 
 class BackupError(SiteError):
@@ -76,7 +76,7 @@ class Credentials:
 
 def _charset(value: str) -> str:
     # DB_CHARSET ends up in SQL and in the options file: a plain name, else WordPress's default.
-    return value if re.match(r"^[A-Za-z0-9_]{1,32}$", value) else "utf8mb4"
+    return value if re.fullmatch(r"[A-Za-z0-9_]{1,32}", value) else "utf8mb4"
 
 
 def _quoted(value: str) -> str:
@@ -86,7 +86,7 @@ def _quoted(value: str) -> str:
 
 
 def check_name(name: str, what: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BackupError(f"{what}: {name!r} is not a database name wpgate can back up "
                           "(letters, digits, _, $ and -, up to 64, not starting with -)")
     return name

@@ -17,7 +17,7 @@ from wpgate.errors import WpgateError
 from wpgate.transports import Transport
 
 FORMAT = 1
-ID = re.compile(r"^(?P<site>[A-Za-z0-9][A-Za-z0-9._-]*)-(?P<stamp>\d{8}-\d{6})-[0-9a-f]{4}$")
+ID = re.compile(r"(?P<site>[A-Za-z0-9][A-Za-z0-9._-]*)-(?P<stamp>\d{8}-\d{6})-[0-9a-f]{4}")  # matched whole
 DUMP, ARCHIVE, INDEX, INVENTORY, TABLES, MANIFEST = (
     "database.sql.gz", "files.tar.gz", "files.index", "inventory.json", "tables.json", "manifest.json")
 PARTS = (DUMP, ARCHIVE, INDEX, INVENTORY, TABLES)
@@ -75,7 +75,7 @@ def new_id(site_name: str, when: datetime) -> str:
 
 def site_of(backup_id: str) -> str:
     """The site name a backup id starts with."""
-    match = ID.match(backup_id or "")
+    match = ID.fullmatch(backup_id or "")
     if not match:
         raise BackupError(f"{backup_id!r} is not a backup id (they look like production-20261126-101500-ab12)")
     return match.group("site")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from wpgate import artifacts, inventory, qa as qa_record
+from wpgate import artifacts, inventory, qa as qa_record, signing
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
-from wpgate.errors import BadInput, GateRefused, listing
+from wpgate.errors import BadInput, GateRefused, WpgateError, listing
 from wpgate.gates import GateFailed
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
 from wpgate.run import utc_now
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
 def artifact_problems(release: Release, state_dir: Path) -> list[str]:
-    """Every artifact is where the manifest says, with the sha256 it says; core artifacts hold core only."""
+    """Every artifact is where the manifest says, with the sha256 it says, and shaped as its upgrader needs
+    (artifacts.structure_problems): a broken one is refused here, before production changes."""
     problems = []
     for update in release.updates:
         path = artifact_file(state_dir, update.artifact)
@@ -31,16 +33,23 @@ def artifact_problems(release: Release, state_dir: Path) -> list[str]:
         if actual != update.artifact.sha256:
             problems.append(f"artifact of {update.type} {update.slug} does not match its sha256 "
                             f"(manifest {update.artifact.sha256[:12]}…, file {actual[:12]}…): {path}")
-        elif update.type == "core":
-            problems += artifacts.check_core_artifact(path)
+        else:
+            problems += artifacts.structure_problems(path, update.type, update.slug, update.to_version)
     return problems
 
 
-def approve(settings: Settings, release: Release, qa_path: Path, by: str, console: Console) -> Release:
-    """Check the QA record, the manifest and staging itself; write the approval or refuse (exit 3)."""
+def approve(settings: Settings, release: Release, qa_path: Path, by: str, console: Console,
+            key: Path | None = None) -> Release:
+    """Check the QA record, the manifest and staging itself; write the approval or refuse (exit 3).
+    With `key`, the approval's digest is signed by it as `by` (an OpenSSH signature)."""
     assert release.path is not None
     if not by.strip():
         raise BadInput("--by must name the person approving")
+    if re.search(r"[\x00-\x1f\x7f]", by):
+        raise BadInput("--by must be a name on one line, without control characters")
+    if settings.approvers is not None and key is None:
+        raise BadInput(f"the config's approvers ({settings.approvers}) requires signed approvals: "
+                       "approve with --key SSH_KEY (the key listed there for you)")
     if release.approval is not None:
         raise GateRefused(f"{release.path}: already approved by {release.approval.by} at {release.approval.at}: "
                           "approval is frozen; plan a new release to change it")
@@ -51,7 +60,14 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
     reasons += staging_problems(settings, release, console)
     if reasons:
         raise GateRefused(f"{release.path}: approval refused: {listing(reasons, 'reasons')}")
-    approved = release.approved(by=by.strip(), at=utc_now(), qa=qa)
+    by = by.strip()
+    approved = release.approved(by=by, at=utc_now(), qa=qa,
+                                sign=(lambda digest: signing.sign(digest, key, by)) if key else None)
+    if settings.approvers is not None and approved.approval is not None:
+        try:  # an approval deploy would refuse is never written: it would freeze the release unusable
+            signing.verify(approved.approval.digest, approved.approval.signature, by, settings.approvers)
+        except GateRefused as refusal:
+            raise GateRefused(f"{release.path}: approval refused: {refusal.message}") from None
     save(approved, release.path)
     return approved
 
@@ -80,6 +96,25 @@ def staging_problems(settings: Settings, release: Release, console: Console) -> 
     return problems
 
 
+def signature_evidence(settings: Settings, release: Release, digest: str, reasons: list[str]) -> dict[str, Any]:
+    """Who signed the approval, as the config's approvers file proves it; or that nothing proves it.
+    The signature must hold over the digest recomputed now (it covers every artifact's sha256)."""
+    assert release.approval is not None
+    approvers = settings.approvers
+    signed = bool(release.approval.signature)
+    if approvers is None:
+        return {"signed": signed, "signature": (
+            "signed, but not verified: the config names no approvers file" if signed else
+            "unsigned: the config names no approvers file, so nothing proves who approved")}
+    try:
+        verified = signing.verify(digest, release.approval.signature, release.approval.by, approvers)
+    except WpgateError as refusal:
+        reasons.append(refusal.message)
+        return {"signed": signed, "signature": f"not accepted by {approvers}"}
+    return {"signed": True, "signature": f"verified: {verified.principal}'s key {verified.key} "
+                                         f"(listed in {approvers})".replace("key  (", "key (")}
+
+
 def check(deployment: "Deployment") -> dict[str, Any]:
     """Gate 6.1: approved, unchanged since, QA clean, in order, artifacts intact, no drift."""
     release = deployment.release
@@ -92,6 +127,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
     evidence["digest"] = digest
     if digest != release.approval.digest:
         reasons.append("the manifest or its QA record was edited after approval (digest mismatch)")
+    evidence.update(signature_evidence(deployment.settings, release, digest, reasons))
     reasons += qa_record.refusals(release.qa or {})
     reasons += order_problems(release.updates)
     reasons += artifact_problems(release, deployment.settings.state_dir)

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wpgate import run as run_module
+from wpgate import redact, run as run_module
 
 GATES = (("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"),
          ("6.5", "caches"), ("6.6", "monitor"), ("6.7", "completion"))
@@ -145,7 +145,9 @@ class Facts:
 def load(state_dir: Path, run_id: str) -> Facts:
     report = run_module.load_report(state_dir, run_id)
     folder = state_dir / "runs" / run_id
-    return Facts(report, folder, read_journal(folder / "journal.jsonl"), find_screenshots(folder / "screenshots"))
+    # Masked again as read: a record written before a secret was known to this wpgate shows none either.
+    return Facts(redact.value(report), folder, redact.value(read_journal(folder / "journal.jsonl")),
+                 find_screenshots(folder / "screenshots"))
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

@@ -132,12 +132,15 @@ def _approval(evidence: dict[str, Any], view: GateView) -> None:
     verified = evidence.pop("artifacts_verified", None)
     drift = evidence.pop("drift", None)
     digest = evidence.pop("digest", None)
+    signature = evidence.pop("signature", None)
+    signed = evidence.pop("signed", None)
     evidence.pop("release", None)
     if view.status == "passed":
-        view.summary = (f"Approved by {by}, unchanged since approval, {plural(verified, 'artifact')} verified, "
-                        "production as planned (no drift)")
-    for name, value in (("Approved by", by), ("Approved at", at), ("Digest", Code(digest) if digest else None),
-                        ("Artifacts verified", verified)):
+        how = "signed" if signed else "unsigned"
+        view.summary = (f"Approved by {by} ({how}), unchanged since approval, {plural(verified, 'artifact')} "
+                        "verified, production as planned (no drift)")
+    for name, value in (("Approved by", by), ("Approved at", at), ("Signature", signature),
+                        ("Digest", Code(digest) if digest else None), ("Artifacts verified", verified)):
         if value is not None:
             view.rows.append((name, value if isinstance(value, Code) else str(value)))
     if drift:

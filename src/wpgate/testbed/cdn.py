@@ -1,7 +1,7 @@
 """Local stand-ins for the CDN APIs wpgate purges (they cannot be reached from a test): small HTTP
 servers on loopback that speak each provider's documented purge call, check its authentication,
 record every request, and can be told to misbehave (429 with Retry-After, repeated 5xx, a reply
-that is not JSON)."""
+that is not JSON, a 403 that echoes the credential it was sent, as some APIs do)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ class MockApi:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def misbehave(self, kind: str, times: int = 1) -> None:
-        """Answer the next `times` requests with `kind`: "429" (Retry-After: 1), "503", or "malformed"."""
+        """Answer the next `times` requests with `kind`: "429" (Retry-After: 1), "503", "malformed", or
+        "echo-403" (a 403 whose message quotes the credential headers received)."""
         with self._lock:
             for _ in range(times):
                 if kind == "429":
@@ -69,6 +70,8 @@ class MockApi:
                     reply.headers["Retry-After"] = "1"
                 elif kind == "503":
                     reply = self.error(503, "Service temporarily unavailable")
+                elif kind == "echo-403":
+                    reply = Reply(403, headers={"X-Echo": "credentials"})  # its body is made per request
                 elif kind == "malformed":
                     reply = Reply(200, b"<html><body>Bad gateway, maybe</body></html>",
                                   {"Content-Type": "text/html"})
@@ -80,12 +83,18 @@ class MockApi:
         with self._lock:
             self.requests.append(Recorded(method, path, headers, body))
             if self.script:
-                return self.script.pop(0)
+                return self._echoed(self.script.pop(0), headers)
         if method != "POST" or path != self.path.format(id=self.resource):
             return self.error(404, f"no route for {method} {path}")
         if not self.authorised(headers):
             return self.error(401, "Authentication error")
         return self.success()
+
+    def _echoed(self, reply: Reply, headers: dict[str, str]) -> Reply:
+        if reply.headers.get("X-Echo") != "credentials":
+            return reply
+        sent = [f"{name}: {headers[name]}" for name in ("authorization", "fastly-key", "accesskey") if name in headers]
+        return self.error(403, "Forbidden: invalid credentials " + ", ".join(sent))
 
     def start(self) -> "MockApi":
         api = self
