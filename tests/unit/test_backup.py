@@ -113,8 +113,10 @@ def test_a_real_tar_index_matches_the_tree_it_extracts_to(tmp_path):
                     "--quoting-style=escape", f"--index-file={index_file}",
                     *files.exclusions(str(source)), "."], check=True, env={"LC_ALL": "C"})
     index = files.parse_index(index_file.read_text())
-    assert index[b"b/new\nline"] == files.Entry("f", 5)
-    assert index[b"b/link"].kind == "l" and index[b"b/hard"].kind == "f"
+    # Of two hard links tar stores the first it meets as the file, the other as a link to it; which
+    # comes first is the file system's directory order.
+    assert sorted([index[b"b/new\nline"], index[b"b/hard"]], key=repr) == [files.Entry("f", 5), files.Entry("f", None)]
+    assert index[b"b/link"].kind == "l"
     assert index["\xe9t\xe9.txt".encode()] == files.Entry("f", 2)
     assert index[b"a/sp ace/f -> g"] == files.Entry("f", 1)
     assert b"wp-content/wpgate-aside" not in index and b"wp-content/wpgate-aside.php" in index

@@ -7,7 +7,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from wpgate.testbed.process import ManagedProcess, TestBedError, free_port, run
+from wpgate.testbed.process import ManagedProcess, TestBedError, free_port, run, socket_path
 
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
@@ -40,7 +40,7 @@ class MariaDB:
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
         self.datadir = workdir / "data"
-        self.socket_path = workdir / "mariadb.sock"
+        self.socket_path = socket_path(workdir, "mariadb.sock")
         self.log_path = workdir / "mariadb.log"
         self.host = "127.0.0.1"
         self.port = port or free_port()

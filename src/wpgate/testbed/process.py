@@ -79,6 +79,23 @@ def free_port() -> int:
     raise TestBedError("no free TCP port found on 127.0.0.1")
 
 
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes with its NUL; keep a margin
+
+
+def socket_path(folder: Path, name: str) -> Path:
+    """Where a server's Unix socket goes: in `folder`, unless that path is too long for a socket
+    (deep temporary folders of parallel test runs), then in a short private folder under /tmp,
+    removed with the test bed's other temporary folders."""
+    path = folder / name
+    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+        return path
+    import tempfile
+
+    short = Path(tempfile.mkdtemp(prefix="wpgate-sock-", dir="/tmp"))
+    register_temporary_root(short)
+    return short / name
+
+
 def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     """Whether something accepts TCP connections on host:port."""
     try:

@@ -7,7 +7,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from wpgate.testbed.process import ManagedProcess, TestBedError, free_port, run
+from wpgate.testbed.process import ManagedProcess, TestBedError, free_port, run, socket_path
 
 
 def template(name: str, **values: object) -> str:
@@ -130,7 +130,7 @@ class NginxFpm(Server):
         super().__init__(workdir or root.parent / f".{root.name}-nginx", port)
         self.root = root
         self.opcache_validate_timestamps = opcache_validate_timestamps
-        self.fpm_socket = self.workdir / "php-fpm.sock"
+        self.fpm_socket = socket_path(self.workdir, "php-fpm.sock")
         self.fpm_config = self.workdir / "php-fpm.conf"
         self.fpm_log = self.workdir / "php-fpm.log"
         self.nginx_config = self.workdir / "nginx.conf"
