@@ -27,6 +27,7 @@ SEEN_BY = {
     "layout_broken": ("layout", "page /:"),
     "content_gone": ("pages", "page /: the expected content 'Hello world' is missing"),
     "fatal_in_log_only": ("error_log", "error log: new PHP error"),
+    "error_page_200": ("pages", "page /: answered 200 but shows WordPress's critical-error page"),
 }
 
 
