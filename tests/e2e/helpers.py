@@ -86,6 +86,18 @@ def assert_unchanged(before: dict[str, Any], after: dict[str, Any]) -> None:
     assert before["tables"] == after["tables"], "the database changed"
 
 
+ASIDE_GUARDS = ("wp-content/wpgate-aside/.htaccess", "wp-content/wpgate-aside/index.php")
+
+
+def assert_rolled_back(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Production is byte-for-byte as `before` (every file, every table's checksum), read without
+    wpgate's own inventory; only the aside folder's guards may have appeared: they stay for the next run."""
+    appeared = sorted(set(after["files"]) - set(before["files"]))
+    assert set(appeared) <= set(ASIDE_GUARDS), f"files appeared: {appeared[:10]}"
+    assert_unchanged(before, {**after, "files": {path: digest for path, digest in after["files"].items()
+                                                 if path in before["files"]}})
+
+
 def write_qa(folder: Path, **changes: Any) -> Path:
     record = {
         "checks": [{"name": "home page renders", "required": True, "status": "passed"},
