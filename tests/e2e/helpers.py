@@ -83,7 +83,9 @@ def assert_unchanged(before: dict[str, Any], after: dict[str, Any]) -> None:
     changed = sorted(k for k in set(before["files"]) | set(after["files"])
                      if before["files"].get(k) != after["files"].get(k))
     assert not changed, f"files changed: {changed[:10]}"
-    assert before["tables"] == after["tables"], "the database changed"
+    if before["tables"] != after["tables"]:
+        was, now = set(before["tables"].splitlines()), set(after["tables"].splitlines())
+        raise AssertionError(f"the database changed: {sorted(was ^ now)[:10]}")
 
 
 ASIDE_GUARDS = ("wp-content/wpgate-aside/.htaccess", "wp-content/wpgate-aside/index.php")
