@@ -22,17 +22,24 @@ RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
 
 def _crash_here_for_tests(event: str) -> None:
     """Fault injection for the crash-safety tests: WPGATE_TEST_KILL_AT=N kills this process with
-    SIGKILL right after the Nth journal event it writes. Never set in normal use."""
+    SIGKILL right after the Nth journal event it writes. WPGATE_TEST_PAUSE_AFTER=EVENT stops it
+    (SIGSTOP) right after the first EVENT, so that a test can damage the site or a file at that exact
+    point and let it go on (SIGCONT). Never set in normal use."""
+    global _events_written, _paused
+    pause_after = os.environ.get("WPGATE_TEST_PAUSE_AFTER")
+    if pause_after and event == pause_after and not _paused:
+        _paused = True
+        os.kill(os.getpid(), signal.SIGSTOP)
     target = os.environ.get("WPGATE_TEST_KILL_AT")
     if not target:
         return
-    global _events_written
     _events_written += 1
     if _events_written == int(target):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 _events_written = 0
+_paused = False
 
 
 def utc_now() -> str:

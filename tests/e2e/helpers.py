@@ -83,7 +83,21 @@ def assert_unchanged(before: dict[str, Any], after: dict[str, Any]) -> None:
     changed = sorted(k for k in set(before["files"]) | set(after["files"])
                      if before["files"].get(k) != after["files"].get(k))
     assert not changed, f"files changed: {changed[:10]}"
-    assert before["tables"] == after["tables"], "the database changed"
+    if before["tables"] != after["tables"]:
+        was, now = set(before["tables"].splitlines()), set(after["tables"].splitlines())
+        raise AssertionError(f"the database changed: {sorted(was ^ now)[:10]}")
+
+
+ASIDE_GUARDS = ("wp-content/wpgate-aside/.htaccess", "wp-content/wpgate-aside/index.php")
+
+
+def assert_rolled_back(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Production is byte-for-byte as `before` (every file, every table's checksum), read without
+    wpgate's own inventory; only the aside folder's guards may have appeared: they stay for the next run."""
+    appeared = sorted(set(after["files"]) - set(before["files"]))
+    assert set(appeared) <= set(ASIDE_GUARDS), f"files appeared: {appeared[:10]}"
+    assert_unchanged(before, {**after, "files": {path: digest for path, digest in after["files"].items()
+                                                 if path in before["files"]}})
 
 
 def write_qa(folder: Path, **changes: Any) -> Path:

@@ -323,15 +323,17 @@ def test_a_database_server_refusing_connections_stops_the_backup(site, folder):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 4 MB tmpfs mounted for the test (needs root, as CI's containers give): a disk that really fills."""
+    """A 4 MB tmpfs mounted for the test (needs root, as CI's containers give): a disk that really fills.
+    Without one the tests are errors, never skips: CI would be green with the disk-full paths untested."""
     mount = tmp_path / "small-disk"
     mount.mkdir()
     if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs to fill needs root; the disk-full tests did not run")
+        pytest.fail("the disk-full tests mount a small tmpfs, which needs root (as CI runs): run them as root")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the disk-full tests did not run")
+        pytest.fail(f"cannot mount a tmpfs for the disk-full tests ({done.stderr.strip()}): "
+                    "the container needs CAP_SYS_ADMIN, as CI's has")
     try:
         yield mount
     finally:

@@ -93,16 +93,30 @@ def no_token_in(*texts: str) -> None:
         assert secrets_in(text, *TOKENS.values()) == [], "a token leaked"
 
 
+@pytest.fixture(scope="module")
+def deployed(layered, apis):
+    """Production deployed once, its caches warm before: the run the tests below read (each of them
+    may run alone or in any order)."""
+    site, config = layered["production"], layered["config"]
+    warm(site)
+    result = run("-v", "deploy", str(layered["release"]), "--to", "production", "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    # What each API received last is the deploy's purge: kept before other tests purge again.
+    return {"result": result, "report": json.loads(result.stdout),
+            "last_requests": {name: api.requests[-1] for name, api in apis.items()}}
+
+
 def test_dry_runs_list_the_layers_in_order_and_purge_nothing(layered, apis):
+    # "failing" is at the release's `from` versions whenever no test is deploying to it (its run is rolled back).
     before = {name: len(api.requests) for name, api in apis.items()}
-    result = run("purge", "production", "--dry-run", "--json", config=layered["config"])
+    result = run("purge", "failing", "--dry-run", "--json", config=layered["config"])
     assert result.returncode == 0, result.stderr
     lines = json.loads(result.stdout)["layers"]
     assert [line.split(": ")[0].split(". ", 1)[1] for line in lines] == [
         "object cache", "page cache wpgate Page Cache", "opcache", "varnish", "cloudflare", "fastly", "bunny",
         "webhook", "verify"]
-    assert "PURGE " + layered["production"].url + "/.* (X-Purge-Method: regex)" in lines[3]
-    deploy = run("deploy", str(layered["release"]), "--to", "production", "--dry-run", "--json",
+    assert "PURGE " + layered["failing"].url + "/.* (X-Purge-Method: regex)" in lines[3]
+    deploy = run("deploy", str(layered["release"]), "--to", "failing", "--dry-run", "--json",
                  config=layered["config"])
     assert deploy.returncode == 0, deploy.stderr
     gate = {g["step"]: g for g in json.loads(deploy.stdout)["gates"]}["6.5"]
@@ -111,12 +125,9 @@ def test_dry_runs_list_the_layers_in_order_and_purge_nothing(layered, apis):
     assert {name: len(api.requests) for name, api in apis.items()} == before
 
 
-def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered, apis):
+def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered, deployed):
     site, config = layered["production"], layered["config"]
-    warm(site)
-    result = run("-v", "deploy", str(layered["release"]), "--to", "production", "--yes", "--json", config=config)
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    result, report, last = deployed["result"], deployed["report"], deployed["last_requests"]
     gate = {g["step"]: g for g in report["gates"]}["6.5"]
     assert gate["status"] == "passed"
     layers = gate["evidence"]["layers"]
@@ -130,10 +141,10 @@ def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered
     assert "plugin wpgate-hello 1.2.0" in pages["/"]["shows"] and "plugin wpgate-notes 1.1.0" in pages["/"]["shows"]
 
     # Each CDN got one purge, with its own authentication.
-    assert apis["cloudflare"].requests[-1].headers["authorization"] == f"Bearer {TOKENS['WPGATE_TEST_CF_TOKEN']}"
-    assert apis["fastly"].requests[-1].headers["fastly-key"] == TOKENS["WPGATE_TEST_FASTLY_KEY"]
-    assert apis["bunny"].requests[-1].headers["accesskey"] == TOKENS["WPGATE_TEST_BUNNY_KEY"]
-    assert apis["webhook"].requests[-1].path == "/purge"
+    assert last["cloudflare"].headers["authorization"] == f"Bearer {TOKENS['WPGATE_TEST_CF_TOKEN']}"
+    assert last["fastly"].headers["fastly-key"] == TOKENS["WPGATE_TEST_FASTLY_KEY"]
+    assert last["bunny"].headers["accesskey"] == TOKENS["WPGATE_TEST_BUNNY_KEY"]
+    assert last["webhook"].path == "/purge"
 
     # Visitors, through Varnish, get the new code's page.
     status, headers, body = http_get(site.url + "/")
@@ -153,12 +164,21 @@ def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered
                 (run_folder / "report.json").read_text())
 
 
-def test_without_a_purge_every_layer_keeps_the_old_site_and_wpgate_purge_alone_fixes_it(layered, apis):
+def test_without_a_purge_every_layer_keeps_the_old_site_and_wpgate_purge_alone_fixes_it(layered, deployed):
     """Files change on disk (as an update does): Varnish, the page cache and OPcache all keep serving
-    what was there before; `wpgate purge` alone makes every layer serve what is on disk."""
+    what was there before; `wpgate purge` alone makes every layer serve what is on disk. Production is
+    then put back as the deploy left it."""
     site, config = layered["production"], layered["config"]
     warm(site)
     site.install_plugin("wpgate-notes", "2.0.0")
+    try:
+        changed_on_disk_and_purged(site, config)
+    finally:
+        site.install_plugin("wpgate-notes", "1.1.0")
+        assert run("purge", "production", config=config).returncode == 0
+
+
+def changed_on_disk_and_purged(site, config) -> None:
     old, new = fixtures.plugin_marker("wpgate-notes", "1.1.0"), fixtures.plugin_marker("wpgate-notes", "2.0.0")
     status, headers, body = http_get(site.url + "/")
     assert old in body and headers["X-Cache"] == "HIT"                               # Varnish
@@ -251,25 +271,14 @@ def test_a_varnish_left_unpurged_keeps_the_old_page_the_gate_names_it_and_the_ru
     assert "still shows the old release" in result.stderr
 
 
-def complete_deploy_journal(layered) -> list[dict]:
-    """The journal of production's complete deploy (the deploy test's; made here when run alone)."""
-    state = layered["config"].parent / "state" / "runs"
-    reports = [json.loads(path.read_text()) for path in sorted(state.glob("*/report.json"))]
-    finished = [r for r in reports if r["site"] == "production" and r["status"] == "complete"]
-    if not finished:
-        result = run("deploy", str(layered["release"]), "--to", "production", "--yes", "--json",
-                     config=layered["config"])
-        assert result.returncode == 0, result.stderr
-        finished = [json.loads(result.stdout)]
-    return [json.loads(line) for line in (state / finished[0]["run"] / "journal.jsonl").read_text().splitlines()]
-
-
-def test_a_run_killed_as_it_begins_the_caches_gate_is_resumed_with_its_caches_purged(layered):
+def test_a_run_killed_as_it_begins_the_caches_gate_is_resumed_with_its_caches_purged(layered, deployed):
     import signal
 
     site, config = layered["resumed"], layered["config"]
     state = config.parent / "state" / "runs"
-    events = complete_deploy_journal(layered)
+    # Production's complete deploy of the same release: where its caches gate began.
+    journal = state / deployed["report"]["run"] / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
     caches_begin = next(n for n, e in enumerate(events, 1) if e["event"] == "gate.begin" and e["step"] == "6.5")
     warm(site)
     killed = run("deploy", str(layered["release"]), "--to", "resumed", "--yes", config=config,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
+from tests.e2e.helpers import (assert_one_line_error, assert_rolled_back, assert_unchanged, fingerprint, site_entry, wpgate,
                                wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
 from wpgate.testbed import fixtures
@@ -246,12 +246,16 @@ def test_a_theme_before_a_plugin_is_refused(planned):
 @pytest.mark.parametrize("field, value", [("slug", "../../../tmp/x"), ("slug", "a;touch /tmp/pwned"),
                                           ("to", "1.2.0$(touch /tmp/pwned)"), ("from", "1.0.0 && id")])
 def test_path_or_shell_characters_are_refused(planned, field, value):
+    """Refused as the manifest is read, before any run starts: no value of it reaches a command. (That a
+    value which does reach one is passed as one argument, never through a shell, is test_command's.)"""
     path = planned["folder"] / "hostile.yml"
     document = yaml.safe_load(planned["release"].read_text())
     document["updates"][1][field] = value
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+    runs = planned["config"].parent / "state" / "runs"
+    runs_before = set(runs.iterdir()) if runs.exists() else set()
     refused(planned, path, 2, f"updates[1].{field}")
-    assert not Path("/tmp/pwned").exists()
+    assert (set(runs.iterdir()) if runs.exists() else set()) == runs_before  # no run was even started
 
 
 def test_malformed_yaml_is_refused(planned):
@@ -380,6 +384,7 @@ def faulty_release(bed, tmp_path_factory):
 def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
     slug, config = faulty_release["slug"], faulty_release["config"]
     production = faulty_release["productions"]["auto"]
+    before = fingerprint(production)
     result = wpgate("deploy", str(faulty_release["release"]), "--to", "auto", "--yes", "--json", config=config)
     assert result.returncode == 4, result.stderr
     assert "answered 200 but the page is incomplete" in result.stderr
@@ -397,6 +402,7 @@ def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
     run_folder = faulty_release["config"].parent / "state" / "runs" / report["run"]
     events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
     assert events.count("put_back.done") == 2 and "rollback.done" in events
+    assert_rolled_back(before, fingerprint(production))  # proved without wpgate's own inventory too
 
 
 def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_release):
@@ -482,6 +488,7 @@ def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(plann
 def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, monkeypatch):
     slug, config = faulty_release["slug"], faulty_release["config"]
     production = faulty_release["productions"]["later"]
+    before = fingerprint(production)
     with webhook_receiver() as hook:  # the deploy and the rollback each announce how the run ended
         monkeypatch.setenv("WPGATE_TEST_WEBHOOK", hook.url)
         result = wpgate("deploy", str(faulty_release["release"]), "--to", "later", "--yes", "--no-auto-rollback",
@@ -499,6 +506,7 @@ def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, mo
     plugins = {p["slug"]: p["version"] for p in wpgate_json("inventory", "later", config=config)["plugins"]}
     assert (plugins["wpgate-hello"], plugins[slug]) == ("1.0.0", "1.1.0")
     assert httpx.get(production.url + "/", timeout=30).status_code == 200
+    assert_rolled_back(before, fingerprint(production))
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr
     assert wpgate("rollback", "../../etc", "--yes", config=config).returncode == 2
@@ -512,6 +520,7 @@ def test_a_core_update_and_a_migration_that_then_fail_are_rolled_back_with_the_d
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
                           state_dir="state")
     tables_before = sorted(production.sql("SHOW TABLES").split())
+    before = fingerprint(production)
     db_version_before = production.php("echo get_option('db_version');").strip().splitlines()[-1]
     release = tmp_path / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
@@ -531,6 +540,7 @@ def test_a_core_update_and_a_migration_that_then_fail_are_rolled_back_with_the_d
     assert sorted(production.sql("SHOW TABLES").split()) == tables_before
     page = httpx.get(production.url + "/", timeout=30)
     assert page.status_code == 200 and "</html>" in page.text and 'content="WordPress 6.1.9"' in page.text
+    assert_rolled_back(before, fingerprint(production))
     for site in (staging, production):
         site.stop()
 
@@ -562,6 +572,7 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
     assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
                   config=config).returncode == 0
+    before = fingerprint(production)
     result = wpgate("deploy", str(release), "--to", "production", "--yes", "--no-auto-rollback", "--json",
                     config=config)
     assert result.returncode == 5, result.stderr
@@ -591,6 +602,7 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     # The database is the backup's again; what visitors wrote is in the export, which loads back.
     assert int(production.sql("SELECT COUNT(*) FROM wp_comments")) == int(comments_before) - 1
     assert "newcustomer" not in production.sql("SELECT user_login FROM wp_users")
+    assert_rolled_back(before, fingerprint(production))  # files and database as before the run, byte for byte
     sql_file = Path(exported["file"])
     assert oct(sql_file.stat().st_mode & 0o777) == "0o600"
     text = sql_file.read_text()
@@ -614,6 +626,7 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
                           state_dir="state")
     before = wpgate_json("inventory", "production", config=config)
+    files_and_tables = fingerprint(production)
     release = tmp_path / "release.yml"
     assert wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config).returncode == 0
     assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
@@ -644,6 +657,7 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     page = httpx.get(production.url + "/", timeout=30)
     assert page.status_code == 200 and 'content="WordPress 6.4.5"' in page.text
     assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+    assert_rolled_back(files_and_tables, fingerprint(production))
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr
     for site in (staging, production):

@@ -446,13 +446,15 @@ def test_core_6_1_9_to_6_5_5_on_nginx_and_php_fpm(bed, core_6_5_5, package):
 
 @pytest.fixture(scope="module")
 def site_6_4_5(bed):
+    """A 6.4.5 site that the refusals below leave as it was (each checks so): any order of them sees 6.4.5."""
     made = bed.create_site("upgrader-core-php", core="6.4.5", plugins={"wpgate-hello": "1.0.0"})
     yield made
     made.stop()
 
 
-def test_core_6_4_5_to_6_5_5_on_the_php_builtin_server(site_6_4_5, core_6_5_5, package):
-    site = site_6_4_5
+def test_core_6_4_5_to_6_5_5_on_the_php_builtin_server(bed, core_6_5_5, package):
+    # A site of its own: the update changes it for good.
+    site = bed.create_site("upgrader-core-update", core="6.4.5", plugins={"wpgate-hello": "1.0.0"})
     config_before = (site.path / "wp-config.php").read_bytes()
     themes_before = sorted(p.name for p in site.themes_dir.iterdir())
 
@@ -460,6 +462,7 @@ def test_core_6_4_5_to_6_5_5_on_the_php_builtin_server(site_6_4_5, core_6_5_5, p
 
     assert before["core"]["version"] == "6.4.5" and after["core"]["version"] == "6.5.5"
     assert_core_updated(site, installed, database, before, after, config_before, themes_before)
+    site.stop()
 
 
 def test_a_core_package_with_wp_config_or_wp_content_is_refused(site_6_4_5, artifacts, package):
@@ -499,6 +502,7 @@ def test_a_core_package_of_another_version_is_refused(site_6_4_5, artifacts, pac
     with pytest.raises(upgrader.UpgradeError, match=r"the package holds WordPress 6\.4\.5, not 6\.5\.5"):
         upgrader.install_component(bridge_for(site), kind="core", slug="wordpress",
                                    package=package(core_zip(artifacts, "6.4.5")), version="6.5.5")
+    assert inventory.read(bridge_for(site)).core_version == "6.4.5"
     assert_clean(site)
 
 

@@ -41,6 +41,11 @@ FAULTS: dict[str, tuple[str, str]] = {
     "layout_broken": ("wpgate-faulty", "2.0.4"),
     "content_gone": ("wpgate-faulty", "2.0.5"),
     "fatal_in_log_only": ("wpgate-faulty", "2.0.6"),
+    "error_page_200": ("wpgate-faulty", "2.0.7"),
+}
+# Faults that sabotage wpgate itself rather than the site: not among the monitor's FAULTS.
+SABOTAGE: dict[str, tuple[str, str]] = {
+    "spoils_its_aside_copy": ("wpgate-faulty", "2.1.0"),
 }
 
 # Versions oldest first: the order a test bed applies them in.
@@ -61,7 +66,7 @@ _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
     "wpgate-faulty": {
         "1.0.0": _HEALTHY,
         "1.1.0": _HEALTHY,
-        **{version: _Release(parts={"FAULT": fault}) for fault, (_, version) in FAULTS.items()},
+        **{version: _Release(parts={"FAULT": fault}) for fault, (_, version) in {**FAULTS, **SABOTAGE}.items()},
     },
     "wpgate-noisy": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
     "wpgate-clock": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
