@@ -1,5 +1,5 @@
 """Lets `python -m wpgate` run the command line."""
 
-from wpgate.cli import main
+from wpgate.launch import main
 
 main()

@@ -1,0 +1,18 @@
+"""The `wpgate` command's entry point: Ctrl-C while the command line is still being imported ends it
+as an interrupt (exit 130, one line), not with a traceback. The demo's steps, for one, are often
+interrupted there, since Ctrl-C reaches every process of the terminal's foreground group."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_INTERRUPTED = 130
+
+
+def main() -> None:
+    try:
+        from wpgate.cli import main as run
+    except KeyboardInterrupt:
+        sys.stderr.write("wpgate: interrupted\n")
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    run()
