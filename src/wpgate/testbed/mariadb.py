@@ -57,7 +57,8 @@ class MariaDB:
         if not self.datadir.exists():
             run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
                  "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db",
-                 *_SERVER_OPTIONS], what="mariadb-install-db", timeout=120)
+                 # Its temporary tables in a folder of its own: parallel test processes share $TMPDIR.
+                 f"--tmpdir={self.workdir}", *_SERVER_OPTIONS], what="mariadb-install-db", timeout=120)
         self.process = ManagedProcess("mariadbd", [
             _mariadbd(), "--no-defaults", f"--datadir={self.datadir}", "--user=root",
             f"--socket={self.socket_path}", f"--port={self.port}", f"--bind-address={self.host}",
