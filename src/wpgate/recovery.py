@@ -53,6 +53,10 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
     with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         run.event("resume.begin")
+        # Scratch tables of a restore proof the crash cut short (gate 6.2) go first, whatever happens next.
+        backups.drop_scratch_leftovers(
+            backups.ScratchJournal(settings.state_dir, run.site, on_event=lambda name, data: run.event(name, **data)),
+            deployment.transport, deployment.bridge)
         if deployment.before is None or not run.changed:
             message = "interrupted before the first change; resumed: production was not changed"
             run.finish("refused", message)

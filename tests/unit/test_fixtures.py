@@ -38,6 +38,7 @@ def test_catalogue_lists_the_promised_fixtures_oldest_version_first():
         "wpgate-noisy": ("1.0.0", "1.1.0"),
         "wpgate-clock": ("1.0.0", "1.1.0"),
         "wpgate-pagecache": ("1.0.0",),
+        "wpgate-diskcache": ("1.0.0",),
     }
     assert THEMES == {"wpgate-parent": ("1.0.0", "1.1.0", "1.2.0"), "wpgate-child": ("1.0.0", "1.1.0")}
     for versions in [*PLUGINS.values(), *THEMES.values()]:

@@ -10,7 +10,9 @@ from typing import Any
 
 from wpgate import progress as progress_display
 from wpgate.backup import database, files, offsite
+from wpgate.backup import scratch as scratch_tables
 from wpgate.backup.database import BackupError, Credentials
+from wpgate.backup.scratch import ScratchJournal
 from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, InBackground,
                                  Progress, backup_config, last_lines, tables_from, with_paths)
 from wpgate.bridge import Bridge
@@ -216,20 +218,72 @@ class RestoreCheck:
     compared: dict[str, Any]
 
 
-def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge) -> list[str]:
+def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge, *,
+                  journal: ScratchJournal | None = None) -> list[str]:
     """Restore the backup into a scratch database and a scratch folder on the host, compare row counts,
     checksums and files with the backup, remove both; the problems found (none: it is restorable)."""
-    return check_restore(backup, site, transport, bridge).problems
+    return check_restore(backup, site, transport, bridge, journal=journal).problems
 
 
 def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
-                  progress: Progress | None = None) -> RestoreCheck:
+                  progress: Progress | None = None, *, journal: ScratchJournal | None = None) -> RestoreCheck:
+    """As restore_check. With a `journal`, a host whose database user may not create the scratch database
+    gets the proof in the site's own database, under a scratch table prefix the journal records."""
     with progress_display.stage(f"    restore of {backup.id} into scratch copies"):
-        return _check_restore(backup, site, transport, bridge, progress)
+        return _check_restore(backup, site, transport, bridge, progress, journal)
+
+
+def drop_scratch_leftovers(journal: ScratchJournal, transport: Transport, bridge: Bridge) -> list[str]:
+    """Drop the scratch tables an earlier restore proof recorded and never saw dropped (it crashed, or
+    its host command was killed); the tables dropped. Nothing is asked of the site when none is pending."""
+    pending = journal.pending()
+    if not pending:
+        return []
+    credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
+    dropped = []
+    for entry in pending:
+        if entry["database"] != credentials.name:
+            continue  # wp-config.php names another database now: its tables are not this site's to drop
+        dropped += database.drop_prefixed(transport, credentials, entry["prefix"])
+        journal.dropped(entry["database"], entry["prefix"])
+    return dropped
+
+
+def _restore_under_prefix(backup: Backup, transport: Transport, credentials: Credentials, journal: ScratchJournal,
+                          denied: database.ScratchDatabaseDenied) -> tuple[dict[str, dict[str, Any]], list[str], str]:
+    prefix = scratch_tables.new_prefix()
+    too_long = sorted(name for name in backup.tables if len(prefix + name) > scratch_tables.NAME_LIMIT)
+    if too_long:
+        raise database.ScratchUnavailable(
+            f"{denied}; nor can the proof use scratch tables in {credentials.name}: table(s) "
+            f"{', '.join(too_long)} would be longer than {scratch_tables.NAME_LIMIT} characters under the "
+            f"prefix {prefix}") from denied
+    journal.created(credentials.name, prefix)
+    try:
+        restored, problems = database.restore_into_scratch(transport, credentials, backup.path(DUMP),
+                                                           credentials.name, configured=True, prefix=prefix)
+    except BaseException:
+        _drop_now(transport, credentials, journal, prefix)
+        raise
+    if any(problem.startswith(f"the scratch tables {prefix}") for problem in problems):
+        _drop_now(transport, credentials, journal, prefix)
+    else:
+        journal.dropped(credentials.name, prefix)
+    return restored, problems, prefix
+
+
+def _drop_now(transport: Transport, credentials: Credentials, journal: ScratchJournal, prefix: str) -> None:
+    # The host script drops them however it ends; this is the second try, and the journal keeps the
+    # prefix open (for the next command) when that fails too.
+    try:
+        database.drop_prefixed(transport, credentials, prefix)
+    except BackupError:
+        return
+    journal.dropped(credentials.name, prefix)
 
 
 def _check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
-                   progress: Progress | None) -> RestoreCheck:
+                   progress: Progress | None, journal: ScratchJournal | None) -> RestoreCheck:
     say = progress or (lambda text: None)
     config = backup_config(backup.site, site)
     problems = dump_problems(backup, transport)
@@ -241,8 +295,17 @@ def _check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridg
     extraction = InBackground(lambda: transport.run(Command.of(
         "sh", "-c", _EXTRACT, "sh", backup.path(ARCHIVE), backup.path(INDEX), config.dir, backup.id)))
     try:
-        restored, cleanup = database.restore_into_scratch(transport, credentials, backup.path(DUMP), scratch,
-                                                          configured=bool(config.verify_database))
+        try:
+            restored, cleanup = database.restore_into_scratch(transport, credentials, backup.path(DUMP), scratch,
+                                                              configured=bool(config.verify_database))
+        except database.ScratchDatabaseDenied as denied:
+            if journal is None or config.verify_database:
+                raise
+            restored, cleanup, prefix = _restore_under_prefix(backup, transport, credentials, journal, denied)
+            scratch = f"scratch tables {prefix}* in {credentials.name}"
+            say(f"the database user may not create {credentials.name}{database.SCRATCH_SUFFIX}: restored into "
+                f"{scratch} instead, now dropped")
+            compared["scratch"] = {"database": credentials.name, "prefix": prefix}
     except database.ScratchUnavailable:
         extraction.wait()
         raise

@@ -67,7 +67,11 @@ def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console:
         progress(f"checking the sha256 of every part of {backup_id} on {transport.name} and off-site")
         problems = backups.verify_copies(found, site, transport)
         problems += backups.archive_problems(found, transport)
-        checked = backups.check_restore(found, site, transport, bridge, progress=progress)
+        journal = backups.ScratchJournal(settings.state_dir, site_name)
+        leftovers = backups.drop_scratch_leftovers(journal, transport, bridge)
+        if leftovers:
+            progress(f"dropped scratch tables an interrupted restore check left: {', '.join(leftovers)}")
+        checked = backups.check_restore(found, site, transport, bridge, progress=progress, journal=journal)
     problems += checked.problems
     report = {"backup": backup_id, "site": site_name, "folder": found.folder, "offsite": found.offsite,
               "restorable": not problems, "problems": problems, "compared": checked.compared,

@@ -32,6 +32,10 @@ class ScratchUnavailable(BackupError):
     """The host gives the restore check no scratch database: no client, or no right to create one."""
 
 
+class ScratchDatabaseDenied(ScratchUnavailable):
+    """The database user may not create the scratch database (the usual grants: its own database only)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Where and as whom WordPress connects, as the bridge read it from wp-config.php."""
@@ -177,7 +181,7 @@ def sql(transport: Transport, client: str, options: str, statements: str, *,
 _SCRATCH_RESTORE = r"""
 export LC_ALL=C
 umask 077
-dump=$1 database=$2 prepare=$3 finish=$4 list_drops=$5 list_counts=$6 list_sums=$7
+dump=$1 database=$2 prepare=$3 finish=$4 list_drops=$5 list_counts=$6 list_sums=$7 prefix=$8 under_prefix=$9
 exec 3>&1 >/dev/null
 private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
 options=$private/client.cnf
@@ -203,20 +207,64 @@ if [ -n "$prepare" ]; then printf '%s\n' "$prepare" | sql; else empty; fi
 status=$?
 echo "status prepare $status" >&3
 [ "$status" -eq 0 ] || exit 1
-{ gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
-  { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
+if [ -n "$prefix" ]; then
+  { gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } | { awk -v p="$prefix" "$under_prefix"; echo "status rename $?" >&3; } |
+    { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
+else
+  { gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
+    { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
+fi
 { sql -e "$list_counts"; echo "status list $?" >&3; } | { sql; echo "status count $?" >&3; } | sed 's/^/rows /' >&3
 { sql -e "$list_sums"; echo "status list_sums $?" >&3; } | { sql; echo "status sum $?" >&3; } | sed 's/^/sum /' >&3
 """
 
 
+# Passes on, from a dump the dump client wrote, only the statements that make and fill its tables, each
+# table (and foreign key) renamed under the prefix `p`: nothing that names a live table, a trigger, a
+# routine or a view reaches the server. The client writes each of those statements from a line's start;
+# an INSERT's rows follow it one a line (`(...),`) until the line that ends `);`, a CREATE TABLE's
+# columns one a line until the line `) ...;`.
+UNDER_PREFIX = r"""
+function renamed(lead) {
+  if (index($0, lead) != 1) return 0
+  print lead p substr($0, length(lead) + 1)
+  return 1
+}
+inserting {
+  print
+  if ($0 ~ /\);$/) inserting = 0
+  next
+}
+creating {
+  if (index($0, "  CONSTRAINT `") == 1) $0 = "  CONSTRAINT `" p substr($0, 15)
+  gsub(/ REFERENCES `/, " REFERENCES `" p)
+  print
+  if ($0 ~ /^\).*;$/) creating = 0
+  next
+}
+/^DELIMITER / { skipping = ($2 != ";"); next }
+skipping { next }
+renamed("CREATE TABLE `") { creating = ($0 !~ /;$/); next }
+renamed("INSERT INTO `") { inserting = ($0 !~ /\);$/); next }
+renamed("DROP TABLE IF EXISTS `") || renamed("LOCK TABLES `") { next }
+renamed("/*!40000 ALTER TABLE `") { next }
+/^UNLOCK TABLES;$/ || /^\/\*M?![0-9]* SET [^;]*\*\/;$/ { print }
+"""
+
+
 def restore_into_scratch(transport: Transport, credentials: Credentials, dump_path: str, name: str, *,
-                         configured: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
+                         configured: bool, prefix: str = "") -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Load a dump into scratch database `name` and read its tables back: ({table: {"rows", "checksum"}},
-    problems). Raises BackupError when the scratch database cannot be made or the dump does not load."""
+    problems). Raises BackupError when the scratch database cannot be made or the dump does not load.
+
+    With `prefix`, `name` is the site's own database: the dump's tables are made there under the prefix
+    (none of the site's tables is named in what reaches the server), read back, and dropped."""
     ident = quote_identifier(name)
     literal, ident_text = string_literal(name), string_literal(ident)
     where = f"FROM information_schema.tables WHERE table_schema = {literal}"
+    if prefix:
+        configured = True  # the database is the site's: never dropped, only the prefix's tables are
+        where += f" AND table_name LIKE {string_literal(like_prefix(prefix))}"
     table = f"{ident_text}, '.`', REPLACE(table_name, '`', '``'), '`"
     queries = [
         f"SELECT CONCAT('DROP ', IF(table_type = 'VIEW', 'VIEW', 'TABLE'), ' IF EXISTS ', {table};') {where}",
@@ -227,7 +275,8 @@ def restore_into_scratch(transport: Transport, credentials: Credentials, dump_pa
     prepare = "" if configured else (f"DROP DATABASE IF EXISTS {ident}; "
                                      f"CREATE DATABASE {ident} CHARACTER SET {credentials.charset};")
     finish = "" if configured else f"DROP DATABASE IF EXISTS {ident};"
-    result = transport.run(Command.of("sh", "-c", _SCRATCH_RESTORE, "sh", dump_path, name, prepare, finish, *queries),
+    result = transport.run(Command.of("sh", "-c", _SCRATCH_RESTORE, "sh", dump_path, name, prepare, finish, *queries,
+                                      prefix, UNDER_PREFIX),
                            input=credentials.options_file().value.encode())
     output, stderr = result.text(), result.error_text()
     statuses = parse_statuses(output)
@@ -241,30 +290,49 @@ def restore_into_scratch(transport: Transport, credentials: Credentials, dump_pa
     if statuses.get("prepare") != 0:
         if re.search(r"\b(1044|1142|1227)\b|Access denied", stderr):
             pattern = credentials.name.replace("_", "\\_") + "\\_wpgate\\_%"
-            raise ScratchUnavailable(
+            raise ScratchDatabaseDenied(
                 f"{transport.name}: the database user {credentials.user} may not create the scratch database "
                 f"{name} that restore checks need: GRANT ALL ON `{pattern}`.* TO '{credentials.user}'@'…', "
                 "or set backup.verify_database to a database it may fill and empty")
         raise ScratchUnavailable(f"{transport.name}: cannot prepare the scratch database {name}: "
                                  f"{stderr or 'no message'}")
     problems = []
-    if statuses.get("gunzip") != 0 or statuses.get("load") != 0:
+    if statuses.get("gunzip") != 0 or statuses.get("load") != 0 or (prefix and statuses.get("rename") != 0):
         raise BackupError(f"the dump does not load into {name}: {stderr or 'no message'}")
     if any(statuses.get(step) != 0 for step in ("list", "count", "list_sums", "sum")):
         problems.append(f"cannot read back the tables of {name}: {stderr or 'no message'}")
     if statuses.get("drop") != 0:
-        problems.append(f"the scratch database {name} could not be removed: {stderr or 'no message'}")
+        what = f"the scratch tables {prefix}* in {name}" if prefix else f"the scratch database {name}"
+        problems.append(f"{what} could not be removed: {stderr or 'no message'}")
     tables: dict[str, dict[str, Any]] = {}
     for line in output.splitlines():
         if line.startswith("rows ") and "\t" in line:
             table_name, _, rows = line[5:].rpartition("\t")
+            table_name = table_name.removeprefix(prefix)
             tables.setdefault(table_name, {"rows": None, "checksum": None})["rows"] = int(rows)
         elif line.startswith("sum ") and "\t" in line:
             qualified, _, checksum = line[4:].rpartition("\t")
-            table_name = qualified.removeprefix(f"{name}.")
+            table_name = qualified.removeprefix(f"{name}.").removeprefix(prefix)
             entry = tables.setdefault(table_name, {"rows": None, "checksum": None})
             entry["checksum"] = None if checksum == "NULL" else int(checksum)
     return dict(sorted(tables.items())), problems
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern that matches the tables whose names start with `prefix` (`_` and `%` escaped)."""
+    return prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+
+def drop_prefixed(transport: Transport, credentials: Credentials, prefix: str) -> list[str]:
+    """Drop every table of the site's database whose name starts with `prefix`; the names dropped."""
+    with options_file(transport, credentials) as options:
+        client = find_client(transport, SQL_CLIENTS)
+        listed = sql(transport, client, options,
+                     "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                     f"{string_literal(credentials.name)} AND table_name LIKE {string_literal(like_prefix(prefix))};")
+        tables = [line for line in listed.splitlines() if line.startswith(prefix)]
+        drop_tables(transport, client, options, credentials.name, tables)
+    return tables
 
 
 def drop_tables(transport: Transport, client: str, options: str, database: str, tables: list[str]) -> None:

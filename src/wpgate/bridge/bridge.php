@@ -75,6 +75,45 @@ function wpgate_plain( $message ) {
 	return trim( preg_replace( '/\s+/', ' ', $text ) );
 }
 
+// The files WordPress loads from wp-content by name, besides plugins and themes.
+function wpgate_dropin_names() {
+	return array( 'advanced-cache.php', 'db.php', 'db-error.php', 'install.php', 'maintenance.php', 'object-cache.php',
+		'php-error.php', 'fatal-error-handler.php', 'sunrise.php', 'blog-deleted.php', 'blog-inactive.php', 'blog-suspended.php' );
+}
+
+// An exit while WordPress loads, named by the last file of the site (not of WordPress itself) that
+// PHP loaded before it: when that is a drop-in, the drop-in ended the process.
+function wpgate_exit_error() {
+	$message = 'WordPress stopped before it could answer (exit or die called while loading)';
+	$root    = rtrim( $GLOBALS['wpgate_request']['path'], '/' ) . '/';
+	$content = defined( 'WP_CONTENT_DIR' ) ? rtrim( WP_CONTENT_DIR, '/' ) . '/' : $root . 'wp-content/';
+	$last    = null;
+	foreach ( get_included_files() as $file ) {
+		if ( 0 === strpos( $file, $root . 'wp-includes/' ) || 0 === strpos( $file, $root . 'wp-admin/' ) ) {
+			continue;
+		}
+		if ( 0 === strpos( $file, $root ) || 0 === strpos( $file, $content ) ) {
+			$last = $file;
+		}
+	}
+	if ( null === $last ) {
+		return array( 'kind' => 'exit', 'message' => $message );
+	}
+	$shown = 0 === strpos( $last, $root ) ? substr( $last, strlen( $root ) ) : $last;
+	if ( dirname( $last ) . '/' === $content && in_array( basename( $last ), wpgate_dropin_names(), true ) ) {
+		$name = '';
+		$head = (string) @file_get_contents( $last, false, null, 0, 8192 );
+		if ( preg_match( '/^[ \t\/*#@]*Plugin Name:(.*)$/mi', $head, $match ) ) {
+			$name = ' (' . trim( preg_replace( '/\s*(?:\*\/|\?>).*/', '', $match[1] ) ) . ')';
+		}
+		$message = "the drop-in $shown$name ended PHP while WordPress loaded, before wpgate could answer; "
+			. 'wpgate needs it to let a PHP CLI process through';
+	} else {
+		$message .= ", last in $shown";
+	}
+	return array( 'kind' => 'exit', 'message' => $message );
+}
+
 register_shutdown_function(
 	function () {
 		if ( $GLOBALS['wpgate_answered'] ) {
@@ -94,10 +133,7 @@ register_shutdown_function(
 		} elseif ( null !== $GLOBALS['wpgate_died'] ) {
 			wpgate_answer( array( 'ok' => false, 'error' => $GLOBALS['wpgate_died'] ) );
 		} else {
-			wpgate_answer( array( 'ok' => false, 'error' => array(
-				'kind'    => 'exit',
-				'message' => 'WordPress stopped before it could answer (exit or die called while loading)',
-			) ) );
+			wpgate_answer( array( 'ok' => false, 'error' => wpgate_exit_error() ) );
 		}
 		wpgate_run_cleanups();
 		// After a failure nothing more of the site's code runs.
@@ -152,6 +188,11 @@ function wpgate_early_hook( $name, $callback, $priority = 10, $accepted_args = 1
 	$GLOBALS['wp_filter'][ $name ][ $priority ][] = array( 'function' => $callback, 'accepted_args' => $accepted_args );
 }
 
+// A page cache's advanced-cache.php (WP Super Cache, W3 Total Cache, WP Rocket...) would answer this
+// faked GET from its files and exit before WordPress loads. WordPress's own switch for runtimes that
+// are not a web request keeps it out; the plugins themselves still load, and purge through their own
+// functions, which live in the plugins rather than in the drop-in.
+wpgate_early_hook( 'enable_loading_advanced_cache_dropin', function () { return false; } );
 // A site in maintenance mode is exactly the one wpgate may have to read and repair.
 wpgate_early_hook( 'enable_maintenance_mode', function () { return false; } );
 // WordPress's own handler would pause the plugin and mail the admin: report the fatal instead.
@@ -1248,6 +1289,13 @@ function wpgate_page_cache_plugins() {
 			'purge'  => function () {
 				$removed = wpgate_pagecache_purge_all();
 				return array( 'wpgate_pagecache_purge_all()', "$removed cached page(s) removed" );
+			},
+		),
+		'wpgate-diskcache'     => array(
+			'detect' => function () { return function_exists( 'wpgate_diskcache_clear_cache' ); },
+			'purge'  => function () {
+				$removed = wpgate_diskcache_clear_cache();
+				return array( 'wpgate_diskcache_clear_cache()', "$removed cached page(s) removed" );
 			},
 		),
 		'autoptimize'          => array(

@@ -36,6 +36,11 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
     config = site.backup
     evidence: dict[str, Any] = {"dir": config.dir, "offsite": config.offsite, "max_age_seconds": config.max_age}
     try:
+        # Scratch tables a crashed restore proof left in the site's database go before anything is compared.
+        leftovers = backups.drop_scratch_leftovers(scratch_journal(deployment), deployment.transport,
+                                                   deployment.bridge)
+        if leftovers:
+            evidence["scratch_leftovers_dropped"] = leftovers
         before = deployment.before or inventory.read(deployment.bridge)
         tables_now = backups.table_checksums(site, deployment.transport, deployment.bridge)
         found = backups.find(site_name, site, deployment.transport)
@@ -99,8 +104,15 @@ def refusals(deployment: "Deployment", backup: Backup, inventory_now: dict[str, 
     if reasons:
         return reasons
     deployment.say(f"  restoring {backup.id} into a scratch database and folder to prove it restorable")
-    problems = backups.restore_check(backup, site, transport, bridge)
+    problems = backups.restore_check(backup, site, transport, bridge, journal=scratch_journal(deployment))
     return [f"not restorable: {problem}" for problem in problems]
+
+
+def scratch_journal(deployment: "Deployment") -> backups.ScratchJournal:
+    """The site's journal of scratch tables, each event also in the run's journal."""
+    run = deployment.run
+    return backups.ScratchJournal(deployment.settings.state_dir, deployment.site_name,
+                                  on_event=lambda name, data: run.event(name, **data))
 
 
 def inventory_changes(then: dict[str, Any], now: dict[str, Any]) -> list[str]:

@@ -302,12 +302,13 @@ class TestBed:
                     themes: dict[str, str] | None = None,
                     active_plugins: list[str] | None = None,
                     theme: str | None = None, server: str = "php", varnish: bool = False,
-                    opcache_validate_timestamps: bool = True) -> Site:
+                    opcache_validate_timestamps: bool = True, own_database_only: bool = False) -> Site:
         """A running WordPress `core` site at ROOT/sites/NAME with fixture plugins and themes.
 
         `server` is "php" (php -S, no OPcache) or "nginx" (nginx + php-fpm with OPcache).
         `active_plugins` defaults to every plugin given. With `varnish`, `site.url` is
-        Varnish's and `site.origin_url` the web server's.
+        Varnish's and `site.origin_url` the web server's. With `own_database_only`, the site's database
+        user has rights on its own database and nothing else (no wpgate scratch database).
         """
         self._check_open()
         if not _SITE_NAME.match(name):
@@ -340,7 +341,7 @@ class TestBed:
         site: Site | None = None
         database_made = False
         try:
-            db_name, db_user, db_password = mariadb.create_database(db_name)
+            db_name, db_user, db_password = mariadb.create_database(db_name, scratch_databases=not own_database_only)
             database_made = True
             site = Site(
                 name=name, path=path, url=f"http://127.0.0.1:{public_port}",

@@ -72,6 +72,8 @@ _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
     "wpgate-clock": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
     # A page cache as real ones work: pages written to disk and served from there, a public purge.
     "wpgate-pagecache": dict.fromkeys(("1.0.0",), _HEALTHY),
+    # A page cache with an advanced-cache.php drop-in that answers GETs from disk and exits, as WP Super Cache's does.
+    "wpgate-diskcache": dict.fromkeys(("1.0.0",), _HEALTHY),
 }
 
 _THEME_RELEASES: dict[str, dict[str, _Release]] = {

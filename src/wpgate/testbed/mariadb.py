@@ -90,8 +90,9 @@ class MariaDB:
         """Run SQL as root; its output, tab-separated rows without a header."""
         return run(self.client_argv(database), input=statement, what="mariadb", timeout=60)
 
-    def create_database(self, name: str) -> tuple[str, str, str]:
-        """A new database with its own user (rights on it and its wpgate scratch copies): (db, user, password)."""
+    def create_database(self, name: str, *, scratch_databases: bool = True) -> tuple[str, str, str]:
+        """A new database with its own user (rights on it and its wpgate scratch copies): (db, user, password).
+        Without `scratch_databases` the user has rights on its own database only, as on most hosts."""
         if not _NAME.match(name):
             raise TestBedError(f"database name {name!r} must be letters, digits and _")
         user = name[:80]
@@ -103,7 +104,8 @@ class MariaDB:
         for host in ("127.0.0.1", "localhost"):
             statements.append(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
             statements.append(f"GRANT ALL PRIVILEGES ON `{name}`.* TO '{user}'@'{host}';")
-            statements.append(f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{user}'@'{host}';")
+            if scratch_databases:
+                statements.append(f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{user}'@'{host}';")
         self.sql("\n".join(statements))
         return name, user, password
 

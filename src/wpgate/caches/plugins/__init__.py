@@ -21,7 +21,7 @@ class PageCachePlugin:
 
 from wpgate.caches.plugins import (autoptimize, breeze, litespeed, nginx_helper, proxy_cache_purge,  # noqa: E402
                                    siteground, w3_total_cache, wp_fastest_cache, wp_rocket, wp_super_cache,
-                                   wpgate_pagecache)
+                                   wpgate_diskcache, wpgate_pagecache)
 
 # In the order they are purged: plugins that serve whole pages first, then the asset optimisers
 # and the plugins that pass a purge on to a server cache.
@@ -34,6 +34,7 @@ PLUGINS: list[PageCachePlugin] = [
     siteground.SiteGroundOptimizer(),
     breeze.Breeze(),
     wpgate_pagecache.WpgatePageCache(),
+    wpgate_diskcache.WpgateDiskCache(),
     autoptimize.Autoptimize(),
     nginx_helper.NginxHelper(),
     proxy_cache_purge.ProxyCachePurge(),
