@@ -72,6 +72,10 @@ class SshServer:
             "StrictModes no",
             "UsePAM no",
             "UseDNS no",
+            # bash sources ~/.bashrc for a command sshd starts only in a top-level shell: this makes
+            # it a nested one, so the account's shell setup (a pyenv rehash, say, whose lock a test
+            # that cuts connections can leave behind) never runs in the test bed's sessions.
+            "SetEnv SHLVL=1",
             "PrintMotd no",
             "X11Forwarding no",
             "AllowTcpForwarding yes",
