@@ -253,7 +253,7 @@ def _database(target: Target) -> list[str]:
     if not changed:
         return []
     private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
-    saved = target.run.folder / "database-before-rollback.sql"
+    saved = _new_file(target.run.folder, "database-before-rollback")
     with target.run.action("save_database", to=str(saved)):
         _save_database(target, saved)
     target.say(f"  the database changed during the run; its state is saved in {saved}; restoring {backup.id}")
@@ -262,7 +262,7 @@ def _database(target: Target) -> list[str]:
     client = database.find_client(transport, database.SQL_CLIENTS)
     prefix = str(facts.get("table_prefix") or "")
     tables = rows.changed_tables(backup.tables, tables_now, prefix)
-    exported = target.run.folder / "rows-since-backup.sql"
+    exported = _new_file(target.run.folder, "rows-since-backup")
     outcome: dict[str, Any] = {"file": str(exported)}
     found: list[rows.TableRows] = []
     with ExitStack() as stack:
@@ -293,6 +293,16 @@ def _database(target: Target) -> list[str]:
     if found:
         target.say(f"  rows written since the backup are exported to {exported}")
     return []
+
+
+def _new_file(folder: Path, stem: str) -> Path:
+    """A name no earlier attempt used: a rollback run again after a kill never writes over what the first
+    one saved (the database as it was before any restore, with every row visitors wrote)."""
+    path, number = folder / f"{stem}.sql", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}.sql"
+    return path
 
 
 def _save_database(target: Target, path: Path) -> None:
