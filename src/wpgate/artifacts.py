@@ -50,6 +50,11 @@ def is_core_root_file(name: str) -> bool:
     return bool(_CORE_ROOT_FILE.match(name))
 
 
+def is_core_name(name: str) -> bool:
+    """A name core has at the root of ABSPATH: one of its folders or its files."""
+    return name in CORE_FOLDERS or is_core_root_file(name)
+
+
 def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, version: str,
             artifacts_dir: Path, state_dir: Path) -> Capture:
     """Stream the component's files from the site's host and pack them into a deterministic zip.

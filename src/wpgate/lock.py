@@ -13,6 +13,20 @@ from wpgate.run import utc_now
 from wpgate.transports import Transport
 
 _CREATE_ONLY = 'set -C; printf "%s" "$2" > "$1"'  # noclobber: fails when the lock exists
+# The folder goes with the last lock when nothing else is in it (another run's copies, a person's files)
+# but the files that keep web requests out of it: a run that ends well leaves nothing behind.
+_REMOVE_IF_IDLE = r"""
+folder=$1
+shift
+for path in "$folder"/* "$folder"/.[!.]* "$folder"/..?*; do
+  [ -e "$path" ] || [ -L "$path" ] || continue
+  name=${path##*/} guard=no
+  for keep in "$@"; do [ "$name" = "$keep" ] && guard=yes; done
+  [ "$guard" = yes ] || exit 0
+done
+for keep in "$@"; do rm -f -- "$folder/$keep"; done
+rmdir -- "$folder" 2>/dev/null || true
+"""
 
 
 def _alive(pid: int) -> bool:
@@ -77,5 +91,8 @@ class SiteLock:
             return
         holder = self.holder()
         if holder and holder.get("run") == self.run_id:
+            from wpgate.gates.apply import GUARD_FILES
+
             self.transport.run(Command.of("rm", "-f", "--", self.path))
+            self.transport.run(Command.of("sh", "-c", _REMOVE_IF_IDLE, "sh", self.folder, *GUARD_FILES))
         self.held = False

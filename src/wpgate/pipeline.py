@@ -220,6 +220,19 @@ def _confirm(deployment: Deployment) -> None:
         raise GateFailed("not confirmed: nothing was changed")
 
 
+def _remove_copies(deployment: Deployment) -> str:
+    """A run refused before the first change leaves nothing on the host: what apply copied aside and
+    uploaded goes (the folder itself goes with the lock). What stands in the way is said, not raised."""
+    lock = deployment.lock
+    if deployment.before is None or lock is None or not lock.held:
+        return ""  # never reached the site's folder, or another run holds it
+    try:
+        apply.clean_up(deployment)
+    except WpgateError as error:
+        return f" (its copies in {apply.workdir(deployment)} could not be removed: {error})"
+    return ""
+
+
 def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) -> None:
     """Close the run's record and raise the error whose exit code says how it ended: a refusal
     before any change (3), a proved rollback (4), or a site a person must look at (5)."""
@@ -239,6 +252,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         message = f"unexpected error {type(error).__name__}: {error} (traceback in {path})"
 
     if not run.changed:
+        message += _remove_copies(deployment)
         run.finish("refused", message)
         if interrupted:
             raise KeyboardInterrupt

@@ -58,6 +58,8 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
             backups.ScratchJournal(settings.state_dir, run.site, on_event=lambda name, data: run.event(name, **data)),
             deployment.transport, deployment.bridge)
         if deployment.before is None or not run.changed:
+            if deployment.before is not None:
+                apply.clean_up(deployment)  # the copies apply made before it stopped; nothing else changed
             message = "interrupted before the first change; resumed: production was not changed"
             run.finish("refused", message)
             console.print(f"run {run.id}: {message}")
@@ -98,6 +100,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
         if complete:
+            rollback.check_record(_target(deployment))  # before its paths are used to take files from the backup
             _refuse_if_changed_since(deployment)
             # Running again from here: a rollback killed half-way is then finished by `wpgate rollback`.
             run.status = "running"
@@ -213,6 +216,7 @@ def _aside_from_backup(deployment: Deployment) -> None:
                 f"./{name.decode()}" for name in index
                 if b"/" not in name and artifacts.is_core_root_file(name.decode("utf-8", "replace")))
             source = ""
+            entry["aside_names"] = [member.removeprefix("./") for member in members]
         else:
             relative = inside(root, live)
             if relative is None:
@@ -222,6 +226,7 @@ def _aside_from_backup(deployment: Deployment) -> None:
         with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
             transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
                                        aside, *members), timeout=3600)
+    run.write_report()
 
 
 def _maintenance_off(deployment: Deployment) -> None:
@@ -268,10 +273,15 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
     deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
+def _target(deployment: Deployment) -> rollback.Target:
+    return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
+                           deployment.run, deployment.before, deployment.say)
+
+
 def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:
     run = deployment.run
-    target = rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                             run, deployment.before, deployment.say)
+    target = _target(deployment)
+    rollback.check_record(target)  # the run's record was read back from disk: its paths must be the site's
     try:
         problems = rollback.roll_back(target)
     except WpgateError as error:

@@ -17,22 +17,43 @@ from wpgate.caches import layers as cache_layers
 from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
-from wpgate.errors import WpgateError
+from wpgate.errors import BadInput, WpgateError
 from wpgate.gates.apply import ASIDE_FOLDER
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
-from wpgate.run import Run
+from wpgate.release import SLUG
+from wpgate.run import Run, open_private, private_folder
 from wpgate.transports import Transport
 
-# Moves each entry of the aside copy back into place with renames, keeping what it replaces in a
-# trash folder beside the aside copy (same filesystem) until all moved, then removing the trash.
-_PUT_BACK_FOLDER = 'set -e; trash="$2.replaced"; rm -rf "$trash"; ' \
-                   'if [ -e "$1" ]; then mv "$1" "$trash"; fi; mv "$2" "$1"; rm -rf "$trash"'
-_PUT_BACK_CORE = 'set -e; live="$1"; aside="$2"; trash="$2.replaced"; shift 2; rm -rf "$trash"; mkdir -p "$trash"; ' \
-                 'for name in "$@"; do if [ -e "$live/$name" ]; then mv "$live/$name" "$trash/$name"; fi; ' \
-                 'if [ -e "$aside/$name" ]; then mv "$aside/$name" "$live/$name"; fi; done; rm -rf "$trash"'
-
-
+# Puts a plugin's or a theme's folder back: the copy kept aside replaces what is live, by renames on one
+# filesystem, what it replaces kept in a trash folder beside the copy until the copy is in place. Run only
+# when the copy kept aside exists: that copy moves as a whole, so where it exists it is whole.
+_PUT_BACK_FOLDER = 'set -e; live=$1 aside=$2 trash=$3; rm -rf -- "$trash"; ' \
+                   'if [ -e "$live" ] || [ -L "$live" ]; then mv -- "$live" "$trash"; fi; mv -- "$aside" "$live"; ' \
+                   'rm -rf -- "$trash"'
+# Puts core back name by name: each name kept aside replaces the live one (a name no longer aside was put
+# back already: the live one stays); then the names the new core added at the root go. Run again after a
+# kill at any point, it goes on where it stopped and never removes a live name it has nothing to put in
+# its place for, but those the old core did not have.
+_PUT_BACK_CORE = r"""
+set -e
+live=$1 aside=$2 trash=$3 kept=$4
+shift 4
+rm -rf -- "$trash"
+mkdir -m 700 -- "$trash"
+count=0
+for name in "$@"; do
+  count=$((count + 1))
+  if [ "$count" -le "$kept" ]; then
+    if [ ! -e "$aside/$name" ] && [ ! -L "$aside/$name" ]; then continue; fi
+    if [ -e "$live/$name" ] || [ -L "$live/$name" ]; then mv -- "$live/$name" "$trash/$name"; fi
+    mv -- "$aside/$name" "$live/$name"
+  elif [ -e "$live/$name" ]; then
+    mv -- "$live/$name" "$trash/$name"
+  fi
+done
+rm -rf -- "$trash"
+"""
 @dataclass
 class Target:
     """The site being rolled back and the run whose changes are undone."""
@@ -76,28 +97,139 @@ def roll_back(target: Target) -> list[str]:
         done["problems"] = problems
         if not problems:  # proved: what was kept aside for this run is no longer needed
             workdir = f"{target.before.data['paths']['content']}/{ASIDE_FOLDER}/{run.id}"
-            target.transport.run(Command.of("rm", "-rf", "--", workdir))
+            with run.action("remove_workdir", workdir=workdir):
+                target.transport.check(Command.of("rm", "-rf", "--", workdir))
     run.write_report()
     return problems
 
 
 def _put_back(target: Target, entry: dict[str, Any]) -> None:
-    transport, live, aside = target.transport, entry["live"], entry.get("aside")
-    if not aside or not transport.exists(aside):
-        if target.before.version_of(entry["type"], entry["slug"]) == _version_now(target, entry):
-            return  # put back already (a rollback that was interrupted and is run again)
-        raise WpgateError(f"the copy kept aside ({aside}) is gone")
+    """One component back from what apply kept aside. Idempotent: run again after a kill at any point, it
+    goes on where it stopped; a copy that is gone or empty is never a reason to remove live files."""
+    transport, live, aside = target.transport, entry["live"], entry["aside"]
+    label = f"{entry['type']} {entry['slug']}"
+    was = target.before.version_of(entry["type"], entry["slug"])
     if entry["type"] == "core":
-        names = transport.check(Command.of("ls", "-A", "--", aside)).text().split()
-        # Core files the new version added at the root go too: the old core did not have them.
-        names += [n for n in artifacts.core_root_files(transport, live) if n not in names]
-        transport.check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", live, aside, *names))
-    else:
-        transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside))
+        _put_back_core(target, entry, label, was)
+        return
+    if not transport.exists(aside):
+        _put_back_already(target, entry, label, was, aside)
+        return
+    if not _listing(transport, aside):
+        raise WpgateError(f"the copy of {label} kept aside ({aside}) is empty: nothing of {label} was changed")
+    transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside, f"{aside}.replaced"))
+
+
+def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str | None) -> None:
+    """Core back name by name from the copy kept aside, checked first: the copy holds only names of the old
+    core, and every name of the old core is either still aside or live (put back already)."""
+    transport, live, aside = target.transport, entry["live"], entry["aside"]
+    kept = _listing(transport, aside)
+    names = core_names(entry)
+    if names is None:  # a run recorded before wpgate kept the names: only what is aside is put back
+        names = kept
+    strangers = sorted(set(kept) - set(names))
+    if strangers:
+        raise WpgateError(f"the copy of core kept aside ({aside}) holds {', '.join(strangers[:5])}, which the old "
+                          "core did not have: nothing of core was changed")
+    lost = sorted(set(names) - set(kept) - set(_listing(transport, live)))
+    if lost:
+        raise WpgateError(f"core's {', '.join(lost[:5])} is neither in the copy kept aside ({aside}) nor in "
+                          f"{live}: nothing of core was changed")
+    added = _added_core_files(transport, live, names) if names else []
+    if not kept:  # nothing left aside: put back already, or the copy was lost; only the version tells
+        _put_back_already(target, entry, label, was, aside)
+        if not added:
+            return
+    transport.check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", live, aside, f"{aside}.replaced",
+                               str(len(kept)), *kept, *added))
+
+
+def _put_back_already(target: Target, entry: dict[str, Any], label: str, was: str | None, aside: str) -> None:
+    """No copy left to put back: right when an earlier rollback put it back (its version is the old one
+    again), else a person must look: nothing is changed."""
+    now = _version_now(target, entry)
+    if now != was:
+        raise WpgateError(f"the copy kept aside ({aside}) is gone and the site has {label} {now or 'missing'}, "
+                          f"not {was}: nothing of it was changed")
+    target.say(f"    {label} is {was} already (put back by an earlier rollback)")
 
 
 def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
     return inventory.read(target.bridge).version_of(entry["type"], entry["slug"])
+
+
+def core_names(entry: dict[str, Any]) -> list[str] | None:
+    """The names the old core had at the root (its folders and files), as apply recorded them; None for a
+    run recorded before wpgate kept them."""
+    names = entry.get("aside_names")
+    if names is None:
+        return None
+    return [name for name in names if isinstance(name, str) and artifacts.is_core_name(name)]
+
+
+def _listing(transport: Transport, folder: str) -> list[str]:
+    """The names in a folder on the host; none when it does not exist."""
+    result = transport.run(Command.of("find", folder, "-mindepth", "1", "-maxdepth", "1", "-printf", "%f\\n"))
+    if not result.ok:
+        if transport.exists(folder):
+            raise WpgateError(f"{folder}: cannot list it: {result.error_text()}")
+        return []
+    return sorted(result.text().splitlines())
+
+
+def _added_core_files(transport: Transport, live: str, names: list[str]) -> list[str]:
+    """Core files at the root that the old core did not have: the new version added them."""
+    return [name for name in artifacts.core_root_files(transport, live) if name not in names]
+
+
+def check_record(target: Target) -> None:
+    """A run's record read back from disk (report.json) names, for each change, where the component lives
+    and where its old copy was kept; those paths drive renames and removals on the host. They must be this
+    site's own: where the site keeps that component, and the run's folder beside it. Raises BadInput,
+    changing nothing, when they are not."""
+    run, paths = target.run, target.before.data["paths"]
+    root = _real_path(target.transport, target.site.path)
+    if _real_path(target.transport, paths["abspath"]) != root:
+        raise BadInput(f"run {run.id}: its inventory-before.json puts WordPress at {paths['abspath']}, not at "
+                       f"{target.site.path} (the config's path for site {target.site_name}): nothing was changed")
+    try:
+        now = inventory.read(target.bridge).data["paths"]
+    except WpgateError:  # WordPress does not load (core half put back): the run's folders must be inside the root
+        for key in ("content", "plugins", "themes"):
+            if _real_path(target.transport, paths[key]) != root and \
+                    not _real_path(target.transport, paths[key]).startswith(root.rstrip("/") + "/"):
+                raise BadInput(f"run {run.id}: its inventory-before.json puts the {key} folder at {paths[key]}, "
+                               f"outside {target.site.path}, and WordPress does not load to confirm it: nothing "
+                               "was changed")
+    else:
+        moved = [key for key in ("abspath", "content", "plugins", "themes") if now.get(key) != paths.get(key)]
+        if moved:
+            key = moved[0]
+            raise BadInput(f"run {run.id}: its inventory-before.json puts the {key} folder at {paths.get(key)}; the "
+                           f"site has it at {now.get(key)}: nothing was changed")
+    workdir = f"{paths['content']}/{ASIDE_FOLDER}/{run.id}"
+    for entry in changed_updates(run.updates):
+        kind, slug = entry.get("type"), entry.get("slug")
+        if kind not in ("core", "plugin", "theme") or not isinstance(slug, str) or not SLUG.match(slug):
+            raise BadInput(f"run {run.id}: its report names an update {kind!r} {slug!r}, which is not a component: "
+                           "nothing was changed")
+        live = paths["abspath"] if kind == "core" else f"{paths[kind + 's']}/{slug}"
+        aside = f"{workdir}/core" if kind == "core" else f"{workdir}/{kind}s/{slug}"
+        for key, expected in (("live", live), ("aside", aside)):
+            if entry.get(key) != expected:
+                raise BadInput(f"run {run.id}: its report says {kind} {slug} {key} is {entry.get(key)}; this site's is "
+                               f"{expected}: the run's record was changed; nothing was changed")
+        names = entry.get("aside_names")
+        if kind == "core" and names is not None and (
+                not isinstance(names, list) or not all(isinstance(n, str) and artifacts.is_core_name(n) for n in names)
+                or not set(artifacts.CORE_FOLDERS) <= set(names)):
+            raise BadInput(f"run {run.id}: its report lists names kept aside for core that are not core's own: "
+                           "nothing was changed")
+
+
+def _real_path(transport: Transport, path: str) -> str:
+    return transport.check(Command.of("realpath", "-m", "--", path)).text().strip()
 
 
 def _database(target: Target) -> list[str]:
@@ -120,7 +252,8 @@ def _database(target: Target) -> list[str]:
                                         found_label="the database", ignore=backup.changed_during_backup)
     if not changed:
         return []
-    saved = target.run.folder / "database-before-rollback.sql"
+    private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
+    saved = _new_file(target.run.folder, "database-before-rollback")
     with target.run.action("save_database", to=str(saved)):
         _save_database(target, saved)
     target.say(f"  the database changed during the run; its state is saved in {saved}; restoring {backup.id}")
@@ -129,7 +262,7 @@ def _database(target: Target) -> list[str]:
     client = database.find_client(transport, database.SQL_CLIENTS)
     prefix = str(facts.get("table_prefix") or "")
     tables = rows.changed_tables(backup.tables, tables_now, prefix)
-    exported = target.run.folder / "rows-since-backup.sql"
+    exported = _new_file(target.run.folder, "rows-since-backup")
     outcome: dict[str, Any] = {"file": str(exported)}
     found: list[rows.TableRows] = []
     with ExitStack() as stack:
@@ -162,14 +295,23 @@ def _database(target: Target) -> list[str]:
     return []
 
 
+def _new_file(folder: Path, stem: str) -> Path:
+    """A name no earlier attempt used: a rollback run again after a kill never writes over what the first
+    one saved (the database as it was before any restore, with every row visitors wrote)."""
+    path, number = folder / f"{stem}.sql", 1
+    while path.exists():
+        number += 1
+        path = folder / f"{stem}-{number}.sql"
+    return path
+
+
 def _save_database(target: Target, path: Path) -> None:
     facts = target.bridge.call("backup_facts", load_extensions=False)
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(target.transport, ("mariadb-dump", "mysqldump"))
-    with database.options_file(target.transport, credentials) as options, open(path, "wb") as output:
+    with database.options_file(target.transport, credentials) as options, open_private(path) as output:
         target.transport.check(Command.of(client, f"--defaults-extra-file={options}", *database.DUMP_OPTIONS,
                                           "--", credentials.name), stdout=output, timeout=3600)
-    path.chmod(0o600)
 
 
 def purge_caches(target: Target) -> list[str]:

@@ -11,10 +11,10 @@ import time
 from datetime import datetime, timezone
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from wpgate import redact
-from wpgate.errors import BadInput
+from wpgate.errors import BadInput, WpgateError
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
@@ -22,24 +22,40 @@ RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
 
 def _crash_here_for_tests(event: str) -> None:
     """Fault injection for the crash-safety tests: WPGATE_TEST_KILL_AT=N kills this process with
-    SIGKILL right after the Nth journal event it writes. WPGATE_TEST_PAUSE_AFTER=EVENT stops it
-    (SIGSTOP) right after the first EVENT, so that a test can damage the site or a file at that exact
-    point and let it go on (SIGCONT). Never set in normal use."""
+    SIGKILL right after the Nth journal event it writes; WPGATE_TEST_FAIL_AT=N raises an error there
+    instead, as a lost connection would. WPGATE_TEST_PAUSE_AFTER=EVENT stops it (SIGSTOP) right after
+    the first EVENT, so that a test can damage the site or a file at that exact point and let it go on
+    (SIGCONT). Never set in normal use."""
     global _events_written, _paused
     pause_after = os.environ.get("WPGATE_TEST_PAUSE_AFTER")
     if pause_after and event == pause_after and not _paused:
         _paused = True
         os.kill(os.getpid(), signal.SIGSTOP)
-    target = os.environ.get("WPGATE_TEST_KILL_AT")
-    if not target:
+    kill_at, fail_at = os.environ.get("WPGATE_TEST_KILL_AT"), os.environ.get("WPGATE_TEST_FAIL_AT")
+    if not (kill_at or fail_at):
         return
     _events_written += 1
-    if _events_written == int(target):
+    if kill_at and _events_written == int(kill_at):
         os.kill(os.getpid(), signal.SIGKILL)
+    if fail_at and _events_written == int(fail_at):
+        raise WpgateError(f"a failure injected after event {_events_written} ({event}) by WPGATE_TEST_FAIL_AT")
 
 
 _events_written = 0
 _paused = False
+
+
+def open_private(path: Path) -> BinaryIO:
+    """A file only its owner can read, from its first byte (a database dump, the rows of visitors):
+    created 0600, never widened by the umask, and set back to 0600 when it existed already."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "wb")
+
+
+def private_folder(path: Path) -> None:
+    """A run's folder holds database dumps: owner only (what an earlier wpgate made 0755 included)."""
+    path.chmod(0o700)
 
 
 def utc_now() -> str:
@@ -57,14 +73,15 @@ class Run:
         self.id = run_id or new_run_id()
         self.folder = state_dir / "runs" / self.id
         try:
-            self.folder.mkdir(parents=True, exist_ok=False)
+            self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)
         except FileExistsError:
             self.id = new_run_id()  # two runs in the same second drew the same suffix
             self.folder = state_dir / "runs" / self.id
-            self.folder.mkdir(parents=True, exist_ok=False)
+            self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)
         except OSError as error:
             raise BadInput(f"{self.folder}: cannot create the run's folder: {error.strerror} "
                            "(check state_dir in the config)") from None
+        private_folder(self.folder)
         self.site = site
         self.release_id = release_id
         self.status = "running"

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from wpgate.backup import database
 from wpgate.backup.database import Credentials, quote_identifier as ident
 from wpgate.command import Command
+from wpgate.run import open_private
 from wpgate.transports import Transport
 
 SIDE_SUFFIX = "_wpgate_rows"
@@ -124,7 +125,7 @@ class SideCopy:
     def export(self, entries: list[TableRows], path: Path) -> None:
         """The new or changed rows as REPLACE statements (whole tables the run created), into `path`."""
         dump = database.find_client(self.transport, ("mariadb-dump", "mysqldump"))
-        with open(path, "wb") as output:
+        with open_private(path) as output:
             output.write(_HEADER.format(database=self.credentials.name).encode())
             output.flush()
             for entry in entries:
@@ -143,7 +144,6 @@ class SideCopy:
                 output.write(f"\n-- {entry.table}\n".encode())
                 output.flush()
                 self.transport.check(Command.of(*argv, "--", self.name, entry.table), stdout=output, timeout=3600)
-        path.chmod(0o600)
 
     def _columns(self, table: str) -> tuple[list[str], list[str]]:
         literal = database.string_literal

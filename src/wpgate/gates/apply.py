@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 # rename on the same filesystem. Owner-only, refused to web requests on Apache (see the README for
 # nginx), packages removed once installed, and the whole folder removed when the run completes.
 ASIDE_FOLDER = "wpgate-aside"
-_PROTECT = {"index.php": "<?php\n// Silence is golden.\n",
+GUARD_FILES = {"index.php": "<?php\n// Silence is golden.\n",
             ".htaccess": "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n"}
 
 
@@ -74,7 +74,7 @@ def prepare(deployment: "Deployment") -> None:
     with deployment.run.action("prepare", workdir=folder):
         transport.check(Command.of("mkdir", "-p", f"{folder}/packages", f"{folder}/plugins", f"{folder}/themes"))
         transport.check(Command.of("chmod", "700", parent, folder))
-        for name, text in _PROTECT.items():
+        for name, text in GUARD_FILES.items():
             transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
                                        f"{parent}/{name}", text))
 
@@ -93,8 +93,10 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
     with run.action("apply", index=index, type=update.type, slug=update.slug, to=update.to_version) as done:
         live, aside = live_path(deployment, update), aside_path(deployment, update)
         with run.action("aside", index=index, source=live, aside=aside):
-            _keep_aside(deployment, update, live, aside)
+            names = _keep_aside(deployment, update, live, aside)
         entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
+        if names:  # what rollback puts back, and what it may remove as added by the new core (rollback.py)
+            entry["aside_names"] = names
 
         local = artifact_file(deployment.settings.state_dir, update.artifact)
         package = f"{workdir(deployment)}/packages/{local.name}"
@@ -128,14 +130,16 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
             "aside": aside, "database": database, **({"probe": probe} if probe else {})}
 
 
-def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> None:
+def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> list[str]:
+    """A copy of the component as it is now; for core, the names copied (its folders and root files)."""
     transport = deployment.transport
     if update.type == "core":
         core_files = artifacts.CORE_FOLDERS + tuple(artifacts.core_root_files(transport, live))
         transport.check(Command.of("mkdir", "-p", aside))
         transport.check(Command.of("cp", "-a", "--", *core_files, aside + "/", cwd=live))
-    else:
-        transport.check(Command.of("cp", "-a", "--", live, aside))
+        return list(core_files)
+    transport.check(Command.of("cp", "-a", "--", live, aside))
+    return []
 
 
 def _install(deployment: "Deployment", index: int, update: Update, package: str) -> tuple[dict[str, Any], Any]:
