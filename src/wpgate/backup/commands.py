@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from wpgate import backup as backups
+from wpgate.backup import exposure
 from wpgate.backup.offsite import human_size
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
@@ -28,6 +29,7 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
 
     started = time.monotonic()
     with for_site(site) as transport:
+        exposure.check(site_name, site, transport)
         taken = backups.take(site_name, site, transport, Bridge(site_name, site, transport), progress=progress)
     seconds = time.monotonic() - started
     manifest = taken.manifest

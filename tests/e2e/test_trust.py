@@ -1,0 +1,150 @@
+"""What a new user hit on a first real site (issue 17), on real sites with real requests: a backup folder
+the web server serves, a missing --yes without a terminal, and the small words that must be right."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.helpers import (assert_unchanged, fingerprint, site_entry, wpgate, write_config,
+                               write_qa)
+from wpgate.testbed.servers import PhpBuiltinServer
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def sites(bed, tmp_path_factory):
+    """A staging with newer plugins, a production (php -S) with older ones, and an approved release."""
+    folder = tmp_path_factory.mktemp("trust")
+    staging = bed.create_site("trust-staging", core="6.5.5", plugins={"wpgate-hello": "1.2.0"})
+    production = bed.create_site("trust-prod", core="6.5.5", plugins={"wpgate-hello": "1.0.0"})
+    config = write_config(folder, {"staging": site_entry(staging), "production": site_entry(production)},
+                          state_dir="state")
+    release = folder / "release.yml"
+    planned = wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=config)
+    assert planned.returncode == 0, planned.stderr
+    approved = wpgate("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana", config=config)
+    assert approved.returncode == 0, approved.stderr
+    return {"folder": folder, "config": config, "release": release, "staging": staging, "production": production}
+
+
+def with_backup(sites, name: str, **backup) -> Path:
+    """The module's config with production's backup settings replaced, in a folder of its own."""
+    document = yaml.safe_load(sites["config"].read_text())
+    document["sites"]["production"]["backup"] = backup
+    document["state_dir"] = str(sites["folder"] / "state")
+    path = sites["folder"] / f"{name}.yml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("wpgate: error:")]
+
+
+# --- a backup folder under the document root (issue 17, security 1) ---------------------------------------
+
+def test_a_backup_folder_inside_the_wordpress_root_is_refused_at_gate_6_2_and_by_wpgate_backup(sites, tmp_path):
+    production = sites["production"]
+    inside = Path(production.path) / "wp-content" / "backups"
+    config = with_backup(sites, "inside", dir=str(inside), offsite=str(tmp_path / "offsite"))
+    before = fingerprint(production)
+
+    taken = wpgate("backup", "production", config=config)
+    assert taken.returncode == 3, taken.stderr
+    assert "Traceback" not in taken.stderr
+    [line] = error_lines(taken.stderr)
+    assert f"sites.production.backup.dir {inside} lies inside the site's WordPress root" in line
+    assert "outside the web server's document root" in line
+    assert not inside.exists()
+
+    deployed = wpgate("deploy", str(sites["release"]), "--to", "production", "--yes", config=config)
+    assert deployed.returncode == 3, deployed.stderr
+    [line] = error_lines(deployed.stderr)
+    assert "sites.production.backup.dir" in line and "production was not changed" in line
+    assert "✘ 6.2 backup: failed" in deployed.stderr
+    assert not inside.exists()
+    assert_unchanged(before, fingerprint(production))
+
+
+def test_a_backup_folder_that_leads_into_the_root_by_a_link_is_refused(sites, tmp_path):
+    production = sites["production"]
+    target = Path(production.path) / "wp-content" / "private-backups"
+    target.mkdir()
+    link = tmp_path / "backups"
+    link.symlink_to(target)
+    try:
+        config = with_backup(sites, "linked", dir=str(link), offsite=str(tmp_path / "offsite"))
+        taken = wpgate("backup", "production", config=config)
+        assert taken.returncode == 3, taken.stderr
+        [line] = error_lines(taken.stderr)
+        assert f"leads to {target}, inside the site's WordPress root" in line
+        assert list(target.iterdir()) == []
+    finally:
+        target.rmdir()
+
+
+def test_a_backup_folder_the_site_serves_through_a_link_is_refused_by_a_real_request(sites, tmp_path):
+    """The folder lies outside the root, but a link in the root leads to it: php -S serves what is written
+    there. wpgate writes a marker, asks the site for it, gets it, refuses, and removes the marker."""
+    production = sites["production"]
+    outside = tmp_path / "backups"
+    outside.mkdir()
+    link = Path(production.path) / "wp-content" / "downloads"
+    link.symlink_to(outside)
+    try:
+        config = with_backup(sites, "served", dir=str(outside), offsite=str(tmp_path / "offsite"))
+        taken = wpgate("backup", "production", config=config)
+        assert taken.returncode == 3, taken.stderr
+        [line] = error_lines(taken.stderr)
+        assert f"sites.production.backup.dir {outside} is served by the web server" in line
+        assert f"GET {production.url}/wp-content/downloads/wpgate-probe-" in line and "answered 200" in line
+        assert list(outside.iterdir()) == [], "the marker is removed"
+        assert not list((tmp_path / "offsite").glob("*")) if (tmp_path / "offsite").exists() else True
+    finally:
+        link.unlink()
+
+
+def test_a_backup_folder_under_a_document_root_above_wordpress_is_refused_by_a_real_request(sites, tmp_path):
+    """WordPress in a subfolder of the document root: a second php -S serves the folder above the site's
+    root, and the site's URL is that server's /trust-prod/. A backup folder beside WordPress is served."""
+    production = sites["production"]
+    above = Path(production.path).parent
+    beside = above / "trust-prod-backups"
+    server = PhpBuiltinServer(above, workdir=tmp_path / "server")
+    server.start()
+    try:
+        config = with_backup(sites, "above", dir=str(beside), offsite=str(tmp_path / "offsite"))
+        document = yaml.safe_load(config.read_text())
+        document["sites"]["production"]["url"] = f"http://127.0.0.1:{server.port}/{Path(production.path).name}"
+        config.write_text(yaml.safe_dump(document, sort_keys=False))
+        taken = wpgate("backup", "production", config=config)
+        assert taken.returncode == 3, taken.stderr
+        [line] = error_lines(taken.stderr)
+        assert f"GET http://127.0.0.1:{server.port}/trust-prod-backups/wpgate-probe-" in line
+        assert not beside.exists(), "the folder wpgate made for the marker is removed with it"
+    finally:
+        server.stop()
+        shutil.rmtree(beside, ignore_errors=True)
+
+
+def test_a_backup_folder_the_site_does_not_serve_is_probed_and_accepted(sites, tmp_path):
+    """Outside the root, no link to it: the probe asks, the site answers 404, the backup is taken."""
+    production = sites["production"]
+    outside = tmp_path / "backups"
+    link = Path(production.path) / "wp-content" / "elsewhere"
+    link.symlink_to(tmp_path / "unrelated", target_is_directory=True)
+    (tmp_path / "unrelated").mkdir()
+    try:
+        config = with_backup(sites, "private", dir=str(outside), offsite=str(tmp_path / "offsite"))
+        taken = wpgate("backup", "production", "--json", config=config)
+        assert taken.returncode == 0, taken.stderr
+        manifest = json.loads(taken.stdout)
+        assert [path.name for path in outside.iterdir()] == [manifest["id"]], "no marker left behind"
+    finally:
+        link.unlink()
