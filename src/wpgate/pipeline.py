@@ -57,6 +57,8 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
            auto_rollback: bool, console: Console, break_lock: bool = False,
            require_existing_backup: bool = False) -> dict[str, Any]:
     """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
+    if not dry_run:
+        require_yes_or_terminal(yes, "deploy")
     site = settings.site(site_name)
     settings.require_secrets(site_name)
     if site_name == release.staging_site:
@@ -100,6 +102,14 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     finally:
         if scratch:
             scratch.cleanup()
+
+
+def require_yes_or_terminal(yes: bool, command: str) -> None:
+    """A command that asks before changing production needs --yes where there is no terminal to ask on:
+    bad input (exit 2), said before any run is recorded or any site is read."""
+    if not yes and not sys.stdin.isatty():
+        raise BadInput(f"{command} asks before changing production and there is no terminal to ask on: "
+                       f"pass --yes to {command} without asking")
 
 
 def _notify(settings: Settings, run: Run, console: Console) -> None:
@@ -213,8 +223,6 @@ def _confirm(deployment: Deployment) -> None:
     deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
     for line in apply.describe(deployment):
         deployment.say(f"  {line}")
-    if not sys.stdin.isatty():
-        raise GateFailed("not confirmed: there is no terminal to ask on; run with --yes to deploy without asking")
     if not click.confirm("Deploy now?", default=False, err=True):
         raise GateFailed("not confirmed: nothing was changed")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.helpers import (assert_unchanged, fingerprint, site_entry, wpgate, write_config,
-                               write_qa)
+from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
+                               write_config, write_qa)
 from wpgate.testbed.servers import PhpBuiltinServer
 
 pytestmark = pytest.mark.e2e
@@ -148,3 +148,34 @@ def test_a_backup_folder_the_site_does_not_serve_is_probed_and_accepted(sites, t
         assert [path.name for path in outside.iterdir()] == [manifest["id"]], "no marker left behind"
     finally:
         link.unlink()
+
+
+# --- a missing --yes without a terminal (issue 17, point 5) -------------------------------------------------
+
+def runs_of(sites) -> dict[str, bytes]:
+    """Every run's folder and its report, as recorded now."""
+    runs = sites["folder"] / "state" / "runs"
+    return {path.name: (path / "report.json").read_bytes() + (path / "journal.jsonl").read_bytes()
+            for path in sorted(runs.iterdir())} if runs.exists() else {}
+
+
+def test_deploy_and_rollback_without_yes_and_without_a_terminal_are_bad_input_and_record_nothing(sites):
+    unapproved = sites["folder"] / "unapproved.yml"
+    document = yaml.safe_load(sites["release"].read_text())
+    document.pop("approval"), document.pop("qa", None)
+    unapproved.write_text(yaml.safe_dump(document, sort_keys=False))
+    refused = wpgate("deploy", str(unapproved), "--to", "production", "--yes", "--json", config=sites["config"])
+    assert refused.returncode == 3, refused.stderr
+    refused_run = json.loads(refused.stdout)["run"]
+    before = fingerprint(sites["production"])
+    runs = runs_of(sites)
+
+    deployed = wpgate("deploy", str(sites["release"]), "--to", "production", config=sites["config"])
+    assert_one_line_error(deployed, 2, "deploy asks before changing production", "there is no terminal",
+                          "pass --yes")
+    rolled = wpgate("rollback", refused_run, config=sites["config"])
+    assert_one_line_error(rolled, 2, "rollback asks before changing production", "pass --yes")
+    assert runs_of(sites) == runs, "no run recorded, none changed"
+    latest = wpgate("status", "--json", config=sites["config"])
+    assert json.loads(latest.stdout)["run"] == refused_run
+    assert_unchanged(before, fingerprint(sites["production"]))
