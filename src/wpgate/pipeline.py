@@ -24,6 +24,7 @@ from wpgate.lock import SiteLock
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
+from wpgate.words import plural
 
 SKIPPED_GATES = {
     "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
@@ -177,12 +178,12 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
         evidence = body()
     except GateFailed as failure:
         deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
-        _say_gate(deployment, step, name, "failed", failure.message)
+        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
         raise
     except BaseException as error:
         message = str(error) or type(error).__name__
         deployment.run.gate(step, name, "failed", {"error": message})
-        _say_gate(deployment, step, name, "failed", message)
+        _say_gate(deployment, step, name, "failed", "")
         raise
     deployment.run.gate(step, name, "passed", evidence)
     _say_gate(deployment, step, name, "passed", _summary(step, evidence))
@@ -205,7 +206,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 def _summary(step: str, evidence: dict[str, Any]) -> str:
     if step == "6.1":
         return (f"approved by {evidence.get('approved_by')}, digest intact, "
-                f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
+                f"{plural(evidence.get('artifacts_verified'), 'artifact')} verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
     if step == "6.5":
@@ -257,7 +258,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
             entry.update(status="pending", partly_applied=True)
     changed = rollback.changed_updates(run.updates)
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
-        deployment.say(f"{message}\nrolling back {len(changed)} change(s) in reverse order…")
+        deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
         target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
                                  deployment.bridge, run, deployment.before, deployment.say)
         try:

@@ -34,7 +34,18 @@ TextLoader.yaml_implicit_resolvers = {
 }
 
 
-def load_yaml(path: Path, what: str) -> Any:
+class QaLoader(yaml.SafeLoader):
+    """YAML as people write a QA record: numbers stay numbers (`id: 12`), dates stay text (they go into a
+    digest as JSON)."""
+
+
+QaLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(path: Path, what: str, loader: type[yaml.SafeLoader] = TextLoader) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -42,7 +53,7 @@ def load_yaml(path: Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise BadInput(f"{path}: cannot read the {what}: {error}") from None
     try:
-        return yaml.load(text, Loader=TextLoader)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as error:
         raise BadInput(f"{path}: the {what} is {yaml_problem(error)}") from None
 
@@ -131,6 +142,9 @@ def save(release: Release, path: Path) -> None:
 def load(path: Path) -> Release:
     """Read and check a manifest; every problem is listed at once (exit 2)."""
     data = load_yaml(path, "release manifest")
+    if isinstance(data, dict) and data.get("qa") is not None:
+        # Versions are text, but the QA record copied in keeps its numbers, as `approve` read them.
+        data["qa"] = (load_yaml(path, "release manifest", QaLoader) or {}).get("qa")
     problems: list[str] = []
     release = _parse(data, problems)
     if release is not None:

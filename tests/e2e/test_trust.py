@@ -4,7 +4,9 @@ the web server serves, a missing --yes without a terminal, and the small words t
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,7 +69,8 @@ def test_a_backup_folder_inside_the_wordpress_root_is_refused_at_gate_6_2_and_by
     assert deployed.returncode == 3, deployed.stderr
     [line] = error_lines(deployed.stderr)
     assert "sites.production.backup.dir" in line and "production was not changed" in line
-    assert "✘ 6.2 backup: failed" in deployed.stderr
+    assert "✘ 6.2 backup: failed\n" in deployed.stderr
+    assert deployed.stderr.count("lies inside the site's WordPress root") == 1, "the refusal is said once"
     assert not inside.exists()
     assert_unchanged(before, fingerprint(production))
 
@@ -179,3 +182,56 @@ def test_deploy_and_rollback_without_yes_and_without_a_terminal_are_bad_input_an
     latest = wpgate("status", "--json", config=sites["config"])
     assert json.loads(latest.stdout)["run"] == refused_run
     assert_unchanged(before, fingerprint(sites["production"]))
+
+
+# --- the words of a complete run (issue 17, point 9) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def completed(sites):
+    """The module's release deployed to production: a complete run."""
+    result = wpgate("deploy", str(sites["release"]), "--to", "production", "--yes", "--json", config=sites["config"])
+    assert result.returncode == 0, result.stderr
+    return {"run": json.loads(result.stdout)["run"], "stderr": result.stderr, "report": json.loads(result.stdout)}
+
+
+def test_a_complete_run_counts_in_words(completed):
+    stderr = completed["stderr"]
+    assert "1 artifact verified" in stderr and "1 artifacts" not in stderr
+    assert "pass(es)" not in stderr and re.search(r"6\.6 monitor: passed — \d+ pass(es)? over", stderr)
+
+
+def test_the_approved_manifest_keeps_the_qa_issue_id_a_number(sites, completed):
+    """write_qa's issue `id: 12` is still the number 12 in the approved manifest, whose digest held."""
+    manifest = yaml.safe_load(sites["release"].read_text())
+    assert manifest["qa"]["issues"][0]["id"] == 12
+    assert "id: '12'" not in sites["release"].read_text()
+
+
+def test_the_html_report_never_cuts_a_short_word_in_two(sites, completed, tmp_path):
+    """The PHP version in the caches table showed as "8.2.3" over "6": in real Chromium, every short
+    value of the report's tables and lists sits on one line, at a desktop and a phone width."""
+    from wpgate.testbed.chromium import browser_context
+
+    page_path = tmp_path / "report.html"
+    written = wpgate("report", completed["run"], "--html", str(page_path), config=sites["config"])
+    assert written.returncode == 0, written.stderr
+    php_version = subprocess.run(["php", "-r", "echo PHP_VERSION;"], capture_output=True, text=True).stdout
+    assert f'<span class="word">{php_version}</span>' in page_path.read_text()
+    for width in (1280, 420):
+        with browser_context(width=width, height=800) as context:
+            page = context.new_page()
+            page.goto(page_path.as_uri())
+            cut = page.evaluate("""() => {
+                const cut = [];
+                for (const cell of document.querySelectorAll('td, dd')) {
+                    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+                    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                        const text = node.textContent.trim();
+                        if (!text || /\\s/.test(text) || text.length > 24) continue;
+                        const range = document.createRange(); range.selectNodeContents(node);
+                        if ([...range.getClientRects()].filter(r => r.width > 0).length > 1) cut.push(text);
+                    }
+                }
+                return cut;
+            }""")
+            assert cut == [], f"cut in two at {width}px: {cut}"

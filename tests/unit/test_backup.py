@@ -160,7 +160,7 @@ def test_table_differences_name_each_table():
     now = {"wp_a": {"rows": 1, "checksum": 11}, "wp_b": {"rows": 3, "checksum": 20}, "wp_d": {"rows": 0, "checksum": 0}}
     problems = backup.table_differences(then, now, expected_label="the backup", found_label="production")
     assert problems == ["production lacks table(s) wp_c", "production has table(s) the backup lacks: wp_d",
-                        "table wp_a: same 1 rows but another checksum in production than in the backup",
+                        "table wp_a: same 1 row but another checksum in production than in the backup",
                         "table wp_b: 2 rows in the backup, 3 in production"]
     assert backup.table_differences(then, now, expected_label="a", found_label="b",
                                     ignore=["wp_a", "wp_b", "wp_c", "wp_d"]) == []

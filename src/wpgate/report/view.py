@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wpgate.report.facts import duration
+from wpgate.words import plural
 
 
 class Code(str):
@@ -92,12 +93,11 @@ def update_label(update: dict[str, Any]) -> str:
     return f"{update.get('type')} {update.get('slug')} {update.get('from')} → {update.get('to')}"
 
 
-def plural(count: Any, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+_ACRONYMS = {"php": "PHP", "sapi": "SAPI"}
 
 
 def label(key: str) -> str:
-    text = str(key).replace("_", " ")
+    text = " ".join(_ACRONYMS.get(word, word) for word in str(key).replace("_", " ").split(" "))
     return text[:1].upper() + text[1:]
 
 
