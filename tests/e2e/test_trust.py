@@ -235,3 +235,24 @@ def test_the_html_report_never_cuts_a_short_word_in_two(sites, completed, tmp_pa
                 return cut;
             }""")
             assert cut == [], f"cut in two at {width}px: {cut}"
+
+
+# --- the caches gate's words (issue 17, point 8) -----------------------------------------------------------
+
+def test_the_caches_gate_names_the_markers_it_saw_and_purge_dry_run_the_drop_in_there_is(sites, completed):
+    assert "6.5 caches: passed — purged object cache, page-cache plugins, opcache; / shows plugin wpgate-hello " \
+           "1.2.0\n" in completed["stderr"]
+    assert "show the release" not in completed["stderr"]
+
+    none = wpgate("purge", "production", "--dry-run", config=sites["config"])
+    assert none.returncode == 0, none.stderr
+    assert "1. object cache: wp_cache_flush() inside WordPress (no persistent object cache drop-in" in none.stderr
+    assert "is named" not in none.stderr
+    dropin = Path(sites["production"].path) / "wp-content" / "object-cache.php"
+    dropin.write_text("<?php\n/*\nPlugin Name: Test Object Cache\nVersion: 1.4\n*/\n")
+    try:
+        named = wpgate("purge", "production", "--dry-run", config=sites["config"])
+    finally:
+        dropin.unlink()
+    assert named.returncode == 0, named.stderr
+    assert "flushing the persistent object cache Test Object Cache 1.4 (wp-content/object-cache.php)" in named.stderr

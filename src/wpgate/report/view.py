@@ -219,7 +219,7 @@ def _caches(evidence: dict[str, Any], view: GateView) -> None:
                  ", ".join(found.get("not_shown") or []) or "—", compact(found.get("assets"))]
                 for page, found in verify["pages"].items() if isinstance(found, dict)]
         view.tables.append(Table("Fetched afresh through every layer", [
-            "Page", "Status", "Shows the release", "No marker on the page", "Assets answering 200"], rows))
+            "Page", "Status", "New versions seen", "Updated, no marker on the page", "Assets answering 200"], rows))
         for key, value in verify.items():
             if key not in ("pages", "assets_checked"):
                 evidence[f"verify_{key}"] = value
