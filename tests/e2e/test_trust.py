@@ -256,3 +256,28 @@ def test_the_caches_gate_names_the_markers_it_saw_and_purge_dry_run_the_drop_in_
         dropin.unlink()
     assert named.returncode == 0, named.stderr
     assert "flushing the persistent object cache Test Object Cache 1.4 (wp-content/object-cache.php)" in named.stderr
+
+
+# --- an approval does not outlive a rollback (issue 17, point 4) ------------------------------------------
+
+def test_after_a_rollback_the_same_release_needs_a_fresh_approval(sites, completed):
+    config, release, production = sites["config"], sites["release"], sites["production"]
+    rolled = wpgate("rollback", completed["run"], "--yes", config=config)
+    assert rolled.returncode == 0, rolled.stderr
+    before = fingerprint(production)
+
+    for options in (("--yes",), ("--dry-run",)):
+        again = wpgate("deploy", str(release), "--to", "production", *options, config=config)
+        assert again.returncode == 3, again.stderr
+        [line] = error_lines(again.stderr)
+        assert f"release {yaml.safe_load(release.read_text())['id']} was rolled back on production by run " \
+               f"{completed['run']}" in line
+        assert "(why: rollback requested)" in line and "approve it again" in line
+    assert_unchanged(before, fingerprint(production))
+
+    approved = wpgate("approve", str(release), "--qa", str(write_qa(sites["folder"])), "--by", "Ana", config=config)
+    assert approved.returncode == 0, approved.stderr
+    assert "approving again: release" in approved.stderr and "(why: rollback requested)" in approved.stderr
+    dry = wpgate("deploy", str(release), "--to", "production", "--dry-run", config=config)
+    assert dry.returncode == 0, dry.stderr
+    assert "✔ 6.1 approval: passed" in dry.stderr
