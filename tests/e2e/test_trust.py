@@ -137,9 +137,10 @@ def test_a_backup_folder_under_a_document_root_above_wordpress_is_refused_by_a_r
 
 
 def test_a_backup_folder_the_site_does_not_serve_is_probed_and_accepted(sites, tmp_path):
-    """Outside the root, no link to it: the probe asks, the site answers 404, the backup is taken."""
+    """Beside the root, no link to it: the probe asks the site's origin for it (the folder above WordPress
+    could be the document root), php -S answers with WordPress's 404, the backup is taken."""
     production = sites["production"]
-    outside = tmp_path / "backups"
+    outside = Path(production.path).parent / "trust-prod-private"
     link = Path(production.path) / "wp-content" / "elsewhere"
     link.symlink_to(tmp_path / "unrelated", target_is_directory=True)
     (tmp_path / "unrelated").mkdir()
@@ -149,8 +150,13 @@ def test_a_backup_folder_the_site_does_not_serve_is_probed_and_accepted(sites, t
         assert taken.returncode == 0, taken.stderr
         manifest = json.loads(taken.stdout)
         assert [path.name for path in outside.iterdir()] == [manifest["id"]], "no marker left behind"
+        [probe] = [entry for entry in manifest["exposure"] if entry["key"] == "sites.production.backup.dir"]
+        first = probe["requests"][0]
+        assert re.match(rf"{production.url}/trust-prod-private/wpgate-probe-[0-9a-f]+/marker\.txt$", first["url"])
+        assert all(request["status"] == 404 and request["served"] is False for request in probe["requests"])
     finally:
         link.unlink()
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 # --- a missing --yes without a terminal (issue 17, point 5) -------------------------------------------------

@@ -201,3 +201,16 @@ def test_rows_compare_changed_tables_and_whole_rows():
     assert entry.exported == 3 and "1 new and 2 changed" in entry.describe() and "Vera" in entry.describe()
     assert rows.TableRows("wp_x", created_by_run=True, rows=7).record() == {
         "table": "wp_x", "created_by_run": True, "rows": 7}
+
+
+def test_where_a_backup_folder_could_be_served():
+    """Through a link in the root that leads to it or above it, and from each folder above the root that
+    holds it (a document root above WordPress's); never from "/"."""
+    from wpgate.backup.exposure import candidate_urls
+
+    links = [("wp-content/downloads", "/var/backups"), ("wp-content/other", "/srv/elsewhere")]
+    assert candidate_urls("https://example.com/blog", "/srv/www/example/wp", "/var/backups/wpgate", links) == [
+        "https://example.com/blog/wp-content/downloads/wpgate"]
+    assert candidate_urls("https://example.com", "/srv/www/example/wp", "/srv/www/example/backups", []) == [
+        "https://example.com/backups", "https://example.com/example/backups"]
+    assert candidate_urls("https://example.com", "/srv/www/example", "/var/backups/wpgate", []) == []

@@ -30,7 +30,7 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
 
     started = time.monotonic()
     with for_site(site) as transport:
-        exposure.check(site_name, site, transport)
+        probes = exposure.check(site_name, site, transport)
         taken = backups.take(site_name, site, transport, Bridge(site_name, site, transport), progress=progress)
     seconds = time.monotonic() - started
     manifest = taken.manifest
@@ -46,7 +46,8 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
                      + ", ".join(database["changed_during_backup"]))
     for line in lines:
         console.print(line, markup=False, soft_wrap=True)
-    return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite}
+    return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite,
+                       "exposure": probes}
 
 
 def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Console) -> dict[str, Any]:

@@ -9,7 +9,7 @@ keep the web server out. A backup folder is refused when
 - the site's URL serves a marker file written there: wpgate writes one, the way backups are written
   (a private folder, an owner-only file), and asks for it at every address the folder could have on the
   site: under the site's URL through any link in the root that leads to it, and under the site's
-  origin for each folder above the root that could be the document root. A 200 with the marker's
+  origin for the two folders above the root, which could be the document root. A 200 with the marker's
   content is the proof. A folder served some other way (another virtual host, an alias) is not found.
 """
 
@@ -32,6 +32,9 @@ from wpgate.transports import LocalTransport, Transport
 PROBE_PREFIX = "wpgate-probe-"
 PROBE_FILE = "marker.txt"
 TIMEOUT = httpx.Timeout(15.0, connect=10.0)
+# A document root above WordPress's is its parent (WordPress in a subfolder) or, rarely, the one above.
+# Higher folders are not asked: a request for a file that is not there is a page WordPress renders.
+LEVELS_ABOVE_ROOT = 2
 
 # Every link under the root that leads to a folder: its path from the root, then where it leads.
 _LINKS = r"""
@@ -71,10 +74,10 @@ class Probe:
     key: str
     folder: str
     resolved: str
-    urls: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
-        return {"key": self.key, "folder": self.folder, "resolved": self.resolved, "requests": self.urls}
+        return {"key": self.key, "folder": self.folder, "resolved": self.resolved, "requests": self.requests}
 
 
 def folders(site_name: str, site: SiteConfig, transport: Transport) -> list[tuple[str, str]]:
@@ -127,7 +130,9 @@ def candidate_urls(url: str, root: str, folder: str, links: list[tuple[str, str]
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     above = posixpath.dirname(root)
-    while above not in ("/", ""):
+    for _ in range(LEVELS_ABOVE_ROOT):
+        if above in ("/", ""):
+            break
         relative = inside(above, folder)
         if relative is not None:
             candidates.append(_join(origin, relative))
@@ -142,7 +147,7 @@ def _probe(transport: Transport, probe: Probe, urls: list[str]) -> None:
     written = transport.run(Command.of("sh", "-c", _WRITE, "sh", probe.resolved, name, content))
     if not written.ok:
         # The backup itself will fail to write there and say why; nothing is exposed by this check.
-        probe.urls.append({"error": f"cannot write a marker in {probe.resolved}: {written.error_text()}"})
+        probe.requests.append({"error": f"cannot write a marker in {probe.resolved}: {written.error_text()}"})
         return
     made = written.text().strip().splitlines()[0] if written.text().strip() else "existed"
     try:
@@ -152,10 +157,10 @@ def _probe(transport: Transport, probe: Probe, urls: list[str]) -> None:
                 try:
                     response = http.get(address)
                 except httpx.HTTPError as error:
-                    probe.urls.append({"url": address, "answer": f"{type(error).__name__}"})
+                    probe.requests.append({"url": address, "answer": f"{type(error).__name__}"})
                     continue
                 served = response.status_code == 200 and token in response.text
-                probe.urls.append({"url": address, "status": response.status_code, "served": served})
+                probe.requests.append({"url": address, "status": response.status_code, "served": served})
                 if served:
                     raise BackupExposed(_message(
                         probe.key, probe.folder,
