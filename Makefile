@@ -21,6 +21,16 @@ DEBIAN_PACKAGES := \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The installers' own output (apt-get, dpkg, npm, pip) goes to this log; the terminal gets one line per
+# step, and the log's path and last lines when a step fails.
+INSTALL_LOG := $(CURDIR)/build/install.log
+STEP = step() { label=$$1; shift; mkdir -p "$(dir $(INSTALL_LOG))"; printf '%s … ' "$$label"; \
+	printf '\n== %s: %s\n' "$$(date -u +%FT%TZ)" "$$*" >> "$(INSTALL_LOG)"; \
+	start=$$(wc -l < "$(INSTALL_LOG)"); \
+	if "$$@" >> "$(INSTALL_LOG)" 2>&1 < /dev/null; then echo done; \
+	else status=$$?; echo "failed (exit $$status): the installer's output is in $(INSTALL_LOG)"; \
+		tail -n "+$$((start + 1))" "$(INSTALL_LOG)" | tail -n 15 | sed 's/^/  | /'; return $$status; fi; }
+
 # The suite runs in parallel processes (pytest-xdist, a test module per process at a time), with
 # its sites, databases and run folders in a scratch folder on tmpfs where there is one: the test
 # bed copies and reads WordPress's thousands of small files many times over.
@@ -29,6 +39,7 @@ TEST_TMP ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo 
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 .PHONY: test test-crash demo deps system-packages wordpress-builds python-env clean
+
 
 test: deps
 	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
@@ -53,25 +64,27 @@ system-packages:
 	done; \
 	command -v npm > /dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+		$(STEP); \
+		step "updating the Debian package lists (apt-get update)" $(SUDO) apt-get update && \
+		step "installing Debian packages:$$missing" $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 wordpress-builds: $(WP_BUILDS)
 
 $(WP_BUILDS):
-	mkdir -p $(dir $@)
-	cd $(dir $@) && npm pack --silent $(WP_BUILDS_PACKAGE) > /dev/null
-	test -s $@
+	@mkdir -p $(dir $@)
+	@$(STEP); cd $(dir $@) && step "downloading the WordPress builds (npm pack $(WP_BUILDS_PACKAGE), 158 MB)" \
+		npm pack $(WP_BUILDS_PACKAGE)
+	@test -s $@ || { echo "npm pack wrote no $@: see $(INSTALL_LOG)"; exit 1; }
 
 python-env: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	@$(STEP); step "creating the Python environment $(VENV)" $(PYTHON) -m venv $(VENV) && \
+		step "upgrading pip" $(PY) -m pip install --upgrade pip && \
+		step "installing wpgate and its test dependencies (pip install -e .[test])" $(PY) -m pip install -e '.[test]'
+	@touch $@
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

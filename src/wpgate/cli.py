@@ -20,6 +20,7 @@ from wpgate.bridge import Bridge
 from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
 from wpgate import inventory as inventory_module
 from wpgate.transports import for_site
+from wpgate.words import plural
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -139,7 +140,7 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
         _print_json(release.as_dict() if release else {"updates": []})
     if release is None:
         return
-    console.print(f"release {release.id}: {len(release.updates)} update(s), written to {output}")
+    console.print(f"release {release.id}: {plural(len(release.updates), 'update')}, written to {output}")
     for number, update in enumerate(release.updates, 1):
         console.print(f"  {number}. {update.label}  [{update.artifact.sha256[:12]}]", markup=False)
     console.print(f"Next: QA on staging, then `wpgate approve {output} --qa qa.yml --by NAME`.", markup=False)

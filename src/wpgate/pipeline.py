@@ -25,6 +25,7 @@ from wpgate.lock import SiteLock
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
+from wpgate.words import plural
 
 SKIPPED_GATES = {
     "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
@@ -58,6 +59,8 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
            auto_rollback: bool, console: Console, break_lock: bool = False,
            require_existing_backup: bool = False) -> dict[str, Any]:
     """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
+    if not dry_run:
+        require_yes_or_terminal(yes, "deploy")
     site = settings.site(site_name)
     settings.require_secrets(site_name)
     if site_name == release.staging_site:
@@ -101,6 +104,14 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     finally:
         if scratch:
             scratch.cleanup()
+
+
+def require_yes_or_terminal(yes: bool, command: str) -> None:
+    """A command that asks before changing production needs --yes where there is no terminal to ask on:
+    bad input (exit 2), said before any run is recorded or any site is read."""
+    if not yes and not sys.stdin.isatty():
+        raise BadInput(f"{command} asks before changing production and there is no terminal to ask on: "
+                       f"pass --yes to {command} without asking")
 
 
 def _notify(settings: Settings, run: Run, console: Console) -> None:
@@ -168,12 +179,12 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
         evidence = body()
     except GateFailed as failure:
         deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
-        _say_gate(deployment, step, name, "failed", failure.message)
+        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
         raise
     except BaseException as error:
         message = str(error) or type(error).__name__
         deployment.run.gate(step, name, "failed", {"error": message})
-        _say_gate(deployment, step, name, "failed", message)
+        _say_gate(deployment, step, name, "failed", "")
         raise
     deployment.run.gate(step, name, "passed", evidence)
     _say_gate(deployment, step, name, "passed", _summary(step, evidence))
@@ -196,7 +207,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 def _summary(step: str, evidence: dict[str, Any]) -> str:
     if step == "6.1":
         return (f"approved by {evidence.get('approved_by')} ({evidence.get('signature')}), digest intact, "
-                f"{evidence.get('artifacts_verified')} artifacts verified, no drift")
+                f"{plural(evidence.get('artifacts_verified'), 'artifact')} verified, no drift")
     if step == "6.2":
         return backup_gate.summary(evidence)
     if step == "6.5":
@@ -214,8 +225,6 @@ def _confirm(deployment: Deployment) -> None:
     deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
     for line in apply.describe(deployment):
         deployment.say(f"  {line}")
-    if not sys.stdin.isatty():
-        raise GateFailed("not confirmed: there is no terminal to ask on; run with --yes to deploy without asking")
     if not click.confirm("Deploy now?", default=False, err=True):
         raise GateFailed("not confirmed: nothing was changed")
 
@@ -266,7 +275,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
             entry.update(status="pending", partly_applied=True)
     changed = rollback.changed_updates(run.updates)
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
-        deployment.say(f"{message}\nrolling back {len(changed)} change(s) in reverse order…")
+        deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
         target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
                                  deployment.bridge, run, deployment.before, deployment.say)
         try:

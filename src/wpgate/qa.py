@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from wpgate.errors import BadInput, listing
-from wpgate.release import load_yaml
+from wpgate.release import QaLoader, load_yaml
 
 CHECK_STATUSES = ("passed", "failed", "pending", "skipped")
 ISSUE_STATUSES = ("resolved", "open", "wontfix", "pending")
@@ -19,7 +19,7 @@ _NOTE_KEYS = ({"text", "status"}, {"by"})
 
 def load(path: Path) -> dict[str, Any]:
     """Read a QA record and check its shape (exit 2 on a malformed one, every problem listed)."""
-    data = load_yaml(path, "QA record")
+    data = load_yaml(path, "QA record", QaLoader)
     problems = shape_problems(data)
     if problems:
         raise BadInput(f"{path}: {listing(problems)}")

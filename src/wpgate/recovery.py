@@ -20,7 +20,7 @@ from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.pipeline import Deployment
+from wpgate.pipeline import Deployment, require_yes_or_terminal
 from wpgate.run import Run
 from wpgate.transports import for_site
 
@@ -79,6 +79,7 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
 def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: bool,
                   break_lock: bool = False) -> dict[str, Any]:
     """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved."""
+    require_yes_or_terminal(yes, "rollback")
     run = Run.reopen(settings.state_dir, run_id)
     if run.status in ("refused", "rolled_back"):
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
@@ -87,8 +88,6 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
     _require_secrets(settings, run)
     complete = run.status == "complete"
     if not yes:
-        if not click.get_text_stream("stdin").isatty():
-            raise BadInput("rollback changes production: confirm with --yes when there is no terminal to ask on")
         question = f"Put back every component run {run.id} changed on {run.site}?"
         if complete:
             question = (f"Run {run.id} is complete: put back every component it changed on {run.site} from its "

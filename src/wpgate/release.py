@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from wpgate import yamlfile
+from wpgate.yamlfile import QaLoader  # noqa: F401 - qa.py reads QA records with it
 from wpgate.errors import BadInput, listing
 
 MANIFEST_FORMAT = 1
@@ -23,8 +24,9 @@ RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 ARTIFACT_PATH = re.compile(r"[A-Za-z0-9._/-]+\.zip")
 
 
-def load_yaml(path: Path, what: str) -> Any:
-    return yamlfile.read(path, what)
+def load_yaml(path: Path, what: str, loader: type | None = None) -> Any:
+    """A manifest (every scalar text) or, with `loader=QaLoader`, a QA record, under yamlfile's limits."""
+    return yamlfile.read(path, what, loader=loader)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ def save(release: Release, path: Path) -> None:
 def load(path: Path) -> Release:
     """Read and check a manifest; every problem is listed at once (exit 2)."""
     data = load_yaml(path, "release manifest")
+    if isinstance(data, dict) and data.get("qa") is not None:
+        # Versions are text, but the QA record copied in keeps its numbers, as `approve` read them.
+        data["qa"] = (load_yaml(path, "release manifest", QaLoader) or {}).get("qa")
     problems: list[str] = []
     release = _parse(data, problems)
     if release is not None:

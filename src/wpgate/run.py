@@ -206,3 +206,32 @@ def latest_run(state_dir: Path) -> str | None:
         return None
     names = sorted(p.name for p in runs.iterdir() if (p / "report.json").exists())
     return names[-1] if names else None
+
+
+def rollbacks(state_dir: Path, site: str | None, release_id: str) -> list[dict[str, str]]:
+    """Every run of this release on this site (any site: None) that ended rolled back (on request or after a failed check,
+    proved or not): its id, when the rollback ended (the journal's last `run.end`) and why, oldest first."""
+    runs = state_dir / "runs"
+    found = []
+    for folder in sorted(runs.iterdir()) if runs.is_dir() else []:
+        try:
+            report = json.loads((folder / "report.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if site not in (None, report.get("site")) or report.get("release") != release_id or \
+                report.get("status") not in ("rolled_back", "rollback_failed"):
+            continue
+        ended = ""
+        try:
+            for line in (folder / "journal.jsonl").read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if event.get("event") == "run.end" and event.get("status") == report["status"]:
+                    ended = str(event.get("at") or "")
+        except OSError:
+            pass
+        found.append({"run": folder.name, "site": str(report.get("site")), "status": report["status"], "at": ended or report.get("started_at", ""),
+                      "reason": (str(report.get("error") or "").strip().splitlines() or ["no reason recorded"])[0]})
+    return found

@@ -64,11 +64,22 @@ TextLoader.yaml_implicit_resolvers = {
 }
 
 
+class QaLoader(_NoDuplicateKeys, _Base):  # type: ignore[valid-type,misc]
+    """YAML as people write a QA record: numbers stay numbers (`id: 12`), dates stay text (they go into a
+    digest as JSON)."""
+
+
+QaLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class ConfigLoader(_NoDuplicateKeys, _Base):  # type: ignore[valid-type,misc]
     """The config: YAML's usual scalars (numbers, booleans)."""
 
 
-def read(path: Path, what: str, *, config: bool = False) -> Any:
+def read(path: Path, what: str, *, config: bool = False, loader: type | None = None) -> Any:
     """The YAML document in `path`, or BadInput naming the file and what is wrong with it."""
     try:
         with open(path, "rb") as stream:
@@ -85,15 +96,15 @@ def read(path: Path, what: str, *, config: bool = False) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise BadInput(f"{path}: the {what} is not UTF-8 text (byte {error.start})") from None
-    return parse(text, f"{path}: the {what}", config=config)
+    return parse(text, f"{path}: the {what}", config=config, loader=loader)
 
 
-def parse(text: str, where: str, *, config: bool = False) -> Any:
+def parse(text: str, where: str, *, config: bool = False, loader: type | None = None) -> Any:
     """`text` as YAML, under the limits; `where` starts every error message. Aliases (`*name`) are
     allowed in the config only (many sites sharing settings), and count as what they expand to."""
     try:
         _check_events(text, allow_aliases=config)
-        loader = (ConfigLoader if config else TextLoader)(text)
+        loader = (loader or (ConfigLoader if config else TextLoader))(text)
         try:
             node = loader.get_single_node()
             if node is not None and config:

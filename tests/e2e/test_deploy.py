@@ -286,7 +286,7 @@ def test_refusals_over_ssh_too(planned):
 
 
 def test_without_yes_and_without_a_terminal_nothing_changes(planned):
-    refused(planned, approved_copy(planned, "unconfirmed.yml"), 3, "not confirmed", options=())
+    refused(planned, approved_copy(planned, "unconfirmed.yml"), 2, "pass --yes", options=())
 
 
 # --- approve refusals -------------------------------------------------------------------------------------

@@ -101,3 +101,30 @@ def test_a_changed_host_key_stops_everything(ssh, tmp_path):
     with pytest.raises(TransportError, match="CHANGED"):
         SshTransport(ssh.alias, ssh_config=str(config)).check(Command.of("true"))
     assert known_hosts.read_text().count("\n") == 1
+
+
+def test_an_unknown_host_key_names_the_known_hosts_file_it_checked(ssh, tmp_path):
+    """A host key missing from known_hosts: the one line names the host and port and the file ssh read
+    (the config's UserKnownHostsFile), so that the user knows where to add it; nothing is accepted."""
+    known_hosts = tmp_path / "empty_known_hosts"
+    known_hosts.write_text("")
+    config = tmp_path / "ssh_config"
+    config.write_text(ssh.config_path.read_text().replace(str(ssh.known_hosts_path), str(known_hosts)))
+    with pytest.raises(TransportError) as raised:
+        SshTransport(ssh.alias, ssh_config=str(config)).check(Command.of("true"))
+    message = str(raised.value)
+    assert f"the host key of [127.0.0.1]:{ssh.port} is not in known_hosts (checked: {known_hosts})" in message
+    assert f"add it to {known_hosts}" in message and "\n" not in message
+    assert known_hosts.read_text() == ""
+
+
+def test_a_changed_host_key_names_the_line_that_holds_the_old_one(ssh, tmp_path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    other = (tmp_path / "k.pub").read_text().split()[:2]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{ssh.port} {' '.join(other)}\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(ssh.config_path.read_text().replace(str(ssh.known_hosts_path), str(known_hosts)))
+    with pytest.raises(TransportError) as raised:
+        SshTransport(ssh.alias, ssh_config=str(config)).check(Command.of("true"))
+    assert f"has CHANGED since it was recorded in {known_hosts}" in str(raised.value)

@@ -4,6 +4,8 @@ copied in, and the artifacts' sha256, each refused before anything reaches a sit
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,8 +37,16 @@ def artifact(state: Path, slug: str, body: bytes) -> Artifact:
     return Artifact(f"artifacts/{slug}.zip", hashlib.sha256(body).hexdigest())
 
 
+def plugin_zip(slug: str, version: str) -> bytes:
+    """A well-formed plugin zip: one folder named after the plugin, its main file at `version`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{slug}/{slug}.php", f"<?php\n/*\nPlugin Name: {slug}\nVersion: {version}\n*/\n")
+    return buffer.getvalue()
+
+
 def approved_release(state: Path) -> Release:
-    update = Update("plugin", "akismet", "5.0.2", "5.1", artifact(state, "akismet", b"the plugin's zip"))
+    update = Update("plugin", "akismet", "5.0.2", "5.1", artifact(state, "akismet", plugin_zip("akismet", "5.1")))
     return Release("2026-11-26-1", "staging", "http://staging.test", (update,)).approved(
         by="Ana", at="2026-11-26T10:00:00Z", qa=QA)
 

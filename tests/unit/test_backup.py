@@ -162,7 +162,7 @@ def test_table_differences_name_each_table():
     now = {"wp_a": {"rows": 1, "checksum": 11}, "wp_b": {"rows": 3, "checksum": 20}, "wp_d": {"rows": 0, "checksum": 0}}
     problems = backup.table_differences(then, now, expected_label="the backup", found_label="production")
     assert problems == ["production lacks table(s) wp_c", "production has table(s) the backup lacks: wp_d",
-                        "table wp_a: same 1 rows but another checksum in production than in the backup",
+                        "table wp_a: same 1 row but another checksum in production than in the backup",
                         "table wp_b: 2 rows in the backup, 3 in production"]
     assert backup.table_differences(then, now, expected_label="a", found_label="b",
                                     ignore=["wp_a", "wp_b", "wp_c", "wp_d"]) == []
@@ -203,3 +203,16 @@ def test_rows_compare_changed_tables_and_whole_rows():
     assert entry.exported == 3 and "1 new and 2 changed" in entry.describe() and "Vera" in entry.describe()
     assert rows.TableRows("wp_x", created_by_run=True, rows=7).record() == {
         "table": "wp_x", "created_by_run": True, "rows": 7}
+
+
+def test_where_a_backup_folder_could_be_served():
+    """Through a link in the root that leads to it or above it, and from each folder above the root that
+    holds it (a document root above WordPress's); never from "/"."""
+    from wpgate.backup.exposure import candidate_urls
+
+    links = [("wp-content/downloads", "/var/backups"), ("wp-content/other", "/srv/elsewhere")]
+    assert candidate_urls("https://example.com/blog", "/srv/www/example/wp", "/var/backups/wpgate", links) == [
+        "https://example.com/blog/wp-content/downloads/wpgate"]
+    assert candidate_urls("https://example.com", "/srv/www/example/wp", "/srv/www/example/backups", []) == [
+        "https://example.com/backups", "https://example.com/example/backups"]
+    assert candidate_urls("https://example.com", "/srv/www/example", "/var/backups/wpgate", []) == []

@@ -79,3 +79,17 @@ def test_core_shows_in_the_generator_tag():
 def test_the_layer_a_stale_page_came_from_is_named(headers, body, layer):
     response = httpx.Response(200, headers=headers, text=body)
     assert layer in serving_layer(response)
+
+
+def test_the_caches_gate_says_which_markers_were_seen_on_which_pages():
+    from wpgate.gates import caches
+
+    layers = [{"layer": "object cache"}, {"layer": "opcache"}]
+    evidence = {"layers": layers, "verify": {"pages": {
+        "/": {"status": 200, "shows": ["plugin shop 2.0"], "not_shown": ["core wordpress", "plugin seo"]},
+        "/shop/": {"status": 200, "shows": ["plugin shop 2.0", "plugin seo 3.1"], "not_shown": ["core wordpress"]},
+    }}}
+    assert caches.summary(evidence) == ("purged object cache, opcache; / shows plugin shop 2.0; /shop/ shows plugin "
+                                        "shop 2.0, plugin seo 3.1; no marker on any page for core wordpress")
+    nothing = {"layers": layers, "verify": {"pages": {"/": {"status": 200, "shows": [], "not_shown": ["plugin seo"]}}}}
+    assert caches.summary(nothing) == "purged object cache, opcache; no page (/) carries a version marker of plugin seo"

@@ -124,3 +124,23 @@ def test_digest_covers_body_and_qa_and_nothing_else():
     assert approved.digest(other_qa) != approved.approval.digest
     # Who approved and when are not part of what is frozen.
     assert release.approved(by="bo", at="2027-01-01T00:00:00Z", qa=qa).approval.digest == approved.approval.digest
+
+
+def test_a_qa_record_keeps_its_numbers_through_approval_and_the_saved_manifest(tmp_path):
+    """`id: 12` in qa.yml stays the number 12 in the approved manifest (not the string '12'), and the
+    digest computed at approval is the one the saved manifest gives back."""
+    from wpgate import qa as qa_record
+
+    qa_path = tmp_path / "qa.yml"
+    qa_path.write_text("checks:\n  - {name: home, required: true, status: passed}\n"
+                       "issues:\n  - {id: 12, title: slider, status: resolved, resolution: reset, by: 2026-11-26}\n"
+                       "notes: []\n")
+    qa = qa_record.load(qa_path)
+    assert qa["issues"][0]["id"] == 12 and qa["issues"][0]["by"] == "2026-11-26"
+    approved = load_text(tmp_path, manifest_text(entry("plugin", "akismet", "5.0.2", "5.10"))).approved(
+        by="Ana", at="2026-11-26T10:00:00Z", qa=qa)
+    release_module.save(approved, tmp_path / "approved.yml")
+    assert "id: 12\n" in (tmp_path / "approved.yml").read_text()
+    again = release_module.load(tmp_path / "approved.yml")
+    assert again.qa["issues"][0]["id"] == 12 and again.updates[0].to_version == "5.10"
+    assert again.digest() == approved.approval.digest

@@ -65,7 +65,7 @@ def test_evidence_no_view_knows_is_shown_as_labelled_values_and_tables(tmp_path)
     assert table.rows[1] == ["cloudflare", "—", "ok", "abc"]
     assert ("Fresh fetch", "/: 200") in caches.rows
     page = html.render(facts)
-    assert '<section id="caches"><h2>Caches purged</h2>' in page and "<td>cloudflare</td>" in page
+    assert '<section id="caches"><h2>Caches purged</h2>' in page and "<td><span class=\"word\">cloudflare</span></td>" in page
 
 
 def test_a_failed_gate_names_its_update_and_the_culprit_is_found_in_the_error(tmp_path):
@@ -126,7 +126,8 @@ def test_the_rows_a_rollback_exported_are_listed(tmp_path):
     facts = facts_module.load(state, "20261126-101500-ab12")
     page = html.render(facts)
     assert "Rows written since the backup, exported to rows-since-backup.sql in the run&#x27;s folder" in page
-    assert "<td>wp_comments</td><td>1</td><td>0</td><td>0</td><td>2 · Visitor &lt;img" in page
+    assert ("<td><span class=\"word\">wp_comments</span></td><td><span class=\"word\">1</span></td>"
+            "<td><span class=\"word\">0</span></td><td><span class=\"word\">0</span></td><td>2 · Visitor &lt;img") in page
     assert "<script>" not in page
     text = markdown.render(facts)
     assert "| Table | New | Changed | Removed | Examples | Created by run | Rows |" in text

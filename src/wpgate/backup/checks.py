@@ -19,6 +19,7 @@ from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.transports import Transport
+from wpgate.words import plural
 
 _LIST = r"""
 cd -- "$1" 2>/dev/null || exit 0
@@ -186,9 +187,9 @@ def table_differences(expected: dict[str, dict[str, Any]], found: dict[str, dict
     for name in sorted(set(expected) & set(found) - set(ignore)):
         want, got = expected[name], found[name]
         if want["rows"] != got["rows"]:
-            problems.append(f"table {name}: {want['rows']} rows in {expected_label}, {got['rows']} in {found_label}")
+            problems.append(f"table {name}: {plural(want['rows'], 'row')} in {expected_label}, {got['rows']} in {found_label}")
         elif want.get("checksum") != got.get("checksum"):
-            problems.append(f"table {name}: same {got['rows']} rows but another checksum in {found_label} "
+            problems.append(f"table {name}: same {plural(got['rows'], 'row')} but another checksum in {found_label} "
                             f"than in {expected_label}")
     return problems
 

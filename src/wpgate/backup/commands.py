@@ -8,11 +8,13 @@ from typing import Any
 from rich.console import Console
 
 from wpgate import backup as backups
+from wpgate.backup import exposure
 from wpgate.backup.offsite import human_size
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, listing
 from wpgate.transports import for_site
+from wpgate.words import plural
 
 
 def backup(settings: Settings, site_name: str, console: Console) -> dict[str, Any]:
@@ -28,13 +30,14 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
 
     started = time.monotonic()
     with for_site(site) as transport:
+        probes = exposure.check(site_name, site, transport)
         taken = backups.take(site_name, site, transport, Bridge(site_name, site, transport), progress=progress)
     seconds = time.monotonic() - started
     manifest = taken.manifest
     database, files = manifest["database"], manifest["files"]
     dump_size, archive_size = (human_size(taken.parts[name]["bytes"]) for name in ("database.sql.gz", "files.tar.gz"))
-    lines = [f"backup {taken.id} of {site_name}: {database['tables']} tables ({database['rows']} rows), "
-             f"{files['files']} files ({human_size(files['bytes'])}) in {seconds:.1f}s",
+    lines = [f"backup {taken.id} of {site_name}: {plural(database['tables'], 'table')} ({plural(database['rows'], 'row')}), "
+             f"{plural(files['files'], 'file')} ({human_size(files['bytes'])}) in {seconds:.1f}s",
              f"  on {transport.name}: {taken.folder}  (database {dump_size}, files {archive_size})",
              f"  off-site: {taken.offsite}  (every part's sha256 verified)"]
     lines += [f"  warning: {warning}" for warning in files.get("warnings", [])]
@@ -43,7 +46,8 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
                      + ", ".join(database["changed_during_backup"]))
     for line in lines:
         console.print(line, markup=False, soft_wrap=True)
-    return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite}
+    return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite,
+                       "exposure": probes}
 
 
 def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Console) -> dict[str, Any]:
@@ -78,8 +82,8 @@ def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console:
               "seconds": round(time.monotonic() - started, 2)}
     if not problems:
         compared = checked.compared
-        console.print(f"backup {backup_id} is restorable: {compared.get('tables')} tables "
-                      f"({compared.get('rows')} rows) and {compared.get('files')} files "
+        console.print(f"backup {backup_id} is restorable: {plural(compared.get('tables'), 'table')} "
+                      f"({plural(compared.get('rows'), 'row')}) and {plural(compared.get('files'), 'file')} "
                       f"({human_size(compared.get('bytes', 0))}) restored equal to the backup; scratch copies removed",
                       markup=False, soft_wrap=True)
     return report

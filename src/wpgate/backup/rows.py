@@ -24,6 +24,7 @@ from wpgate.backup.database import Credentials, quote_identifier as ident
 from wpgate.command import Command
 from wpgate.run import open_private
 from wpgate.transports import Transport
+from wpgate.words import plural
 
 SIDE_SUFFIX = "_wpgate_rows"
 SAMPLE = 20
@@ -67,13 +68,14 @@ class TableRows:
 
     def describe(self) -> str:
         if self.created_by_run:
-            return f"table {self.table}: created during the run ({self.rows} rows), removed, exported whole"
+            return f"table {self.table}: created during the run ({plural(self.rows, 'row')}), removed, exported whole"
         if self.keyed:
-            text = (f"table {self.table}: {self.new} new and {self.changed} changed row(s) since the backup, "
+            text = (f"table {self.table}: {self.new} new and {plural(self.changed, 'changed row')} since the backup, "
                     f"exported; {self.removed} removed since, restored")
         else:
-            text = (f"table {self.table} (no primary key): {self.new} row(s) differ from the backup, exported; "
-                    f"{self.removed} of the backup's restored")
+            differ = "differs" if self.new == 1 else "differ"
+            text = (f"table {self.table} (no primary key): {plural(self.new, 'row')} {differ} from the backup, "
+                    f"exported; {self.removed} of the backup's restored")
         return text + (f" (e.g. {'; '.join(self.examples[:3])})" if self.examples else "")
 
 

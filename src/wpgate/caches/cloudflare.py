@@ -7,6 +7,7 @@ from typing import Any
 from wpgate.caches import CacheSite, Outcome, cdn
 from wpgate.command import Secret
 from wpgate.config import CloudflareCache
+from wpgate.words import plural
 
 FILES_PER_REQUEST = 30
 
@@ -27,7 +28,7 @@ class Cloudflare:
         return [self.target.site.url + url if url.startswith("/") else url for url in self.options.urls]
 
     def describe(self) -> str:
-        what = f"{len(self.files())} URL(s)" if self.options.urls else "everything"
+        what = plural(len(self.files()), "URL") if self.options.urls else "everything"
         return f"POST {self.endpoint} ({what})"
 
     def purge(self) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wpgate import inventory
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.errors import BridgeError
 
@@ -13,7 +14,17 @@ class ObjectCache:
         self.target = target
 
     def describe(self) -> str:
-        return "wp_cache_flush() inside WordPress (a persistent object cache drop-in is named)"
+        """What the purge would do, from the site's drop-ins as they are (read-only)."""
+        try:
+            dropins = inventory.read(self.target.bridge).data.get("dropins") or []
+        except BridgeError as error:
+            raise PurgeFailed(f"object cache: cannot read the site's drop-ins: {error}") from None
+        dropin = next((entry for entry in dropins if entry.get("file") == "object-cache.php"), None)
+        if dropin is None:
+            return "wp_cache_flush() inside WordPress (no persistent object cache drop-in: nothing outlives a request)"
+        name = " ".join(str(part) for part in (dropin.get("name"), dropin.get("version")) if part)
+        return (f"wp_cache_flush() inside WordPress, flushing the persistent object cache {name or 'drop-in'} "
+                "(wp-content/object-cache.php)")
 
     def purge(self) -> Outcome:
         try:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.config import VarnishCache
+from wpgate.words import plural
 
 
 class Varnish:
@@ -35,7 +36,7 @@ class Varnish:
     def describe(self) -> str:
         first, extra = self.requests()[0], len(self.requests()) - 1
         shown = ", ".join(f"{k}: {v}" for k, v in first[1].items() if k != "Host")
-        more = f" and {extra} more page(s)" if extra else ""
+        more = f" and {plural(extra, 'more page')}" if extra else ""
         return f"{self.options.method} {first[0]}{f' ({shown})' if shown else ''}{more}"
 
     def purge(self) -> Outcome:

@@ -14,6 +14,7 @@ from wpgate.checks import Check, Problem, Result
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import WpgateError
+from wpgate.words import plural
 
 if TYPE_CHECKING:
     from wpgate.checks import Watch
@@ -97,7 +98,7 @@ class ErrorLogCheck(Check):
                              "times": sum(1 for line in lines if _short(line) == message)})
                     for message in distinct[:5]]
         return Result(self.name, "failed" if problems else "passed",
-                      f"{len(lines)} new fatal line(s) in {path}", problems, evidence)
+                      f"{plural(len(lines), 'new fatal line')} in {path}", problems, evidence)
 
     @staticmethod
     def _read(watch: "Watch", path: str, state: dict[str, Any] | None) -> tuple[int | None, int | None, str]:

@@ -17,6 +17,7 @@ from wpgate import browser
 from wpgate.checks import Check, Problem, Result
 from wpgate.config import SiteConfig
 from wpgate.errors import BadInput
+from wpgate.words import plural
 
 if TYPE_CHECKING:
     from wpgate.checks import Watch
@@ -152,5 +153,5 @@ class LayoutCheck(Check):
                                         f"threshold {threshold:.2%} (diff image {diff})", path, "changed", "",
                                         pages[path]))
         return Result(self.name, "failed" if problems else "passed",
-                      f"{len(pages)} page(s) within {threshold:.2%}" if not problems else "", problems,
+                      f"{plural(len(pages), 'page')} within {threshold:.2%}" if not problems else "", problems,
                       {"threshold": threshold, "pages": pages})

@@ -9,6 +9,7 @@ import httpx
 from wpgate.checks import Check, Problem, Result
 from wpgate.checks import html as page_html
 from wpgate.config import SiteConfig
+from wpgate.words import plural
 
 if TYPE_CHECKING:
     from wpgate.checks import Watch
@@ -23,7 +24,7 @@ class PagesCheck(Check):
     def describe(self, site: SiteConfig) -> str:
         content = sum(len(texts) for texts in site.checks.content.values())
         return (f"pages {', '.join(site.checks.all_pages)}: status, a whole document, no fatal-error or PHP error "
-                f"text, {content} expected text(s), same-site stylesheets, scripts and images answer 200")
+                f"text, {plural(content, 'expected text')}, same-site stylesheets, scripts and images answer 200")
 
     def baseline(self, watch: "Watch") -> dict[str, Any]:
         result = self.run(watch, "baseline")
@@ -43,7 +44,7 @@ class PagesCheck(Check):
             problems += page_problems
             seen_messages += messages
         result = Result(self.name, "failed" if problems else "passed",
-                        f"{len(pages)} page(s)", problems, {"pages": pages})
+                        plural(len(pages), "page"), problems, {"pages": pages})
         if label == "baseline":
             result.evidence["_php_messages"] = seen_messages
         return result

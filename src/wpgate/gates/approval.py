@@ -14,6 +14,7 @@ from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, WpgateError, listing
 from wpgate.gates import GateFailed
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
+from wpgate import run as run_module
 from wpgate.run import utc_now
 from wpgate.transports import for_site
 
@@ -51,8 +52,14 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
         raise BadInput(f"the config's approvers ({settings.approvers}) requires signed approvals: "
                        "approve with --key SSH_KEY (the key listed there for you)")
     if release.approval is not None:
-        raise GateRefused(f"{release.path}: already approved by {release.approval.by} at {release.approval.at}: "
-                          "approval is frozen; plan a new release to change it")
+        # Frozen, but for a release rolled back since: its old approval no longer lets it deploy (gate 6.1).
+        since = [rollback for rollback in run_module.rollbacks(settings.state_dir, None, release.id)
+                 if release.approval.at <= rollback["at"]]
+        if not since:
+            raise GateRefused(f"{release.path}: already approved by {release.approval.by} at {release.approval.at}: "
+                              "approval is frozen; plan a new release to change it")
+        console.print(f"approving again: release {release.id} was rolled back on {since[-1]['site']} by run "
+                      f"{since[-1]['run']} at {since[-1]['at']} (why: {since[-1]['reason']})", markup=False)
     qa = qa_record.load(qa_path)
     reasons = qa_record.refusals(qa)
     reasons += order_problems(release.updates)
@@ -115,6 +122,20 @@ def signature_evidence(settings: Settings, release: Release, digest: str, reason
                                          f"(listed in {approvers})".replace("key  (", "key (")}
 
 
+def _rolled_back_since_approval(deployment: "Deployment") -> list[str]:
+    """A release rolled back on this site needs a fresh approval: whatever made it fail, or made someone
+    take it back, was not known when it was approved."""
+    release, approval = deployment.release, deployment.release.approval
+    assert approval is not None
+    reasons = []
+    for rollback in run_module.rollbacks(deployment.settings.state_dir, deployment.site_name, release.id):
+        if rollback["run"] != deployment.run.id and approval.at <= rollback["at"]:
+            reasons.append(f"release {release.id} was rolled back on {deployment.site_name} by run {rollback['run']} "
+                           f"at {rollback['at']} (why: {rollback['reason']}), after its approval at {approval.at}: "
+                           "approve it again (`wpgate approve RELEASE --qa QA.yml --by NAME`) to deploy it again")
+    return reasons[-1:]  # the latest says it; older ones are in `wpgate status`
+
+
 def check(deployment: "Deployment") -> dict[str, Any]:
     """Gate 6.1: approved, unchanged since, QA clean, in order, artifacts intact, no drift."""
     release = deployment.release
@@ -129,6 +150,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
         reasons.append("the manifest or its QA record was edited after approval (digest mismatch)")
     evidence.update(signature_evidence(deployment.settings, release, digest, reasons))
     reasons += qa_record.refusals(release.qa or {})
+    reasons += _rolled_back_since_approval(deployment)
     reasons += order_problems(release.updates)
     reasons += artifact_problems(release, deployment.settings.state_dir)
     before = deployment.before

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from wpgate import backup as backups
 from wpgate import inventory
-from wpgate.backup import Backup
+from wpgate.backup import Backup, exposure
 from wpgate.errors import WpgateError, listing
 from wpgate.gates import GateFailed
 
@@ -35,6 +35,10 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
                          "in the config", {"configured": site.backup is not None})
     config = site.backup
     evidence: dict[str, Any] = {"dir": config.dir, "offsite": config.offsite, "max_age_seconds": config.max_age}
+    try:
+        evidence["exposure"] = exposure.check(site_name, site, deployment.transport)
+    except exposure.BackupExposed as error:
+        raise GateFailed(error.message, evidence) from None
     try:
         # Scratch tables a crashed restore proof left in the site's database go before anything is compared.
         leftovers = backups.drop_scratch_leftovers(scratch_journal(deployment), deployment.transport,

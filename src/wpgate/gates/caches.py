@@ -35,6 +35,18 @@ def run(deployment: "Deployment") -> dict[str, Any]:
 
 
 def summary(evidence: dict[str, Any]) -> str:
+    """What was purged and exactly what the fresh fetch proved: the new versions' markers seen on each
+    page, and the updated components whose marker no page carries (their version is proved by the
+    completion gate's inventory, not by what visitors are served)."""
     purged = ", ".join(layer["layer"] for layer in evidence.get("layers", []))
-    pages = ", ".join(evidence.get("verify", {}).get("pages", {}))
-    return f"purged {purged}; {pages} show the release"
+    pages = evidence.get("verify", {}).get("pages", {})
+    seen = [f"{page} shows {', '.join(record['shows'])}" for page, record in pages.items() if record.get("shows")]
+    text = f"purged {purged}; " + ("; ".join(seen) if seen else
+                                   f"no page ({', '.join(pages) or 'none fetched'}) carries a version marker")
+    unmarked = [set(record.get("not_shown") or []) for record in pages.values()]
+    never = sorted(set.intersection(*unmarked)) if unmarked else []
+    if never and seen:
+        text += f"; no marker on any page for {', '.join(never)}"
+    elif never:
+        text += f" of {', '.join(never)}"
+    return text

@@ -17,6 +17,7 @@ from wpgate.errors import GateRefused
 from wpgate.gates import GateFailed
 from wpgate.release import Update
 from wpgate.transports import for_site
+from wpgate.words import plural
 
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
@@ -92,7 +93,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
                 first = problems[0]
                 raise GateFailed(
                     f"monitor: {elapsed:.0f}s into the {window:g}s watch window after the release's "
-                    f"{len(labels)} update(s): {checks.headline(problems)}", {
+                    f"{plural(len(labels), 'update')}: {checks.headline(problems)}", {
                         "culprit": f"the release as a whole (last update: {labels[-1]})" if labels else None,
                         "check": first.check, "page": first.page, "problem": first.what,
                         "problems": [problem.as_dict() for problem in problems], "pass": passes,
@@ -109,7 +110,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
 
 def summary(evidence: dict[str, Any]) -> str:
     statuses = ", ".join(f"{name} {found['status']}" for name, found in evidence.get("checks", {}).items())
-    return f"{evidence.get('passes')} pass(es) over {evidence.get('window'):g}s: {statuses}"
+    return f"{plural(evidence.get('passes'), 'pass', 'passes')} over {evidence.get('window'):g}s: {statuses}"
 
 
 def check_site(settings: Settings, site_name: str, console: Console) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from wpgate.report.view import Code, GateView, Table, gate_view, label, rows_sin
 # Gates whose details have a section of their own below the list of gates.
 _OWN_SECTION = {"6.2": "backup", "6.5": "caches", "6.6": "checks"}
 _SYMBOL = {"passed": "✓", "failed": "✕", "skipped": "–", "not reached": "·"}
+SHORT_WORD = 24  # a longer word (a path, a URL) may still break, or it would widen its table past the page
 _TONE_SYMBOL = {"good": "✓", "warn": "↺", "bad": "!", "info": "…"}
 
 
@@ -93,11 +94,11 @@ def _updates(facts: Facts) -> str:
         timing = times.get(index, {})
         status = update.get("status", "pending")
         rows.append(
-            f"<tr><td>{e(update.get('type'))}</td><td><strong>{e(update.get('slug'))}</strong></td>"
-            f"<td>{e(update.get('from'))}</td><td>{e(update.get('to'))}</td>"
+            f"<tr><td>{_value(update.get('type'))}</td><td><strong>{_value(update.get('slug'))}</strong></td>"
+            f"<td>{_value(update.get('from'))}</td><td>{_value(update.get('to'))}</td>"
             f'<td><span class="pill status-{e(status)}">{e(status.replace("_", " "))}</span></td>'
-            f"<td>{e(clock(timing['ended'])[11:19]) if timing.get('ended') else '—'}</td>"
-            f"<td>{e(duration(timing.get('seconds'))) if 'seconds' in timing else '—'}</td></tr>")
+            f"<td>{_value(clock(timing['ended'])[11:19]) if timing.get('ended') else '—'}</td>"
+            f"<td>{_value(duration(timing.get('seconds'))) if 'seconds' in timing else '—'}</td></tr>")
     return (f'<section id="updates"><h2>Updates</h2><p class="lede">Applied in this order, each from the artifact '
             f"tested on staging, each re-read from the site before the next began.</p>"
             f'<div class="scroll"><table><thead><tr><th>Type</th><th>Component</th><th>From</th><th>To</th>'
@@ -141,8 +142,17 @@ def _details(view: GateView) -> str:
     return "".join(parts)
 
 
-def _value(value: str) -> str:
-    return f"<code>{e(value)}</code>" if isinstance(value, Code) else e(value)
+def _value(value: object) -> str:
+    if value is None:
+        return e(value)
+    if isinstance(value, Code):
+        return f"<code>{e(value)}</code>"
+    text = str(value)
+    # A short word (a version, a status, a name) is never cut: a table column whose cells may break
+    # anywhere shrinks to a letter's width, and "8.2.36" showed as "8.2.3" over "6".
+    if 0 < len(text) <= SHORT_WORD and not any(char.isspace() for char in text):
+        return f'<span class="word">{e(text)}</span>'
+    return e(text)
 
 
 def _table(table: Table) -> str:
@@ -349,6 +359,7 @@ li.gate dl,li.gate ul.items,li.gate .table-title,li.gate .scroll{margin-left:32p
 dl{display:grid;grid-template-columns:minmax(120px,max-content) minmax(0,1fr);gap:6px 18px;margin:10px 0 0}
 dt{color:var(--muted)}
 dd{margin:0;min-width:0;overflow-wrap:anywhere}
+.word{white-space:nowrap}
 ul.items{margin:10px 0 0;padding-left:20px}
 ul.items li{margin:2px 0;overflow-wrap:anywhere}
 ul.items.checks{list-style:none;padding-left:0}

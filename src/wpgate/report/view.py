@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wpgate.report.facts import duration
+from wpgate.words import plural
 
 
 class Code(str):
@@ -92,12 +93,11 @@ def update_label(update: dict[str, Any]) -> str:
     return f"{update.get('type')} {update.get('slug')} {update.get('from')} → {update.get('to')}"
 
 
-def plural(count: Any, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+_ACRONYMS = {"php": "PHP", "sapi": "SAPI"}
 
 
 def label(key: str) -> str:
-    text = str(key).replace("_", " ")
+    text = " ".join(_ACRONYMS.get(word, word) for word in str(key).replace("_", " ").split(" "))
     return text[:1].upper() + text[1:]
 
 
@@ -222,7 +222,7 @@ def _caches(evidence: dict[str, Any], view: GateView) -> None:
                  ", ".join(found.get("not_shown") or []) or "—", compact(found.get("assets"))]
                 for page, found in verify["pages"].items() if isinstance(found, dict)]
         view.tables.append(Table("Fetched afresh through every layer", [
-            "Page", "Status", "Shows the release", "No marker on the page", "Assets answering 200"], rows))
+            "Page", "Status", "New versions seen", "Updated, no marker on the page", "Assets answering 200"], rows))
         for key, value in verify.items():
             if key not in ("pages", "assets_checked"):
                 evidence[f"verify_{key}"] = value

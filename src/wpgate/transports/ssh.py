@@ -21,20 +21,33 @@ from wpgate.transports.base import Transport
 CONNECTION_FAILED = 255
 
 
-def _explain(stderr: str, where: str, *, lost: bool = False) -> str:
-    """One line that says why ssh could not reach the host and what to do."""
+def host_key_problem(stderr: str) -> bool:
+    return any(sign in stderr for sign in ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed",
+                                            "host key is known"))
+
+
+def _explain(stderr: str, where: str, *, lost: bool = False, known_hosts: list[str] | None = None,
+             host: str = "") -> str:
+    """One line that says why ssh could not reach the host and what to do. `known_hosts`: the files ssh
+    checked the host key against, as its configuration for this host names them."""
     text = stderr.strip()
     if lost or any(sign in text for sign in ("closed by remote host", "Connection reset", "Broken pipe")):
         detail = f" ({text.splitlines()[-1]})" if text else ""
         return (f"{where}: the connection to the host was lost while a command ran{detail}: what it was doing "
                 "on the host may be unfinished")
+    files = known_hosts or []
+    checked = f" (checked: {', '.join(files)})" if files else ""
+    record = files[0] if files else "known_hosts"
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in text:
-        return (f"{where}: the host key has CHANGED since it was recorded in known_hosts: "
-                "find out why before going on (if the change is expected, update known_hosts)")
-    if "Host key verification failed" in text or "No ED25519 host key is known" in text or \
-            "host key is known" in text:
-        return (f"{where}: the host key is not in known_hosts: check it (ssh-keyscan, then compare "
-                "fingerprints with the host's) and add it; wpgate never accepts a host key on its own")
+        offending = next((line.split(" in ", 1)[1].strip() for line in text.splitlines()
+                          if line.startswith("Offending ") and " in " in line), None)
+        recorded = f" in {offending}" if offending else f" in known_hosts{checked}"
+        return (f"{where}: the host key of {host or 'the host'} has CHANGED since it was recorded{recorded}: "
+                f"find out why before going on (if the change is expected, update {offending or record})")
+    if host_key_problem(text):
+        return (f"{where}: the host key of {host or 'the host'} is not in known_hosts{checked}: check it "
+                f"(ssh-keyscan, then compare fingerprints with the host's) and add it to {record}; wpgate never "
+                "accepts a host key on its own")
     if "Permission denied" in text:
         return f"{where}: ssh authentication failed: check the user, key or agent for this host"
     if "Could not resolve hostname" in text:
@@ -77,6 +90,26 @@ class SshTransport(Transport):
         ]
         return argv
 
+    def known_hosts(self) -> tuple[str, list[str]]:
+        """The host and port ssh checks the key of, and the known_hosts files it reads for it, as the
+        user's ssh configuration has them (`ssh -G`: the configuration only, no connection)."""
+        argv = ["ssh"] + (["-F", self.ssh_config] if self.ssh_config else []) + \
+            (["-p", self.port] if self.port else []) + ["-G", "--", self.destination]
+        try:
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=15)
+        except (OSError, subprocess.TimeoutExpired):
+            return "", []
+        settings: dict[str, list[str]] = {}
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition(" ")
+            settings.setdefault(key.lower(), value.split())
+        host = (settings.get("hostname") or [""])[0]
+        port = (settings.get("port") or ["22"])[0]
+        shown = host if port == "22" else f"[{host}]:{port}"
+        files = [os.path.expanduser(path) for key in ("userknownhostsfile", "globalknownhostsfile")
+                 for path in settings.get(key, []) if path != "/dev/null"]
+        return shown, files
+
     def _control(self, master: str) -> list[str]:
         return ["-o", f"ControlPath={self._control_dir}/cm", "-o", f"ControlMaster={master}"]
 
@@ -102,6 +135,9 @@ class SshTransport(Transport):
             stderr = errors.read().decode("utf-8", "replace")
         if code != 0:
             self._forget_control_dir()
+            if host_key_problem(stderr):
+                host, files = self.known_hosts()
+                raise TransportError(_explain(stderr, self.name, known_hosts=files, host=host))
             raise TransportError(_explain(stderr, self.name))
         self._master_started = True
 
