@@ -9,7 +9,7 @@ import shutil
 import signal
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import yaml
@@ -59,21 +59,26 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def shared_release(bed, tmp_path_factory, reference: str, shard: str, *, ssh: bool = False) -> dict[str, Any]:
-    """The release, built once per test session whichever parallel worker asks first, and a folder of
-    this shard's own (its state dir with a copy of the artifacts, its configs, backups and runs).
-    Over ssh, the shard reaches its sites through its own worker's sshd."""
+def once_per_session(tmp_path_factory, key: str, build: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """`build(folder)` run once per test session, by whichever parallel worker asks first; every worker
+    gets the folder and what it returned (as JSON: paths come back as strings)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if base.name.startswith("popen-gw") else base  # common to all xdist workers
-    root = shared / f"release-{reference}"
-    with _locked(shared / f"release-{reference}.lock"):
-        record = root / "release.json"
+    root = shared / f"once-{key}"
+    with _locked(shared / f"once-{key}.lock"):
+        record = root / "record.json"
         if not record.exists():
             root.mkdir(exist_ok=True)
-            built = build_release(bed, root, reference, ssh=bed.sshd() if ssh else None)
-            record.write_text(json.dumps({**built, "folder": str(root), "config": str(built["config"]),
-                                          "manifest": str(built["manifest"])}))
-    release = json.loads(record.read_text())
+            record.write_text(json.dumps(build(root), default=str))
+    return root, json.loads(record.read_text())
+
+
+def shared_release(bed, tmp_path_factory, reference: str, shard: str, *, ssh: bool = False) -> dict[str, Any]:
+    """The release, built once per test session, and a folder of this shard's own (its state dir with a
+    copy of the artifacts, its configs, backups and runs). Over ssh, the shard reaches its sites through
+    its own worker's sshd."""
+    root, release = once_per_session(
+        tmp_path_factory, reference, lambda folder: build_release(bed, folder, reference, ssh=bed.sshd() if ssh else None))
     folder = tmp_path_factory.mktemp(shard)
     shutil.copytree(root / "state" / "artifacts", folder / "state" / "artifacts")
     return {**release, "folder": folder, "config": Path(release["config"]), "manifest": Path(release["manifest"]),

@@ -6,12 +6,15 @@ byte for byte and table for table as it was before the deploy, by a fingerprint 
 from __future__ import annotations
 
 import json
+import random
 import signal
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.crash_points import crash_seed, full_matrix
+from tests.e2e.crash_release import once_per_session
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from wpgate.testbed.fixtures import FAULTS
 
@@ -24,6 +27,9 @@ OLD = {"wpgate-hello": "1.0.0", FAULTY: "1.1.0"}
 CHANGING = ("put_back", "maintenance_off", "save_database", "restore_database", "export_rows", "remove_workdir")
 
 
+SHARDS = 2  # the kill points are dealt to this many tests, which parallel workers run side by side
+
+
 def production(bed, name: str):
     return bed.create_site(name, core=CORE_OLD, server="nginx", plugins=OLD)
 
@@ -32,8 +38,8 @@ def failed(bed, release, name: str):
     """A fresh production, its fingerprint, and a deploy of the release to it stopped by the faulty plugin
     after core (with its database upgrade) and that plugin changed, not rolled back: the run's id."""
     site = production(bed, name)
-    config = write_config(release["folder"] / name, {"staging": site_entry(release["staging"]),
-                                                     name: site_entry(site)},
+    (release["folder"] / name).mkdir()
+    config = write_config(release["folder"] / name, {"staging": dict(release["staging"]), name: site_entry(site)},
                           state_dir=str(release["folder"] / "state"))
     before = fingerprint(site)
     result = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", "--no-auto-rollback", "--json",
@@ -47,15 +53,13 @@ def failed(bed, release, name: str):
 
 
 def journal(release, run: str) -> list[dict]:
-    path = release["folder"] / "state" / "runs" / run / "journal.jsonl"
+    path = Path(release["folder"]) / "state" / "runs" / run / "journal.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def release(bed, tmp_path_factory):
+def build(bed, folder: Path) -> dict:
     """The release (core 6.4.5 → 6.5.5, the faulty plugin, wpgate-hello), and the events one whole
     `wpgate rollback` of a failed deploy of it writes: the events a kill can follow."""
-    folder = tmp_path_factory.mktemp("crash-rollback")
     staging = bed.create_site("crbk-staging", core=CORE_NEW, plugins=OLD)
     staging.install_plugin(FAULTY, FAULTY_BROKEN)
     staging.install_plugin("wpgate-hello", "1.2.0")
@@ -68,25 +72,35 @@ def release(bed, tmp_path_factory):
                   config=config).returncode == 0
     assert wpgate("approve", str(manifest), "--qa", str(write_qa(folder)), "--by", "Ana",
                   config=config).returncode == 0
-    first.stop()
-    release = {"folder": folder, "staging": staging, "manifest": manifest}
-
-    (folder / "crbk-0").mkdir()
+    bed.remove_site(first)
+    release = {"folder": folder, "staging": {"path": str(staging.path), "url": staging.url}, "manifest": manifest}
     site, config, before, run = failed(bed, release, "crbk-0")
     deployed = len(journal(release, run))
     result = wpgate("rollback", run, "--yes", config=config)
     assert result.returncode == 0, result.stderr
     assert_unchanged(before, fingerprint(site))
-    site.stop()
+    bed.remove_site(site)
     return {**release, "events": journal(release, run)[deployed:]}
 
 
+@pytest.fixture(scope="module")
+def release(bed, tmp_path_factory):
+    """Built once per session, whichever parallel worker asks first (a shared state dir: runs have ids of
+    their own, and each kill point has its own site, config and backups)."""
+    folder, built = once_per_session(tmp_path_factory, "crash-rollback", lambda folder: build(bed, folder))
+    return {**built, "folder": folder, "manifest": Path(built["manifest"])}
+
+
 def kill_points(events: list[dict]) -> list[int]:
-    """Every begin and end of an action that changes something, the first event and the last."""
+    """Every begin and end of an action that changes something, the first event and the last, and two
+    seeded picks among the others (every event with WPGATE_CRASH_FULL=1)."""
+    if full_matrix():
+        return list(range(1, len(events) + 1))
     points = {1, len(events)}
     points |= {number for number, event in enumerate(events, 1)
                if event["event"].rsplit(".", 1)[0] in CHANGING}
-    # TODO(lead): with WPGATE_CRASH_SEED and the full-matrix switch, sample these (or take every event).
+    rest = [number for number in range(1, len(events) + 1) if number not in points]
+    points |= set(random.Random(crash_seed() + 2).sample(rest, min(2, len(rest))))
     return sorted(points)
 
 
@@ -97,13 +111,14 @@ def test_a_whole_rollback_has_the_events_the_matrix_needs(release):
 
 
 @pytest.mark.timeout(3600)  # a site, a deploy and two rollbacks per kill point
-def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, release):
+@pytest.mark.crash_shard
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, release, shard):
     events = release["events"]
     points = kill_points(events)
     assert len(points) >= 12
-    for kill_at in points:
+    for kill_at in points[shard::SHARDS]:
         name = f"crbk-{kill_at}"
-        (release["folder"] / name).mkdir()
         site, config, before, run = failed(bed, release, name)
         killed = wpgate("rollback", run, "--yes", config=config, env={"WPGATE_TEST_KILL_AT": str(kill_at)})
         assert killed.returncode == -signal.SIGKILL, (kill_at, events[kill_at - 1]["event"], killed.stderr)
@@ -118,4 +133,4 @@ def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, re
         assert not (Path(site.path) / "wp-content/wpgate-aside").exists(), where
         page = httpx.get(site.url + "/", timeout=30)
         assert page.status_code == 200 and "</html>" in page.text, where
-        site.stop()
+        bed.remove_site(site)
