@@ -20,7 +20,7 @@ OLD_PLUGINS = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0", "wpgate-faulty"
 NEW_PLUGINS = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0", "wpgate-faulty": "1.1.0"}
 OLD_THEMES = {"wpgate-parent": "1.0.0", "wpgate-child": "1.0.0"}
 NEW_THEMES = {"wpgate-parent": "1.1.0", "wpgate-child": "1.1.0"}
-BROKEN_SLUG, BROKEN_VERSION = fixtures.FAULTS["fatal_on_load"]
+BROKEN_SLUG, BROKEN_VERSION = fixtures.FAULTS["fatal_while_rendering"]
 
 # The pages show every component of the release, in manifest order (core, plugins, themes parent first).
 COMPONENTS = [Component("core", "wordpress", "6.1.9", "6.5.5"),
@@ -41,7 +41,7 @@ SETUPS = {"nginx-validate-1": {"server": "nginx"},
 def releases(bed, tmp_path_factory):
     """Production sites at 6.1.9 with the old plugins and themes, one per web server setup, and two approved
     releases: the healthy one (core 6.5.5, two plugins, both themes) and a broken one (wpgate-hello, then
-    wpgate-faulty at a version that fatals as it loads, then a theme)."""
+    wpgate-faulty at a version that dies half-way through a page, then a theme)."""
     folder = tmp_path_factory.mktemp("visitors")
     staging = bed.create_site("visit-staging", core="6.5.5", plugins=NEW_PLUGINS, themes=NEW_THEMES,
                               theme="wpgate-child", active_plugins=ACTIVE)
@@ -49,7 +49,7 @@ def releases(bed, tmp_path_factory):
                              themes={**OLD_THEMES, "wpgate-child": "1.1.0"}, theme="wpgate-child",
                              active_plugins=["wpgate-hello", "wpgate-notes"])
     # Installed on staging but never activated there, so its QA did not see what production (where it is
-    # active) will: it stops WordPress from loading.
+    # active) will: pages cut off half-way.
     broken.install_plugin(BROKEN_SLUG, BROKEN_VERSION)
     productions = {name: bed.create_site(f"visit-{name}", core="6.1.9", plugins=OLD_PLUGINS, themes=OLD_THEMES,
                                          theme="wpgate-child", active_plugins=ACTIVE, **options)
