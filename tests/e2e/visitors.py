@@ -62,6 +62,7 @@ class Answer:
     verdict: str
     detail: str = ""
     wall: float = 0.0  # time.time() when asked: to find the deploy's journal events around it
+    asset: bool = False
 
 
 @dataclass
@@ -78,9 +79,10 @@ class Tally:
         return [answer for answer in self.answers if answer.verdict == UNPLANNED]
 
     def maintenance_seconds(self) -> float:
-        """How long visitors saw the maintenance page: each run of maintenance answers (in the order they
-        were asked) lasts from its first request to the next request answered otherwise."""
-        ordered = sorted(self.answers, key=lambda answer: answer.at)
+        """How long visitors saw the maintenance page: each run of maintenance answers to page requests (in
+        the order they were asked) lasts from its first request to the next page request answered otherwise.
+        Static assets are left out: the web server serves them without asking WordPress."""
+        ordered = sorted((answer for answer in self.answers if not answer.asset), key=lambda answer: answer.at)
         total, began = 0.0, None
         for answer in ordered:
             if answer.verdict == MAINTENANCE and began is None:
@@ -155,7 +157,7 @@ class Visitors:
         except httpx.HTTPError as error:
             return Answer(at, target.path, None, UNPLANNED, f"{type(error).__name__}: {error}", wall)
         verdict, detail = self.classify(target, response)
-        return Answer(at, target.path, response.status_code, verdict, detail, wall)
+        return Answer(at, target.path, response.status_code, verdict, detail, wall, target.markers is not None)
 
     def classify(self, target: Target, response: httpx.Response) -> tuple[str, str]:
         text = response.text

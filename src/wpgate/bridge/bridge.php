@@ -602,6 +602,7 @@ function wpgate_hold_maintenance( $drain, $maintenance_before ) {
 				$wp_filesystem->drain = $drain;
 			}
 			// Plugins' and themes' bulk_upgrade() turned maintenance on already; update_core() does it later.
+			clearstatcache( true, ABSPATH . '.maintenance' ); // written since the bridge last looked
 			if ( ! $maintenance_before && file_exists( ABSPATH . '.maintenance' ) ) {
 				$wp_filesystem->drain_once();
 			}
