@@ -229,6 +229,13 @@ def _aside_from_backup(deployment: Deployment) -> None:
 
 
 def _maintenance_off(deployment: Deployment) -> None:
+    # The run may have stopped between an update's files and the web server's OPcache reset: no
+    # visitor leaves the maintenance page for old compiled code mixed with new files. A reset that
+    # fails here fails again, and stops the run, at gate 6.5.
+    try:
+        apply.web_opcache(deployment, None)
+    except WpgateError:
+        pass
     with deployment.run.action("maintenance_off"):
         upgrader.maintenance_off(deployment.bridge)
 

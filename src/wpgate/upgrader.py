@@ -34,7 +34,8 @@ class UpgradeError(BridgeError):
     than what was asked for. The message holds the upgrader's own words."""
 
 
-def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str) -> dict[str, Any]:
+def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str,
+                      hold_maintenance: bool = False, drain_seconds: float = 0.0) -> dict[str, Any]:
     """Install `kind` `slug` at `version` from `package`, an absolute path on the site's host to a
     zip made for this call, outside wp-content/upgrade/. The package is consumed: deleted
     afterwards, also when the install fails (a path refused outright is left alone).
@@ -43,10 +44,16 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     installed (active state kept, upgrader_process_complete fired with action "update"), install()
     with overwrite when its folder has been moved aside. Core: Core_Upgrader::upgrade(); run
     `upgrade_database` next. WordPress is loaded with its plugins, as an admin request.
+
+    With `hold_maintenance`, the maintenance file WordPress writes while the files change is left in
+    place (WordPress would remove it at once): the caller removes it with `maintenance_off` once the
+    web server's PHP runs the new files. Then files change only `drain_seconds` after maintenance went
+    on, so that requests already past WordPress's maintenance check finish on the old files.
     """
     if kind not in TYPES:
         raise ValueError(f"kind must be one of {', '.join(TYPES)}, not {kind!r}")
-    params = {"slug": slug, "package": package, "version": version}
+    params = {"slug": slug, "package": package, "version": version, "hold_maintenance": hold_maintenance,
+              "drain_seconds": drain_seconds}
     try:
         return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)
     except BridgeError as error:

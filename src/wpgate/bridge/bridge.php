@@ -569,15 +569,20 @@ function wpgate_become_updater( $capability ) {
  * What every install action does first. Returns what the final cleanup needs; that cleanup also
  * runs when the action stops half-way (an error, a fatal, wp_die()).
  */
-function wpgate_upgrade_start( $package, $capability ) {
+function wpgate_upgrade_start( $package, $capability, array $params = array() ) {
 	require_once ABSPATH . 'wp-admin/includes/class-wp-upgrader.php';
 	require_once ABSPATH . 'wp-admin/includes/plugin.php';
 	$state = array(
 		'started'            => microtime( true ),
 		'package'            => $package,
 		'maintenance_before' => file_exists( ABSPATH . '.maintenance' ),
+		'hold_maintenance'   => ! empty( $params['hold_maintenance'] ),
 		'user'               => wpgate_become_updater( $capability ),
 	);
+	if ( $state['hold_maintenance'] ) {
+		$drain = isset( $params['drain_seconds'] ) ? min( 10.0, max( 0.0, (float) $params['drain_seconds'] ) ) : 0.0;
+		wpgate_hold_maintenance( $drain, $state['maintenance_before'] );
+	}
 	// After an update WordPress asks its update API for news and fetches translations. The bridge
 	// blocks those requests (a failed check would only silence the site's own checks for hours),
 	// and translations are not in the release: WordPress's Language_Pack_Upgrader unhooks the same four.
@@ -599,7 +604,7 @@ function wpgate_upgrade_start( $package, $capability ) {
  * installing leaves that in wp-content/upgrade/.
  */
 function wpgate_upgrade_cleanup( array $state ) {
-	if ( ! $state['maintenance_before'] && file_exists( ABSPATH . '.maintenance' ) ) {
+	if ( ! $state['maintenance_before'] && ! $state['hold_maintenance'] && file_exists( ABSPATH . '.maintenance' ) ) {
 		@unlink( ABSPATH . '.maintenance' );
 	}
 	if ( is_file( $state['package'] ) ) {
@@ -610,6 +615,79 @@ function wpgate_upgrade_cleanup( array $state ) {
 	if ( '' !== $working && '.' !== $working && '..' !== $working ) {
 		wpgate_remove_tree( trailingslashit( WP_CONTENT_DIR ) . "upgrade/$working" );
 	}
+}
+
+/**
+ * Keeps WordPress's maintenance file once the upgrader has written it: update_core() deletes it as
+ * soon as the core files are in, WP_Upgrader::maintenance_mode( false ) as soon as a plugin's or
+ * theme's are. The web server's PHP may then still run code it compiled from the old files, mixed
+ * with the new ones (OPcache revalidates every revalidate_freq seconds, or never). wpgate removes
+ * the file itself once it has reset the web server's OPcache (and, for core, upgraded the database).
+ *
+ * The upgrader's filesystem is swapped for one that refuses to delete that one file, right before
+ * the package is fetched: after the last WP_Filesystem() call of every upgrader path, before any
+ * file changes. The swap is on the global that update_core() and maintenance_mode() use.
+ *
+ * Once maintenance is on, files change only after `drain` seconds: a request that had passed
+ * WordPress's maintenance check just before would otherwise load half its code from the old files
+ * and half from the new (a theme's templates gone from under it: an empty page).
+ */
+function wpgate_hold_maintenance( $drain, $maintenance_before ) {
+	add_filter(
+		'upgrader_pre_download',
+		function ( $reply ) use ( $drain, $maintenance_before ) {
+			global $wp_filesystem;
+			if ( $wp_filesystem instanceof WP_Filesystem_Direct && ! $wp_filesystem instanceof Wpgate_Filesystem_Holding ) {
+				wpgate_declare_holding_filesystem();
+				$wp_filesystem        = new Wpgate_Filesystem_Holding( null );
+				$wp_filesystem->drain = $drain;
+			}
+			// Plugins' and themes' bulk_upgrade() turned maintenance on already; update_core() does it later.
+			clearstatcache( true, ABSPATH . '.maintenance' ); // written since the bridge last looked
+			if ( ! $maintenance_before && file_exists( ABSPATH . '.maintenance' ) ) {
+				$wp_filesystem->drain_once();
+			}
+			return $reply;
+		},
+		PHP_INT_MAX
+	);
+}
+
+// Declared on demand: WP_Filesystem_Direct exists only once an upgrader has connected.
+function wpgate_declare_holding_filesystem() {
+	if ( class_exists( 'Wpgate_Filesystem_Holding', false ) ) {
+		return;
+	}
+	class Wpgate_Filesystem_Holding extends WP_Filesystem_Direct {
+		public $drain   = 0.0;
+		private $drained = false;
+
+		public function delete( $file, $recursive = false, $type = false ) {
+			if ( wpgate_is_maintenance_file( $file ) ) {
+				return true; // removed by wpgate after the web server's OPcache reset
+			}
+			return parent::delete( $file, $recursive, $type );
+		}
+
+		public function put_contents( $file, $contents, $mode = false ) {
+			$written = parent::put_contents( $file, $contents, $mode );
+			if ( $written && wpgate_is_maintenance_file( $file ) ) {
+				$this->drain_once();
+			}
+			return $written;
+		}
+
+		public function drain_once() {
+			if ( ! $this->drained && $this->drain > 0 ) {
+				usleep( (int) ( $this->drain * 1000000 ) );
+			}
+			$this->drained = true;
+		}
+	}
+}
+
+function wpgate_is_maintenance_file( $file ) {
+	return wp_normalize_path( (string) $file ) === wp_normalize_path( ABSPATH . '.maintenance' );
 }
 
 function wpgate_remove_tree( $path ) {
@@ -769,7 +847,7 @@ function wpgate_action_install_plugin( array $params ) {
 	require_once ABSPATH . 'wp-admin/includes/plugin.php';
 	$file = wpgate_plugin_file( $slug );
 	wpgate_check_component_zip( 'plugin', $slug, $package, $version, $file ? $file : "$slug/$slug.php" );
-	$state = wpgate_upgrade_start( $package, 'update_plugins' );
+	$state = wpgate_upgrade_start( $package, 'update_plugins', $params );
 
 	$skin     = new WP_Ajax_Upgrader_Skin();
 	$upgrader = new Plugin_Upgrader( $skin );
@@ -840,7 +918,7 @@ function wpgate_action_install_theme( array $params ) {
 	list( $slug, $package, $version ) = wpgate_upgrade_params( $params, 'theme' );
 	$label = "theme $slug $version";
 	wpgate_check_component_zip( 'theme', $slug, $package, $version );
-	$state = wpgate_upgrade_start( $package, 'update_themes' );
+	$state = wpgate_upgrade_start( $package, 'update_themes', $params );
 	wp_clean_themes_cache( false );
 	$theme   = wp_get_theme( $slug );
 	$present = $theme->exists() && is_dir( $theme->get_stylesheet_directory() );
@@ -912,7 +990,8 @@ function wpgate_config_file() {
  * from an offer that points every package at the local zip. The new update_core() ends with a
  * loopback request to wp-admin/upgrade.php?step=upgrade_db: it is answered here with a fake 200,
  * because wpgate runs the database upgrade itself (upgrade_db) in a fresh PHP process that loads
- * the new code. Afterwards .maintenance and the core_updater.lock this run took are gone, and
+ * the new code. Afterwards .maintenance (unless hold_maintenance: see wpgate_hold_maintenance())
+ * and the core_updater.lock this run took are gone, and
  * wp-config.php is byte for byte what it was (put back, and the run failed, if it was not).
  */
 function wpgate_action_install_core( array $params ) {
@@ -923,7 +1002,7 @@ function wpgate_action_install_core( array $params ) {
 	wpgate_check_core_zip( $package, $version );
 	$config_file  = wpgate_config_file();
 	$config_bytes = file_get_contents( $config_file );
-	$state        = wpgate_upgrade_start( $package, 'update_core' );
+	$state        = wpgate_upgrade_start( $package, 'update_core', $params );
 	// Another update's lock is left alone (Core_Upgrader refuses to start while it is fresh).
 	$state['lock_before'] = wpgate_core_lock();
 	wpgate_on_failure(

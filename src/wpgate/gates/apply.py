@@ -7,9 +7,12 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from wpgate import artifacts, inventory, upgrader
+from wpgate.caches import Outcome
+from wpgate.caches.opcache import Opcache
 from wpgate.command import Command
 from wpgate.errors import WpgateError
 from wpgate.gates import GateFailed, monitor
+from wpgate.gates import caches as caches_gate
 from wpgate.release import Update, artifact_file
 
 if TYPE_CHECKING:
@@ -19,16 +22,22 @@ if TYPE_CHECKING:
 # rename on the same filesystem. Owner-only, refused to web requests on Apache (see the README for
 # nginx), packages removed once installed, and the whole folder removed when the run completes.
 ASIDE_FOLDER = "wpgate-aside"
+# Once WordPress's maintenance file is written, requests already past its check still run: files
+# change only after they had this long to finish (a page takes well under a second to render).
+DRAIN_SECONDS = 1.0
 GUARD_FILES = {"index.php": "<?php\n// Silence is golden.\n",
             ".htaccess": "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n"}
 
 
 def describe(deployment: "Deployment") -> list[str]:
     """What apply will do, in order: all that `--dry-run` shows."""
-    lines = []
+    lines = [f"0. before any change: reset the web server's OPcache once to prove it can be "
+             f"({Opcache(caches_gate.target(deployment)).describe()})"]
     for number, update in enumerate(deployment.release.updates, 1):
-        how = ("Core_Upgrader, then the database upgrade in a fresh PHP process" if update.type == "core" else
-               f"WordPress's {update.type} upgrader, as the Dashboard's Update now does")
+        how = ("Core_Upgrader with maintenance on, the web server's OPcache reset, the database upgrade in a "
+               "fresh PHP process, maintenance off" if update.type == "core" else
+               f"WordPress's {update.type} upgrader, as the Dashboard's Update now does, then the web server's "
+               "OPcache reset before maintenance is lifted and the probe runs")
         lines.append(f"{number}. {update.type} {update.slug}: {update.from_version} → {update.to_version} "
                      f"from {update.artifact.path} ({how})")
     return lines
@@ -61,9 +70,25 @@ def undo_instructions(deployment: "Deployment", update: Update) -> str:
 
 
 def run(deployment: "Deployment") -> dict[str, Any]:
+    try:
+        ready = web_opcache(deployment, None)
+    except WpgateError as error:
+        raise GateFailed(f"the web server's OPcache cannot be reset, so visitors and the probes could get old "
+                         f"code after each update: {error}") from None
     prepare(deployment)
     results = [apply_one(deployment, index, update) for index, update in enumerate(deployment.release.updates)]
-    return {"applied": results, "workdir": workdir(deployment)}
+    return {"applied": results, "workdir": workdir(deployment), "web_opcache": ready.result}
+
+
+def web_opcache(deployment: "Deployment", index: int | None) -> Outcome:
+    """Bring the web server's PHP in line with the files on disk: gate 6.5's OPcache reset (a one-shot
+    request, or the configured reload command). The CLI process that installed the files cannot: the
+    web server keeps its own compiled code, for revalidate_freq seconds or, without validate_timestamps,
+    until reset."""
+    with deployment.run.action("web_opcache", **({"index": index} if index is not None else {})) as done:
+        outcome = Opcache(caches_gate.target(deployment)).purge()
+        done["result"] = outcome.result
+    return outcome
 
 
 def prepare(deployment: "Deployment") -> None:
@@ -117,7 +142,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
         run.changed = True
         entry.update(status="applying", install_began=True)
         run.write_report()
-        installed, database = _install(deployment, index, update, install_copy)
+        installed, database, web = _install(deployment, index, update, install_copy)
         with run.action("remove_packages", index=index):
             transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
@@ -127,7 +152,8 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
     run.write_report()
     probe = monitor.probe(deployment, index, update)  # names this update when the site broke here
     return {"type": update.type, "slug": update.slug, "to": found, "method": installed.get("method"),
-            "aside": aside, "database": database, **({"probe": probe} if probe else {})}
+            "aside": aside, "database": database, "web_opcache": web.result if web else None,
+            **({"probe": probe} if probe else {})}
 
 
 def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> list[str]:
@@ -142,24 +168,40 @@ def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str)
     return []
 
 
-def _install(deployment: "Deployment", index: int, update: Update, package: str) -> tuple[dict[str, Any], Any]:
-    """WordPress's upgrader, then (core) the database upgrade. Maintenance mode is off afterwards
-    whatever happened, and a failure to turn it off never hides the upgrader's own error."""
+def _install(deployment: "Deployment", index: int, update: Update,
+             package: str) -> tuple[dict[str, Any], Any, Outcome | None]:
+    """Maintenance on (WordPress's upgrader writes the file, wpgate keeps it) → the files → the web
+    server's OPcache reset → (core) the database upgrade → maintenance off. So no visitor, probe or
+    next update meets code compiled from the old files beside the new ones. Maintenance is off
+    afterwards whatever happened, and a later failure never hides the upgrader's own error."""
     run, bridge = deployment.run, deployment.bridge
     failure: GateFailed | None = None
     installed: dict[str, Any] = {}
     database = None
+    web: Outcome | None = None
     try:
         with run.action("install", index=index) as done:
             installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
-                                                   package=package, version=update.to_version)
+                                                   package=package, version=update.to_version,
+                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS)
             done["method"] = installed.get("method")
-        if update.type == "core":
+    except WpgateError as error:
+        failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
+    # Also after a failed install: the files may have changed half-way, and the rollback's own
+    # requests should not meet stale code either.
+    try:
+        web = web_opcache(deployment, index)
+    except WpgateError as error:
+        if failure is None:
+            failure = GateFailed(f"{update.label}: the web server's PHP may still run the old code: {error}",
+                                 {"update": index})
+    if failure is None and update.type == "core":
+        try:
             with run.action("upgrade_database", index=index) as done:
                 database = upgrader.upgrade_database(bridge)
                 done.update(database)
-    except WpgateError as error:
-        failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
+        except WpgateError as error:
+            failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
     try:
         with run.action("maintenance_off", index=index):
             upgrader.maintenance_off(bridge)
@@ -168,7 +210,7 @@ def _install(deployment: "Deployment", index: int, update: Update, package: str)
             raise GateFailed(f"{update.label}: could not turn maintenance mode off: {error}") from None
     if failure is not None:
         raise failure
-    return installed, database
+    return installed, database, web
 
 
 def verify(deployment: "Deployment", index: int, update: Update) -> str:
