@@ -3,11 +3,9 @@ and one kill: a fresh production, the deploy killed after one journal event, the
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import signal
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +14,7 @@ import yaml
 
 from tests.e2e.crash_points import describe
 from tests.e2e.helpers import fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
+from wpgate.testbed.cores import locked
 
 CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
 OLD = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
@@ -49,23 +48,13 @@ def build_release(bed, folder: Path, reference: str, *, ssh=None) -> dict[str, A
             "staging": {"path": str(staging.path), "url": staging.url}, "db_version_new": db_version_new}
 
 
-@contextmanager
-def _locked(path: Path):
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def once_per_session(tmp_path_factory, key: str, build: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
     """`build(folder)` run once per test session, by whichever parallel worker asks first; every worker
     gets the folder and what it returned (as JSON: paths come back as strings)."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if base.name.startswith("popen-gw") else base  # common to all xdist workers
     root = shared / f"once-{key}"
-    with _locked(shared / f"once-{key}.lock"):
+    with locked(shared / f"once-{key}.lock"):
         record = root / "record.json"
         if not record.exists():
             root.mkdir(exist_ok=True)

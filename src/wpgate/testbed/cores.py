@@ -52,7 +52,7 @@ def core_dir(version: str) -> Path:
     if target.is_dir():
         return target
     cores.mkdir(parents=True, exist_ok=True)
-    with _locked(cores / ".lock"):
+    with locked(cores / ".lock"):
         if target.is_dir():  # another process built it while we waited
             return target
         building = Path(tempfile.mkdtemp(prefix=f".build-{version}-", dir=cores))
@@ -84,7 +84,8 @@ def read_core_version(root: Path) -> str | None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """Held while the file at `path` is locked: one process at a time, across processes."""
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -122,7 +123,7 @@ def playground_tarball() -> Path:
     if tarball.is_file():
         return tarball
     folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder / ".lock"):
+    with locked(folder / ".lock"):
         if tarball.is_file():
             return tarball
         downloading = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
