@@ -54,12 +54,28 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"crash matrix seed: {seed}{full}; replay with WPGATE_CRASH_SEED={seed}"]
 
 
+_beds: list[TestBed] = []
+
+
 @pytest.fixture(scope="session")
 def bed() -> Iterator[TestBed]:
     """A TestBed for the whole session: MariaDB starts with the first site; all is stopped at
     the end of the session."""
     with TestBed() as test_bed:
+        _beds.append(test_bed)
         yield test_bed
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sites_last_as_long_as_their_module() -> Iterator[None]:
+    """The sites a module made are removed (servers, files, database) when it ends: the test bed's
+    folder is on tmpfs, and a whole session's sites would not fit in memory."""
+    before = {name for test_bed in _beds for name in test_bed.sites}
+    yield
+    for test_bed in _beds:
+        for name, site in list(test_bed.sites.items()):
+            if name not in before:
+                test_bed.remove_site(site)
 
 
 @pytest.fixture(scope="session")

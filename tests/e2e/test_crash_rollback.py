@@ -24,6 +24,8 @@ CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
 FAULTY, FAULTY_BROKEN = FAULTS["fatal_while_rendering"]
 OLD = {"wpgate-hello": "1.0.0", FAULTY: "1.1.0"}
 # The rollback's actions that change the site or the run's files: a kill after each begin and each end.
+# (A kill after an action's end and one after the next action's begin leave the same state; the
+# sample and `make test-crash` reach both.)
 CHANGING = ("put_back", "maintenance_off", "save_database", "restore_database", "export_rows", "remove_workdir")
 
 
@@ -92,13 +94,16 @@ def release(bed, tmp_path_factory):
 
 
 def kill_points(events: list[dict]) -> list[int]:
-    """Every begin and end of an action that changes something, the first event and the last, and two
-    seeded picks among the others (every event with WPGATE_CRASH_FULL=1)."""
+    """Every begin of an action that changes something, and every end not followed at once by another
+    begin; the first event and the last, and two seeded picks among the others (every event with
+    WPGATE_CRASH_FULL=1)."""
     if full_matrix():
         return list(range(1, len(events) + 1))
     points = {1, len(events)}
     points |= {number for number, event in enumerate(events, 1)
-               if event["event"].rsplit(".", 1)[0] in CHANGING}
+               if event["event"].rsplit(".", 1)[0] in CHANGING
+               and (event["event"].endswith(".begin") or number == len(events)
+                    or not events[number]["event"].endswith(".begin"))}
     rest = [number for number in range(1, len(events) + 1) if number not in points]
     points |= set(random.Random(crash_seed() + 2).sample(rest, min(2, len(rest))))
     return sorted(points)
@@ -116,7 +121,7 @@ def test_a_whole_rollback_has_the_events_the_matrix_needs(release):
 def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, release, shard):
     events = release["events"]
     points = kill_points(events)
-    assert len(points) >= 12
+    assert len(points) >= 9
     for kill_at in points[shard::SHARDS]:
         name = f"crbk-{kill_at}"
         site, config, before, run = failed(bed, release, name)

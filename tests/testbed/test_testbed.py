@@ -307,10 +307,12 @@ def test_servers_die_with_the_test_process(tmp_path: Path, signum: int) -> None:
 
 
 def test_a_second_site_of_the_same_kind_is_a_copy_with_its_own_identity(bed: TestBed) -> None:
-    """Sites of one kind are copied from the first one's snapshot: each has its own files,
+    """The third site of a kind is copied from the second one's snapshot: each has its own files,
     database, credentials, URL and name, and logs its admin in."""
     first = bed.create_site("twin-a", "6.4.5", server="php", plugins={"wpgate-hello": "1.0.0"})
+    bed.create_site("twin-snap", "6.4.5", server="php", plugins={"wpgate-hello": "1.0.0"}).stop()
     second = bed.create_site("twin-b", "6.4.5", server="php", plugins={"wpgate-hello": "1.0.0"})
+    assert len(list((bed.root / "snapshots").iterdir())) >= 1
     assert second.db_name != first.db_name and second.db_password != first.db_password
     assert f"'{second.db_name}'" in (second.path / "wp-config.php").read_text()
     assert second.php("echo home_url(), ' ', get_option('blogname');").strip() == f"{second.url} wpgate twin-b"

@@ -3,9 +3,10 @@
 A TestBed owns one private MariaDB, the sites it creates (each a real core copy with its own
 database, web server and optional Varnish) and an optional sshd; `close()` stops all of them.
 
-The first site of each kind (core, plugins, themes, active plugins, theme) is installed for real
-and kept as a snapshot (its files and a dump of its database); later sites of the same kind are
-copies of it with their own database, credentials, salts, URL and name.
+Sites of a kind (core, plugins, themes, active plugins, theme) asked for more than once are
+installed for real the first two times; the second is kept as a snapshot (its files and a dump of
+its database), and later sites of that kind are copies of it with their own database, credentials,
+salts, URL and name. (Snapshotting every kind would keep a copy of most sites for nothing.)
 """
 
 from __future__ import annotations
@@ -263,6 +264,7 @@ class TestBed:
         self._sshd: SshServer | None = None
         self._stack: list[object] = []  # what to stop, in start order
         self._snapshots: dict[str, _Snapshot] = {}
+        self._kinds_built: dict[str, int] = {}
         self._closed = False
         self.runner_path = self.root / "wp-runner.php"
         self.runner_path.write_text(template("wp-runner.php"))
@@ -357,7 +359,8 @@ class TestBed:
                 self._copy_snapshot(snapshot, site)
             else:
                 self._build(site, plugins, themes, active, theme)
-                if kind not in self._snapshots:
+                self._kinds_built[kind] = self._kinds_built.get(kind, 0) + 1
+                if kind not in self._snapshots and self._kinds_built[kind] == 2:
                     self._snapshots[kind] = self._snapshot(site, kind)
             if server == "php":
                 site.server = PhpBuiltinServer(path, origin_port, workdir=services / "php")
