@@ -608,7 +608,7 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     production.sql(text)
     assert production.sql("SELECT comment_author FROM wp_comments WHERE comment_author = 'Visitor Vera'").strip()
     assert production.sql("SELECT COUNT(*) FROM wp_wpgate_shop_orders").strip() == "2"
-    assert "_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
+    assert f"{production.db_name}_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
     for site in (staging, production):
         site.stop()
 

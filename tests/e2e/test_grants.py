@@ -80,6 +80,10 @@ def test_a_kill_during_the_proof_leaves_scratch_tables_that_resume_drops(own_dat
     assert scratch_tables(site) == []
     rollback = wpgate("rollback", run_id, "--yes", config=config)
     assert rollback.returncode == 0, rollback.stderr
+    # A release rolled back on a site needs a fresh approval before it deploys there again.
+    again = wpgate("approve", str(own_database["release"]), "--qa", str(write_qa(config.parent)), "--by", "Ana",
+                   config=config)
+    assert again.returncode == 0, again.stderr
 
     shutil.rmtree(config.parent / "backups" / "production", ignore_errors=True)
     before = live_checksums(site)

@@ -359,7 +359,7 @@ li.gate dl,li.gate ul.items,li.gate .table-title,li.gate .scroll{margin-left:32p
 dl{display:grid;grid-template-columns:minmax(120px,max-content) minmax(0,1fr);gap:6px 18px;margin:10px 0 0}
 dt{color:var(--muted)}
 dd{margin:0;min-width:0;overflow-wrap:anywhere}
-.word{white-space:nowrap}
+@media (min-width:600px){.word{white-space:nowrap}}  /* a phone may break a word rather than scroll */
 ul.items{margin:10px 0 0;padding-left:20px}
 ul.items li{margin:2px 0;overflow-wrap:anywhere}
 ul.items.checks{list-style:none;padding-left:0}
