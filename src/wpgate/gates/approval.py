@@ -129,7 +129,9 @@ def _rolled_back_since_approval(deployment: "Deployment") -> list[str]:
     assert approval is not None
     reasons = []
     for rollback in run_module.rollbacks(deployment.settings.state_dir, deployment.site_name, release.id):
-        if rollback["run"] != deployment.run.id and approval.at <= rollback["at"]:
+        # Times are to the second: an approval in the same second as a rollback came after it (a rollback
+        # follows a deploy, which takes longer than a second after its approval).
+        if rollback["run"] != deployment.run.id and approval.at < rollback["at"]:
             reasons.append(f"release {release.id} was rolled back on {deployment.site_name} by run {rollback['run']} "
                            f"at {rollback['at']} (why: {rollback['reason']}), after its approval at {approval.at}: "
                            "approve it again (`wpgate approve RELEASE --qa QA.yml --by NAME`) to deploy it again")
