@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
         set_port_range(first, first + _PORTS_PER_WORKER - 1)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """For parallel runs (`--dist loadgroup`): a module's tests stay together in one process, so its
     fixtures are built once, but each shard of a crash matrix is a group of its own; the shards go

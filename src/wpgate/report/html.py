@@ -359,7 +359,7 @@ li.gate dl,li.gate ul.items,li.gate .table-title,li.gate .scroll{margin-left:32p
 dl{display:grid;grid-template-columns:minmax(120px,max-content) minmax(0,1fr);gap:6px 18px;margin:10px 0 0}
 dt{color:var(--muted)}
 dd{margin:0;min-width:0;overflow-wrap:anywhere}
-@media (min-width:600px){.word{white-space:nowrap}}  /* a phone may break a word rather than scroll */
+.word{white-space:nowrap}
 ul.items{margin:10px 0 0;padding-left:20px}
 ul.items li{margin:2px 0;overflow-wrap:anywhere}
 ul.items.checks{list-style:none;padding-left:0}
@@ -376,5 +376,7 @@ figcaption{padding:6px 10px;font-size:12.5px;color:var(--muted);text-transform:c
 footer{color:var(--muted);font-size:12.5px;margin-top:22px;text-align:center}
 @media (max-width:720px){.figures{grid-template-columns:repeat(2,minmax(0,1fr))}.figure:nth-child(3){border-left:0}
 .page{padding:24px 14px}}
+@media (max-width:600px){dl{grid-template-columns:minmax(0,1fr);gap:0}dd{margin-bottom:8px}
+li.gate dl,li.gate ul.items,li.gate .table-title,li.gate .scroll,.summary,.error,.more{margin-left:0}}  /* a phone: names above their values, a wide table scrolls in its own box */
 @media print{html{background:#fff}section{break-inside:avoid;border-color:#ccc}.page{padding:0}}
 """
