@@ -242,11 +242,13 @@ def _run_step(arguments: list[str], console: Console, *, expected: int = 0) -> N
     console.print(Text(f"$ wpgate {_join(arguments)}", style="bold"))
     sys.stdout.flush()
     sys.stderr.flush()
-    process = subprocess.Popen([sys.executable, "-m", "wpgate", *arguments], stdin=subprocess.DEVNULL)
+    process = None
     try:
+        process = subprocess.Popen([sys.executable, "-m", "wpgate", *arguments], stdin=subprocess.DEVNULL)
         code = process.wait()
     except KeyboardInterrupt:
-        _stop(process)
+        if process is not None:
+            _stop(process)
         raise
     if code != expected:
         raise StepFailed(f"wpgate {_join(arguments)}", code if code >= 0 else 128 - code, expected)

@@ -1,4 +1,4 @@
-"""The release the crash matrices deploy (core with its database upgrade, two plugins, two themes),
+"""The release the crash matrices deploy (core with its database upgrade, a plugin, two themes),
 and one kill: a fresh production, the deploy killed after one journal event, then `wpgate resume`."""
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from tests.e2e.helpers import fingerprint, site_entry, wpgate, wpgate_json, writ
 from wpgate.testbed.cores import locked
 
 CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
-OLD = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
-NEW = {"wpgate-hello": "1.2.0", "wpgate-notes": "1.1.0"}
+# One update of each type (and the bundled theme 6.5 updates): each kill point replays the deploy up to
+# its event, so every further update would cost every point; the must-hit points are per update type.
+OLD = {"wpgate-hello": "1.0.0"}
+NEW = {"wpgate-hello": "1.2.0"}
 THEME_OLD, THEME_NEW = {"wpgate-parent": "1.0.0"}, {"wpgate-parent": "1.1.0"}
 
 

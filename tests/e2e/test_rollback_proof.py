@@ -76,6 +76,10 @@ def test_wpgate_rollback_of_a_spoiled_run_is_not_proved_and_exits_5(bed, sabotag
     config = write_config(tmp_path, {"staging": site_entry(bed.sites["proof-staging"]),
                                      "production": site_entry(site)},
                           state_dir=str(sabotaged["folder"] / "state"))
+    # The test before rolled this release back: it needs a fresh approval to be deployed again.
+    again = wpgate("approve", str(sabotaged["release"]), "--qa", str(write_qa(sabotaged["folder"])), "--by", "Ana",
+                   config=sabotaged["config"])
+    assert again.returncode == 0, again.stderr
     result = wpgate("deploy", str(sabotaged["release"]), "--to", "production", "--yes", "--no-auto-rollback",
                     "--json", config=config)
     assert result.returncode == 5, result.stderr
