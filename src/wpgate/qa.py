@@ -172,6 +172,7 @@ def write(path: Path, checks: list[dict[str, Any]], section: dict[str, Any]) -> 
     stream = io.StringIO()
     yaml.dump(document, stream)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    partial = None
     try:
         descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -179,4 +180,6 @@ def write(path: Path, checks: list[dict[str, Any]], section: dict[str, Any]) -> 
         os.chmod(partial, mode)
         os.replace(partial, path)
     except OSError as error:
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)
         raise BadInput(f"{path}: cannot write the QA record: {error.strerror or error}") from None

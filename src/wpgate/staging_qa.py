@@ -61,7 +61,8 @@ def run(settings: Settings, staging_name: str, baseline_name: str | None, output
         console.print(text, markup=False, soft_wrap=True)
 
     at = utc_now()
-    checked = staging.model_copy(update={"checks": config})
+    # Where PHP logs is a fact of each site: staging's own `checks.error_log`, whichever site's checks run.
+    checked = staging.model_copy(update={"checks": config.model_copy(update={"error_log": staging.checks.error_log})})
     with ExitStack() as stack:
         stack.enter_context(browser.kept_open())  # one Chromium for both sites' screenshots
         transport = stack.enter_context(for_site(staging))
@@ -135,7 +136,7 @@ def _require_admin_password(settings: Settings, owner: str, config: ChecksConfig
 
 def _require_writable(path: Path, what: str) -> None:
     """Refused before anything runs: a folder that is not there or not writable, a path that is a folder."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if path.is_dir():
         raise BadInput(f"{path}: is a folder; name a file for {what}")
     if not folder.is_dir():
@@ -245,7 +246,8 @@ def record_entries(results: list[Result], config: ChecksConfig, baseline: str | 
 
     for result in results:
         if result.status == "skipped":
-            skipped[result.check] = result.detail if result.detail or baseline else "no --baseline to compare with"
+            skipped[result.check] = ("no --baseline to compare screenshots with" if result.check == "layout"
+                                     and baseline is None else result.detail)
             continue
         if result.check == "pages":
             for path in config.all_pages:

@@ -229,3 +229,23 @@ def test_bad_input_is_one_line_and_leaves_the_record_as_it_was(pair, tmp_path):
         assert record.read_bytes() == b"checks: [unclosed\n"
     finally:
         record.write_bytes(kept)
+
+
+def test_without_a_baseline_staging_is_checked_with_its_own_config(pair, tmp_path):
+    """Staging's own checks: its key page, no monitor account, and PHP warnings reported only."""
+    document = yaml.safe_load(pair["plain"].read_text())
+    document["sites"]["staging"]["checks"]["php_warnings"] = "warn"
+    config = tmp_path / "own.yml"
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    record = tmp_path / "qa.yml"
+    with broken(pair, "warning_in_log"):
+        result = wpgate("qa", "staging", "-o", str(record), "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    found = entries(record)
+    assert set(found) == {"wpgate: page / answers", "wpgate: wp-admin works", "wpgate: no new PHP error in the log"}
+    assert "dashboard skipped: no monitor account" in found["wpgate: wp-admin works"]["evidence"]
+    assert "warnings are reported only (checks.php_warnings: warn)" in found["wpgate: no new PHP error in the log"]["evidence"]
+    document = json.loads(result.stdout)
+    assert document["baseline"] is None and document["release"] == [] and document["skipped"] == {}
+    section = yaml.safe_load(record.read_text())["wpgate"]
+    assert "baseline" not in section and section["staging"]["inventory"] == document["inventory"]
