@@ -169,3 +169,23 @@ def test_wpgate_s_entries_edited_by_hand_or_without_their_section_are_refused(tm
     path.write_text(yaml.safe_dump({"checks": [], "wpgate": {"at": "x", "staging": "s", "checks": "sha256:1"}}))
     with pytest.raises(BadInput, match="wpgate.staging: must be a mapping"):
         qa.load(path)
+
+
+def test_the_release_s_components_must_be_active_on_staging_as_on_production():
+    from wpgate.staging_qa import components
+
+    release = [("plugin", "a", "0.9", "1.0"), ("plugin", "b", "1.9", "2.0"), ("theme", "t", "1.0", "1.1")]
+    production = _inventory()
+    production.data["plugins"][1]["active"] = False
+    assert components(release, _inventory(), production).status == "passed"
+    staging = _inventory()
+    staging.data["plugins"][0]["active"] = False  # the update QA never ran
+    staging.data["themes"] = [{**staging.data["themes"][0], "active": False},
+                              {"slug": "other", "name": "O", "version": "1", "active": True, "parent": None}]
+    found = components(release, staging, production)
+    assert found.status == "failed"
+    assert [problem.subject for problem in found.problems] == ["a", "t"]
+    assert "plugin a 0.9 → 1.0 is active on production but not on staging" in found.problems[0].what
+    assert "staging shows other" in found.problems[1].what
+    broken = _inventory(load_error="PHP Fatal error: boom")
+    assert "fails to load" in components(release, broken, production).problems[0].what
