@@ -150,6 +150,7 @@ def write(path: Path, checks: list[dict[str, Any]], section: dict[str, Any]) -> 
     so a failure leaves it as it was. Call `load` first: a malformed record is refused, not rewritten."""
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import YAMLError
 
     yaml = YAML()
     yaml.width = 200
@@ -157,7 +158,10 @@ def write(path: Path, checks: list[dict[str, Any]], section: dict[str, Any]) -> 
     yaml.indent(mapping=2, sequence=4, offset=2)
     document = None
     if path.exists():
-        document = yaml.load(path.read_text(encoding="utf-8"))
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"))
+        except (OSError, YAMLError) as error:  # changed since `load` read it
+            raise BadInput(f"{path}: cannot rewrite the QA record: {str(error).splitlines()[0]}") from None
     if document is None:
         document = CommentedMap(checks=CommentedSeq(), issues=CommentedSeq(), notes=CommentedSeq())
     entries = document.get("checks")

@@ -55,7 +55,6 @@ def run(settings: Settings, staging_name: str, baseline_name: str | None, output
         qa_record.load(output)  # a malformed record is refused now, before anything runs, and left as it is
     if html_path is not None:
         _require_writable(html_path, "the page (--html)")
-    folder = _evidence_folder(settings, staging_name)
 
     def say(text: str) -> None:
         console.print(text, markup=False, soft_wrap=True)
@@ -77,6 +76,7 @@ def run(settings: Settings, staging_name: str, baseline_name: str | None, output
             baseline_inventory = _read(baseline_bridge, "baseline", baseline_name, baseline)
             difference = planning.compare(staging_inventory, baseline_inventory)
             release, not_replicated = difference.updates, difference.not_replicated
+        folder = _evidence_folder(settings, staging_name)  # once both sites could be read
         say(f"QA of {staging_name} ({staging.url}) with {baseline_name or staging_name}'s checks"
             + (f", compared with {baseline_name} ({baseline.url})" if baseline else "") + ":")
         for kind, slug, from_version, to_version in release:

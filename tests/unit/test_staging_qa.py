@@ -189,3 +189,23 @@ def test_the_release_s_components_must_be_active_on_staging_as_on_production():
     assert "staging shows other" in found.problems[1].what
     broken = _inventory(load_error="PHP Fatal error: boom")
     assert "fails to load" in components(release, broken, production).problems[0].what
+
+
+def test_wpgate_s_entries_pass_gate_6_1_after_the_manifest_round_trip(tmp_path):
+    """Approve copies the record into the manifest; deploy reads it back (every scalar text but numbers and
+    booleans) and checks the entries' digest again: it must still hold."""
+    from tests.unit.test_release import entry, load_text, manifest_text
+    from wpgate import release as release_module
+
+    path = tmp_path / "qa.yml"
+    path.write_text(PEOPLE)
+    entries = _entries()
+    entries[1]["evidence"] = "200"  # a number, once YAML reads it back
+    _write(path, entries)
+    record = qa.load(path)
+    assert qa.refusals(record) == []
+    approved = load_text(tmp_path, manifest_text(entry("plugin", "akismet", "5.0.2", "5.1"))).approved(
+        by="Ana", at="2026-11-26T10:00:00Z", qa=record)
+    release_module.save(approved, tmp_path / "approved.yml")
+    again = release_module.load(tmp_path / "approved.yml")
+    assert again.digest() == approved.approval.digest and qa.refusals(again.qa) == []
