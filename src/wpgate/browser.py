@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator
 
 from wpgate.errors import BadInput
@@ -33,9 +33,42 @@ def executable(needed_for: str = "this") -> str:
     return path
 
 
+# Within `kept_open()`: the browsers launched, by their options, left open for the next `context()` to use.
+_kept: dict[str, Any] | None = None
+
+
+@contextmanager
+def kept_open() -> Iterator[None]:
+    """Within it, `context()` calls with the same options share one browser, closed at the end: Chromium takes
+    seconds to start, and `wpgate qa` screenshots two sites in turn."""
+    global _kept
+    if _kept is not None:
+        yield
+        return
+    _kept = {}
+    try:
+        with ExitStack() as stack:
+            _kept["stack"] = stack
+            yield
+    finally:
+        _kept = None
+
+
 @contextmanager
 def context(*, width: int = 1280, height: int = 800, needed_for: str = "this", **options: Any) -> Iterator[Any]:
     """A Playwright browser context on the system's Chromium, headless, in a throw-away profile."""
+    if _kept is not None:
+        key = repr((width, height, sorted(options.items())))
+        if key not in _kept:
+            _kept[key] = _kept["stack"].enter_context(_launch(width, height, needed_for, options))
+        yield _kept[key]
+        return
+    with _launch(width, height, needed_for, options) as browser:
+        yield browser
+
+
+@contextmanager
+def _launch(width: int, height: int, needed_for: str, options: dict[str, Any]) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     path = executable(needed_for)

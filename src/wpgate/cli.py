@@ -147,6 +147,23 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
 
 
 @cli.command()
+@click.argument("staging")
+@click.option("--baseline", metavar="PRODUCTION",
+              help="Compare staging with this site (screenshots, inventories) and use its checks config.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("qa.yml"), show_default=True,
+              help="The QA record to write or update (people's own entries are kept).")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), metavar="PATH",
+              help="Also write one page for a reviewer: each page's screenshots side by side, every check's result.")
+@click.option("--json", "as_json", is_flag=True, help="Print every check's result as JSON on stdout.")
+@click.pass_obj
+def qa(obj: Context, staging: str, baseline: str | None, output: Path, html_path: Path | None, as_json: bool) -> None:
+    """Run gate 6.6's checks on STAGING and write its QA record. Exit 0 all passed, 3 a check failed."""
+    from wpgate import staging_qa
+
+    _with_report(as_json, lambda: staging_qa.run(obj.settings, staging, baseline, output, html_path, console))
+
+
+@cli.command()
 @click.argument("release_path", metavar="RELEASE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--qa", "qa_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The QA record of staging.")

@@ -261,6 +261,9 @@ class ChecksConfig(Strict):
     # The PHP error log to read, on the site's host, when the site's own settings (WP_DEBUG_LOG, PHP's
     # error_log as the CLI sees it) do not name the file the web server writes to.
     error_log: str | None = None
+    # `wpgate qa`: a new PHP warning or deprecation in staging's error log fails its check (`fail`), or is
+    # only reported (`warn`). A new fatal error always fails; gate 6.6 looks at fatal errors only.
+    php_warnings: Literal["fail", "warn"] = "fail"
 
     @field_validator("pages")
     @classmethod

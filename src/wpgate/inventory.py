@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,23 @@ class Inventory:
     @property
     def themes(self) -> dict[str, dict[str, Any]]:
         return {theme["slug"]: theme for theme in self.data["themes"]}
+
+    def digest(self) -> str:
+        """`sha256:…` over what is installed and how it is set: core and its database version, every plugin,
+        theme, must-use plugin and drop-in with its version and active state. Equal digests: the same site
+        as far as a release can tell (the URL, paths and PHP version are left out)."""
+        data = self.data
+        facts = {
+            "core": {key: data["core"].get(key) for key in ("version", "db_version")},
+            "plugins": sorted(([p["slug"], p["file"], p["version"], bool(p["active"]), bool(p.get("network_active"))]
+                               for p in data["plugins"]), key=str),
+            "themes": sorted(([t["slug"], t["version"], bool(t["active"]), t.get("parent")] for t in data["themes"]),
+                             key=str),
+            "mu_plugins": sorted(([m["file"], m.get("version")] for m in data.get("mu_plugins") or []), key=str),
+            "dropins": sorted(([d["file"], d.get("version")] for d in data.get("dropins") or []), key=str),
+        }
+        canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def database_behind(self) -> str | None:
         """Why the database is not at the version the core files expect, or None when it is."""

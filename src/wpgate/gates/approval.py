@@ -61,10 +61,13 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
         console.print(f"approving again: release {release.id} was rolled back on {since[-1]['site']} by run "
                       f"{since[-1]['run']} at {since[-1]['at']} (why: {since[-1]['reason']})", markup=False)
     qa = qa_record.load(qa_path)
+    machine = qa_record.machine_summary(qa)
+    if machine:
+        console.print(f"QA record {qa_path}: {machine}", markup=False, soft_wrap=True)
     reasons = qa_record.refusals(qa)
     reasons += order_problems(release.updates)
     reasons += artifact_problems(release, settings.state_dir)
-    reasons += staging_problems(settings, release, console)
+    reasons += staging_problems(settings, release, console, qa)
     if reasons:
         raise GateRefused(f"{release.path}: approval refused: {listing(reasons, 'reasons')}")
     by = by.strip()
@@ -79,15 +82,18 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
     return approved
 
 
-def staging_problems(settings: Settings, release: Release, console: Console) -> list[str]:
+def staging_problems(settings: Settings, release: Release, console: Console,
+                     qa: dict[str, Any] | None = None) -> list[str]:
     """Staging still holds exactly what was planned: each component, captured again, gives the
-    same sha256. What QA tested is what gets approved."""
+    same sha256; and, when `wpgate qa` checked it, the inventory it checked. What QA tested is what
+    gets approved."""
     site = settings.site(release.staging_site)
     problems = []
     with for_site(site) as transport:
         found = inventory.read(Bridge(release.staging_site, site, transport))
         if found.data.get("load_error"):
             return [f"staging is broken: {found.data['load_error']}"]
+        problems += _checked_staging_problems((qa or {}).get("wpgate"), release, found)
         for update in release.updates:
             version = found.version_of(update.type, update.slug)
             if version != update.to_version:
@@ -101,6 +107,21 @@ def staging_problems(settings: Settings, release: Release, console: Console) -> 
                 problems.append(f"staging's {update.type} {update.slug} {update.to_version} files changed "
                                 "since the plan (its capture has another sha256): plan again")
     return problems
+
+
+def _checked_staging_problems(section: dict[str, Any] | None, release: Release, found: inventory.Inventory) -> list[str]:
+    """The staging `wpgate qa` checked is the release's, and has not changed since (its inventory's digest)."""
+    if not section:
+        return []
+    checked = section.get("staging") or {}
+    if checked.get("site") != release.staging_site:
+        return [f"`wpgate qa` checked site {checked.get('site')}, but the release comes from {release.staging_site}: "
+                f"run `wpgate qa {release.staging_site}`"]
+    now = found.digest()
+    if checked.get("inventory") != now:
+        return [f"staging changed since `wpgate qa` checked it at {section.get('at')} (inventory "
+                f"{str(checked.get('inventory'))[:19]}… then, {now[:19]}… now): run `wpgate qa` again"]
+    return []
 
 
 def signature_evidence(settings: Settings, release: Release, digest: str, reasons: list[str]) -> dict[str, Any]:

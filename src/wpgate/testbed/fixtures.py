@@ -47,6 +47,10 @@ FAULTS: dict[str, tuple[str, str]] = {
 SABOTAGE: dict[str, tuple[str, str]] = {
     "spoils_its_aside_copy": ("wpgate-faulty", "2.1.0"),
 }
+# Faults that only `wpgate qa` fails (gate 6.6 looks at fatal errors only): not among the monitor's FAULTS.
+QA_FAULTS: dict[str, tuple[str, str]] = {
+    "warning_in_log": ("wpgate-faulty", "2.0.8"),
+}
 
 # Versions oldest first: the order a test bed applies them in.
 _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
@@ -66,7 +70,7 @@ _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
     "wpgate-faulty": {
         "1.0.0": _HEALTHY,
         "1.1.0": _HEALTHY,
-        **{version: _Release(parts={"FAULT": fault}) for fault, (_, version) in {**FAULTS, **SABOTAGE}.items()},
+        **{version: _Release(parts={"FAULT": fault}) for fault, (_, version) in {**FAULTS, **QA_FAULTS, **SABOTAGE}.items()},
     },
     "wpgate-noisy": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
     "wpgate-clock": dict.fromkeys(("1.0.0", "1.1.0"), _HEALTHY),
