@@ -38,25 +38,30 @@ TEST_WORKERS ?= 4
 TEST_TMP ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
-.PHONY: test test-crash demo deps system-packages wordpress-builds python-env clean
+.PHONY: test test-crash demo deps bytecode system-packages wordpress-builds python-env clean
 
 
-test: deps
+test: deps bytecode
 	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
 	TMPDIR=$$scratch $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
 	status=$$?; rm -rf "$$scratch"; exit $$status
 
 # The crash matrices killed at every journal event, not a sample (see tests/README.md).
-test-crash: deps
+test-crash: deps bytecode
 	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
 	WPGATE_CRASH_FULL=1 TMPDIR=$$scratch $(PYTEST) -n 2 --dist loadgroup \
 		tests/e2e/test_crash.py tests/e2e/test_crash_ssh.py $(PYTEST_ARGS); \
 	status=$$?; rm -rf "$$scratch"; exit $$status
 
-demo: deps
+demo: deps bytecode
 	$(VENV)/bin/wpgate demo
 
 deps: system-packages wordpress-builds python-env
+
+# Each test starts wpgate as a new process some thousand times; without compiled modules (an
+# environment with PYTHONDONTWRITEBYTECODE set) each one compiles wpgate's source again.
+bytecode: python-env
+	@$(PY) -m compileall -q src tests > /dev/null
 
 system-packages:
 	@missing=""; for package in $(DEBIAN_PACKAGES); do \

@@ -148,7 +148,9 @@ def pack(tree: Path, destination: Path, top: str, modes: dict[str, int] | None =
     modes = modes or {}
     source = tree if top == "wordpress" else tree / top
     entries = sorted(p for p in source.rglob("*"))
-    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    # Level 1: WordPress's core packs in half the CPU time of the default level, for a zip about a
+    # tenth larger; the zip only travels to the site's host and is consumed there.
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         folder = zipfile.ZipInfo(f"{top}/", date_time=ZIP_TIME)
         folder.external_attr = (0o40755 << 16) | 0x10
         archive.writestr(folder, b"")
@@ -163,7 +165,7 @@ def pack(tree: Path, destination: Path, top: str, modes: dict[str, int] | None =
                 info = zipfile.ZipInfo(f"{top}/{relative}", date_time=ZIP_TIME)
                 info.external_attr = (stat.S_IFREG | (FILE_MODE & modes.get(in_tree, FILE_MODE))) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+                archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
 
 
 def file_hashes(zip_path: Path) -> dict[str, str]:

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from wpgate import web
 from wpgate.backup.files import inside
 from wpgate.command import Command
 from wpgate.config import SiteConfig
@@ -151,7 +152,7 @@ def _probe(transport: Transport, probe: Probe, urls: list[str]) -> None:
         return
     made = written.text().strip().splitlines()[0] if written.text().strip() else "existed"
     try:
-        with httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": "wpgate"}) as http:
+        with web.client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": "wpgate"}) as http:
             for base in urls:
                 address = f"{base}/{name}/{PROBE_FILE}"
                 try:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from wpgate import web
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.command import Command, Secret, mask
 from wpgate.transports import Transport
@@ -24,7 +25,7 @@ TRANSIENT = {500, 502, 503, 504, 520, 521, 522, 523, 524}
 
 
 def client() -> httpx.Client:
-    return httpx.Client(timeout=TIMEOUT, headers={"User-Agent": "wpgate"}, follow_redirects=False)
+    return web.client(timeout=TIMEOUT, headers={"User-Agent": "wpgate"}, follow_redirects=False)
 
 
 def send(http: httpx.Client, method: str, url: str, *, what: str, headers: dict[str, str | Secret] | None = None,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from wpgate import web
 from wpgate.caches import CacheSite, PurgeFailed
 
 MAX_ASSETS = 150  # per run: a page that references more is checked on its first ones
@@ -57,7 +58,7 @@ def verify(target: CacheSite, expectations: list[Expectation]) -> dict[str, Any]
     pages: dict[str, Any] = {}
     checked_assets: dict[str, int | str] = {}
     site = urlsplit(target.site.url)
-    with httpx.Client(timeout=30, follow_redirects=True, headers={"User-Agent": "wpgate"}) as http:
+    with web.client(timeout=30, follow_redirects=True, headers={"User-Agent": "wpgate"}) as http:
         for page in target.pages:
             url = target.page_url(page)
             try:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import httpx
 
+from wpgate import web
 from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
 from wpgate.transports import Transport
@@ -119,8 +120,8 @@ class Watch:
         self.state: dict[str, dict[str, Any]] = {}
         self.known: set[str] = set()  # problems the site had before the first change
         self.last_request = 0.0
-        self.client = httpx.Client(timeout=httpx.Timeout(20.0), follow_redirects=True,
-                                   headers={"User-Agent": "wpgate-monitor"})
+        self.client = web.client(timeout=httpx.Timeout(20.0), follow_redirects=True,
+                                 headers={"User-Agent": "wpgate-monitor"})
 
     def url(self, path: str) -> str:
         return self.site.url + path

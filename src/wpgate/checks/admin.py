@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from wpgate import web
 from wpgate.checks import Check, Problem, Result
 from wpgate.checks import html as page_html
 from wpgate.config import SiteConfig
@@ -118,8 +119,8 @@ class AdminCheck(Check):
 
     def _dashboard(self, watch: "Watch", user: str, password: str, problem) -> dict[str, Any]:
         base = watch.site.url
-        with httpx.Client(timeout=httpx.Timeout(20.0), follow_redirects=False,
-                          headers={"User-Agent": "wpgate-monitor"}) as client:
+        with web.client(timeout=httpx.Timeout(20.0), follow_redirects=False,
+                        headers={"User-Agent": "wpgate-monitor"}) as client:
             try:
                 client.get(f"{base}/wp-login.php")  # WordPress's test cookie
                 login = client.post(f"{base}/wp-login.php", data={

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from wpgate import inventory, upgrader
+from wpgate import inventory, upgrader, web
 from wpgate.gates import GateFailed
 from wpgate.inventory import Inventory
 
@@ -67,7 +67,7 @@ def check(deployment: "Deployment") -> dict[str, Any]:
 def site_answers(url: str) -> dict[str, str | None]:
     """The home page and the wp-admin login answer a visitor: None when fine, else what is wrong."""
     results: dict[str, str | None] = {}
-    with httpx.Client(timeout=30, follow_redirects=True, headers={"User-Agent": "wpgate"}) as client:
+    with web.client(timeout=30, follow_redirects=True, headers={"User-Agent": "wpgate"}) as client:
         for path, marker in (("/", "</html>"), ("/wp-login.php", "user_login")):
             try:
                 response = client.get(url + path)

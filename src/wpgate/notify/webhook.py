@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from wpgate import web
 from wpgate.errors import WpgateError
 from wpgate.notify.message import COLORS, Message
 
@@ -35,7 +36,7 @@ def send(options: "WebhookNotify", message: Message, settings: "Settings") -> st
     if not url:
         raise WpgateError(f"environment variable {options.url_env} is not set")
     try:
-        response = httpx.post(url, json=payload(message), timeout=options.timeout)
+        response = web.post(url, json=payload(message), timeout=options.timeout)
     except httpx.HTTPError as error:
         raise WpgateError(f"webhook {shown}: {type(error).__name__}: {_without(str(error), url)}") from None
     if response.status_code >= 300:
