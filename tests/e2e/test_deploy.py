@@ -558,10 +558,11 @@ def test_no_offsite_backup_configured_is_refused_before_any_change(planned, tmp_
     assert_unchanged(before, fingerprint(production))
 
 
-def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_path):
-    """wpgate-shop 2.1.0 migrates the database, then breaks the front end; the run is left unrolled
-    (--no-auto-rollback) while visitors comment, register and order. `wpgate rollback` puts the
-    database back from the backup, and exports exactly what was written since, named in the report."""
+def test_rows_visitors_wrote_before_a_rollback_are_put_back_or_exported_and_named(bed, tmp_path):
+    """wpgate-shop 2.1.0 migrates the database (its orders table), then breaks the front end; the run is left
+    unrolled (--no-auto-rollback) while visitors comment, register, order and an editor changes an option.
+    `wpgate rollback` puts the database back from the backup, puts back what visitors wrote in the tables
+    the release did not create or migrate, and exports the rest (the orders table), named in the report."""
     staging = bed.create_site("rows-staging", core="6.5.5", plugins={"wpgate-shop": "2.1.0"})
     production = bed.create_site("rows-prod", core="6.5.5", plugins={"wpgate-shop": "1.0.0"})
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
@@ -571,6 +572,7 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
                   config=config).returncode == 0
     before = fingerprint(production)
+    tables_before = sorted(production.sql("SHOW TABLES").split())
     result = wpgate("deploy", str(release), "--to", "production", "--yes", "--no-auto-rollback", "--json",
                     config=config)
     assert result.returncode == 5, result.stderr
@@ -588,25 +590,31 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
+    assert report["database_rollback"]["database"] == "restored"
+    assert "table wp_wpgate_shop_orders created" in report["database_rollback"]["release_changes"]
     exported = report["database_rollback"]["rows_since_backup"]
     named = {entry["table"]: entry for entry in exported["tables"]}
     assert (named["wp_comments"]["new"], named["wp_comments"]["changed"], named["wp_comments"]["removed"]) == (1, 0, 0)
+    assert named["wp_comments"]["put_back"] == 1 and named["wp_users"]["put_back"] == 1
     assert any("Visitor Vera" in example for example in named["wp_comments"]["examples"])
     assert named["wp_users"]["new"] == 1 and "newcustomer" in " ".join(named["wp_users"]["examples"])
     assert named["wp_options"]["changed"] >= 1
     assert any("blogdescription" in example for example in named["wp_options"]["examples"])
     assert named["wp_wpgate_shop_orders"]["created_by_run"] and named["wp_wpgate_shop_orders"]["rows"] == 2
     assert "Visitor Vera" in rolled.stderr and "rows-since-backup.sql" in rolled.stderr
-    # The database is the backup's again; what visitors wrote is in the export, which loads back.
-    assert int(production.sql("SELECT COUNT(*) FROM wp_comments")) == int(comments_before) - 1
-    assert "newcustomer" not in production.sql("SELECT user_login FROM wp_users")
-    assert_rolled_back(before, fingerprint(production))  # files and database as before the run, byte for byte
+    # The database is the backup's again, with what visitors wrote put back; the shop's orders are exported.
+    assert production.sql("SELECT COUNT(*) FROM wp_comments").strip() == comments_before
+    assert "newcustomer" in production.sql("SELECT user_login FROM wp_users")
+    assert production.sql("SELECT option_value FROM wp_options WHERE option_name = 'blogdescription'").strip() == \
+        "Changed by an editor meanwhile"
+    assert not production.sql("SELECT 1 FROM wp_options WHERE option_name = 'wpgate_shop_db_version'").strip()
+    assert sorted(production.sql("SHOW TABLES").split()) == tables_before
+    assert_rolled_back(before, {**fingerprint(production), "tables": before["tables"]})  # files as before the run
     sql_file = Path(exported["file"])
     assert oct(sql_file.stat().st_mode & 0o777) == "0o600"
     text = sql_file.read_text()
-    assert "Written while the site was broken" in text and "order 1001" in text and "DROP TABLE" not in text
+    assert "order 1001" in text and "Written while the site was broken" not in text and "DROP TABLE" not in text
     production.sql(text)
-    assert production.sql("SELECT comment_author FROM wp_comments WHERE comment_author = 'Visitor Vera'").strip()
     assert production.sql("SELECT COUNT(*) FROM wp_wpgate_shop_orders").strip() == "2"
     assert f"{production.db_name}_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
     for site in (staging, production):

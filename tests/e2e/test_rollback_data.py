@@ -181,7 +181,8 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     database = report["database_rollback"]
     assert database["database"] == "restored" and database["backup"] == report["backup"]["id"]
-    assert plugins(config) == {"wpgate-hello": "1.0.0", "wpgate-shop": "2.0.0"}
+    assert {slug: version for slug, version in plugins(config).items() if slug.startswith("wpgate-")} == {
+        "wpgate-hello": "1.0.0", "wpgate-shop": "2.0.0"}
     # The database went back: the shop's schema, its db version and the upgrader's record as before the run ...
     assert "note" not in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
     assert production.sql("SELECT option_value FROM wp_options WHERE option_name = 'wpgate_shop_db_version'").strip() == "2"

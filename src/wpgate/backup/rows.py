@@ -126,6 +126,10 @@ class SideCopy:
                 found.append(TableRows(table, created_by_run=True, rows=count))
                 continue
             columns, key = self._columns(table)
+            restored = self._columns(table, live=True)[0]
+            if columns != restored:  # the run changed the table's schema: rows compared on the columns both have
+                columns = [column for column in columns if column in restored]
+                key = [column for column in key if column in restored]
             labels = _label_columns(table, prefix, columns) or key or columns[:2]
             same, same_key = _same_row(columns, key, "s", "b"), _same_row(key, key, "s", "b")
             not_in_live = f"NOT EXISTS (SELECT 1 FROM {live} b WHERE {same})"
@@ -158,8 +162,10 @@ class SideCopy:
             reason = "the run created this table" if entry.created_by_run else \
                 snapshot.unsafe_reason(entry.table, before, after)
             columns, key = self._columns(entry.table)
-            if reason is None and columns != before.tables[entry.table].columns:
+            if reason is None and columns != self._columns(entry.table, live=True)[0]:
                 reason = "its columns differ from the backup's"
+            if reason is None and columns != before.tables[entry.table].columns:
+                reason = "its columns changed since the run began"
             if reason is None and key != before.tables[entry.table].key:
                 reason = "its primary key differs from the backup's"
             if reason:
@@ -211,6 +217,9 @@ class SideCopy:
                     argv += ["--skip-add-drop-table"]
                 elif entry.exported:
                     columns, key = self._columns(entry.table)
+                    restored = self._columns(entry.table, live=True)[0]
+                    columns = [column for column in columns if column in restored]
+                    key = [column for column in key if column in restored]
                     same = _same_row(columns, key, ident(self.scratch_prefix + entry.table), "b")
                     argv += ["--no-create-info", "--replace",
                              f"--where=NOT EXISTS (SELECT 1 FROM {self.live(entry.table)} b WHERE {same})"]
@@ -228,9 +237,11 @@ class SideCopy:
                                   rb"/\*!40000 ALTER TABLE) `)" + re.escape(self.scratch_prefix.encode()), re.M)
                 output.write(lead.sub(rb"\1", text))
 
-    def _columns(self, table: str) -> tuple[list[str], list[str]]:
+    def _columns(self, table: str, *, live: bool = False) -> tuple[list[str], list[str]]:
+        """The columns and primary key of the copy of `table` (with `live`: of the site's table itself)."""
         literal = database.string_literal
-        where = f"table_schema = {literal(self.name)} AND table_name = {literal(self.scratch_prefix + table)}"
+        name, schema = (table, self.credentials.name) if live else (self.scratch_prefix + table, self.name)
+        where = f"table_schema = {literal(schema)} AND table_name = {literal(name)}"
         columns = [r[0] for r in self.sql(f"SELECT column_name FROM information_schema.columns WHERE {where} "
                                           "ORDER BY ordinal_position;")]
         key = [r[0] for r in self.sql(f"SELECT column_name FROM information_schema.statistics WHERE {where} "

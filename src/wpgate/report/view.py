@@ -5,6 +5,7 @@ as compact labelled values, never dropped."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -99,8 +100,9 @@ def database_summary(database_rollback: dict[str, Any] | None) -> list[str]:
         lines.append("The database was kept as it was, with every row written since" + (f": {why}." if why else "."))
     else:
         lines.append(f"The database was restored from backup {database_rollback.get('backup')}"
-                     + (f": {why}." if why else "") + " Tables that had changed: "
-                     + (", ".join(database_rollback.get("changed") or []) or "none") + ".")
+                     + (f": {why}." if why else "") + " Tables that differed from it: "
+                     + (", ".join(dict.fromkeys(re.sub(r"^table (\S+?):? .*", r"\1", str(change))
+                                                 for change in database_rollback.get("changed") or [])) or "none") + ".")
     fates = {"stay": "stayed live", "are put back": "put back", "leave the live site": "left the live site (exported)"}
     for entry in database_rollback.get("visitors_rows") or []:
         if isinstance(entry, dict):
