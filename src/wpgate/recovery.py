@@ -139,8 +139,8 @@ def _database_plan(target: rollback.Target, mode: str | None, console: Console) 
     try:
         return rollback_database.plan(target, mode)
     except WpgateError as error:
-        console.print(f"the database cannot be read before the files are put back ({error}); whether it goes back "
-                      "is decided once they are", markup=False, soft_wrap=True)
+        console.print(f"whether the database goes back cannot be told now ({error}); it is decided once the files "
+                      "are put back", markup=False, soft_wrap=True)
         return None
 
 

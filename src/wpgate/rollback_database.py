@@ -108,8 +108,12 @@ def plan(target: "Target", mode: str | None) -> Plan:
     run = target.run
     before, after = snapshot.load(run.folder / snapshot.BEFORE), snapshot.load(run.folder / snapshot.AFTER)
     record = run.backup or {}
-    backup = backups.find_one(record["id"], target.site_name, target.site, target.transport) if record.get("id") \
-        else None
+    backup, missing = None, None
+    if record.get("id"):
+        try:
+            backup = backups.find_one(record["id"], target.site_name, target.site, target.transport)
+        except backups.BackupError as error:  # pruned, say: a rollback that keeps the database does not need it
+            missing = str(error)
     result = Plan(False, "", before=before, after=after, backup=backup)
     if before is not None:
         with snapshot.connect(target.transport, target.bridge) as connection:
@@ -136,7 +140,7 @@ def plan(target: "Target", mode: str | None) -> Plan:
     else:
         result.restore, result.why = matters, why
     if result.restore and backup is None:
-        result.problem = "the run has no backup to restore the database from"
+        result.problem = missing or "the run has no backup to restore the database from"
     return result
 
 
@@ -206,6 +210,8 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     result = decided or plan(target, mode)
     outcome = result.record()
     target.run.extra["database_rollback"] = outcome
+    if result.restore and result.backup is None:
+        return [f"the database must go back ({result.why}), but {result.problem}: restore it by hand"]
     if not result.restore:
         target.say(f"  the database stays as it is: {result.why}")
         kept = sum(entry.count for entry in result.visitors)

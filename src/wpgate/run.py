@@ -293,7 +293,7 @@ def rollbacks(state_dir: Path, site: str | None, release_id: str) -> list[dict[s
         reason = (str(report.get("error") or "").strip().splitlines() or ["no reason recorded"])[0]
         last = (report.get("history") or [{}])[-1]
         if isinstance(last, dict) and last.get("reason") == "requested":
-            reason = f"rollback requested by {last.get('by') or 'someone'}"
+            reason = "rollback requested"
         found.append({"run": folder.name, "site": str(report.get("site")), "status": report["status"],
                       "at": ended or report.get("started_at", ""), "reason": reason})
     return found
