@@ -123,6 +123,10 @@ def test_a_release_that_changed_no_table_is_rolled_back_with_every_visitors_row(
     planned = json.loads(dry.stdout)["rollback_plan"]
     assert planned["database"] == "kept" and planned["could_proceed"]
     assert {"table": "wp_comments", "new": 1, "changed": 0, "removed": 0, "fate": "stay"} in planned["visitors_rows"]
+    forced = wpgate("rollback", run, "--dry-run", "--restore-database", config=config)
+    assert forced.returncode == 0, forced.stderr
+    assert "database: goes back to the backup: restored on request (--restore-database)" in forced.stderr
+    assert re.search(r"wp_comments: 1 row \(1 new\): they are put back", forced.stderr), forced.stderr
     assert_unchanged(before, fingerprint(production))
     assert (shop["folder"] / "state" / "runs" / run / "report.json").read_text() == record
 
@@ -174,6 +178,11 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert re.search(r"wp_users: 1 row \(1 new\): they are put back", dry.stderr), dry.stderr
     assert re.search(r"wp_wpgate_shop_orders: 1 row \(1 new\): they leave the live site \(the release changed its "
                      r"schema", dry.stderr), dry.stderr
+
+    kept = wpgate("rollback", run, "--dry-run", "--keep-database", config=config)
+    assert kept.returncode == 0, kept.stderr
+    assert "database: stays as it is, nothing in it is restored: kept on request (--keep-database); the release " \
+           "changed the database" in kept.stderr
 
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr

@@ -83,10 +83,10 @@ class TableRows:
         if self.created_by_run:
             return f"table {self.table}: created during the run ({plural(self.rows, 'row')}), removed, exported whole"
         if self.keyed:
-            text = f"table {self.table}: {self.new} new and {plural(self.changed, 'changed row')} since the backup"
+            text = (f"table {self.table}: {self.new} new and {plural(self.changed, 'changed row')} since the backup, "
+                    f"{self.removed} removed")
             if self.put_back:
-                text += f", {self.put_back} of them (or removals) visitors' and put back"
-            text += f"; {self.removed} removed since"
+                text += f"; visitors' changes to {plural(self.put_back, 'row')} put back"
         else:
             differ = "differs" if self.new == 1 else "differ"
             text = (f"table {self.table} (no primary key): {plural(self.new, 'row')} {differ} from the backup, "
