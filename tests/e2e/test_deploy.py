@@ -353,6 +353,11 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     assert result.returncode == 0, result.stderr
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
     assert {slug: plugins[slug]["version"] for slug in NEW_PLUGINS} == NEW_PLUGINS
+    # The database was snapshotted over ssh too, before and after apply: the shop's migration is the release's.
+    report = wpgate_json("status", config=config)
+    assert set(report["database_snapshots"]) == {"database-before.json.gz", "database-after-changes.json.gz"}
+    assert all("error" not in taken for taken in report["database_snapshots"].values()), report["database_snapshots"]
+    assert "table wp_wpgate_shop_orders created" in report["database_changes"]
     production.stop()
 
 
