@@ -211,14 +211,26 @@ def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool
 @cli.command()
 @click.argument("run_id", metavar="RUN_ID")
 @click.option("--yes", is_flag=True, help="Do not ask before changing production.")
+@click.option("--dry-run", is_flag=True,
+              help="Say what would change, whether the database goes back and what becomes of the rows visitors "
+                   "wrote since; change nothing (exit 0 when the rollback could proceed).")
+@click.option("--keep-database", is_flag=True,
+              help="Put the files back and leave the database as it is, whatever the release changed in it.")
+@click.option("--restore-database", is_flag=True,
+              help="Restore the database from the run's backup even when the release changed nothing in it.")
 @click.option("--break-lock", is_flag=True, help="Take the site's lock even when another run holds it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_obj
-def rollback(obj: Context, run_id: str, yes: bool, break_lock: bool, as_json: bool) -> None:
+def rollback(obj: Context, run_id: str, yes: bool, dry_run: bool, keep_database: bool, restore_database: bool,
+             break_lock: bool, as_json: bool) -> None:
     """Return the site to the run's pre-deployment state, and prove it (exit 0), or say what is not (5)."""
-    from wpgate import recovery
+    from wpgate import recovery, rollback_database
 
-    _with_report(as_json, lambda: recovery.roll_back_run(obj.settings, run_id, console, yes=yes, break_lock=break_lock))
+    if keep_database and restore_database:
+        raise BadInput("--keep-database and --restore-database contradict each other: give one of them")
+    mode = rollback_database.KEEP if keep_database else rollback_database.RESTORE if restore_database else None
+    _with_report(as_json, lambda: recovery.roll_back_run(obj.settings, run_id, console, yes=yes, dry_run=dry_run,
+                                                         database_mode=mode, break_lock=break_lock))
 
 
 @cli.command()

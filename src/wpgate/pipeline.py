@@ -13,7 +13,8 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from wpgate import inventory, redact, rollback, upgrader
+from wpgate import inventory, redact, rollback, rollback_database, upgrader
+from wpgate.backup import snapshot
 from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
@@ -162,7 +163,12 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
     _gate(deployment, "6.2", "backup",
           lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
     monitor.baseline(deployment)  # the site as it is before the first change
+    # The database's rows just before the first change and right after the last: what the release itself
+    # changed there decides whether a rollback must restore it (rollback_database.py).
+    rollback_database.take_snapshot(deployment.run, deployment.transport, deployment.bridge, snapshot.BEFORE,
+                                    deployment.say)
     evidence = _gate(deployment, "6.3", "apply", lambda: apply.run(deployment))
+    rollback_database.after_changes(deployment.run, deployment.transport, deployment.bridge, deployment.say)
     deployment.run.gate("6.4", "order", "passed", {
         "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
         "one_at_a_time": True, "applied": len(evidence["applied"])})
@@ -273,6 +279,8 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
     for entry in run.updates:
         if entry["status"] == "applying":  # not verified: the report's words are applied or pending
             entry.update(status="pending", partly_applied=True)
+    if not interrupted:  # what the run changed in the database, before visitors' later writes mix in
+        rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
     changed = rollback.changed_updates(run.updates)
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
         deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")

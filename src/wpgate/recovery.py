@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 import click
 from rich.console import Console
 
-from wpgate import artifacts, inventory, notify, release as release_module, rollback, upgrader
+from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
 from wpgate.backup.files import inside, parse_index
 from wpgate.backup.model import ARCHIVE, INDEX
@@ -21,7 +21,7 @@ from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.pipeline import Deployment, require_yes_or_terminal
-from wpgate.run import Run
+from wpgate.run import Run, who
 from wpgate.transports import for_site
 
 ENDED = ("complete", "refused", "rolled_back")
@@ -72,14 +72,20 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
                           f"{run.release_id}")
             return run.report()
         console.print(f"run {run.id} cannot be completed ({problem}): rolling back", markup=False)
-        _roll_back_or_raise(deployment, problem, rolled_back_error=True)
+        requested = bool(run.extra.get("rollback_requested"))
+        _roll_back_or_raise(deployment, None if requested else problem, rolled_back_error=True,
+                            reason="requested" if requested else "interrupted")
     raise AssertionError("unreachable")
 
 
-def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: bool,
-                  break_lock: bool = False) -> dict[str, Any]:
-    """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved."""
-    require_yes_or_terminal(yes, "rollback")
+def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: bool, dry_run: bool = False,
+                  database_mode: str | None = None, break_lock: bool = False) -> dict[str, Any]:
+    """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved. Before it asks (or
+    with `dry_run`, instead of doing anything) it says what will happen: the components put back, the backup
+    and its age, whether the database goes back and why, and the rows visitors wrote since, per table.
+    `database_mode` (rollback_database.KEEP or RESTORE) overrides what the run's snapshots decide."""
+    if not dry_run:
+        require_yes_or_terminal(yes, "rollback")
     run = Run.reopen(settings.state_dir, run_id)
     if run.status in ("refused", "rolled_back"):
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
@@ -87,34 +93,108 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
         return run.report()
     _require_secrets(settings, run)
     complete = run.status == "complete"
-    if not yes:
-        question = f"Put back every component run {run.id} changed on {run.site}?"
-        if complete:
-            question = (f"Run {run.id} is complete: put back every component it changed on {run.site} from its "
-                        "backup, and the database too if it changed since (what was written since is exported)?")
-        if not click.confirm(question, default=False, err=True):
-            raise GateRefused("not confirmed: nothing was changed")
+    if dry_run:
+        return _dry_run(settings, run, console, database_mode)
     with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
+        target = _target(deployment, database_mode)
         if complete:
-            rollback.check_record(_target(deployment))  # before its paths are used to take files from the backup
+            rollback.check_record(target)  # before its paths are used to take files from the backup
             _refuse_if_changed_since(deployment)
+        target.database_plan = _database_plan(target, database_mode, console)
+        if not yes:
+            for line in _plan_lines(deployment, target.database_plan):
+                deployment.say(line)
+            if not click.confirm("Roll back now?", default=False, err=True):
+                raise GateRefused("not confirmed: nothing was changed")
+        if complete:
             # Running again from here: a rollback killed half-way is then finished by `wpgate rollback`.
+            run.keep_duration()  # the time the release was live is no part of how long the run took
             run.status = "running"
             run.extra["rollback_requested"] = True  # `resume` finishes this rollback, never the run
-            run.event("rollback_of_complete_run.begin")
+            run.event("rollback_of_complete_run.begin", by=who())
             run.write_report()
             try:
                 _aside_from_backup(deployment)
             except BaseException:
                 apply.clean_up(deployment)  # no old code left in the web root; production untouched
                 run.extra.pop("rollback_requested", None)
-                run.finish("complete")
+                run.status = "complete"  # as it was: its history already says when it completed
+                run.event("rollback_of_complete_run.abandoned")
+                run.write_report()
+                run.close()
                 raise
-        _roll_back_or_raise(deployment, run.error or "rollback requested", rolled_back_error=False)
+        else:
+            run.keep_duration()
+        _roll_back_or_raise(deployment, None if complete else run.error, rolled_back_error=False, target=target,
+                            reason="requested", by=who())
         return run.report()
+
+
+def _database_plan(target: rollback.Target, mode: str | None, console: Console) -> rollback_database.Plan | None:
+    """The database's plan, read now; None when the site cannot be read yet (WordPress does not load
+    before its files are put back): the rollback decides once they are."""
+    try:
+        return rollback_database.plan(target, mode)
+    except WpgateError as error:
+        console.print(f"whether the database goes back cannot be told now ({error}); it is decided once the files "
+                      "are put back", markup=False, soft_wrap=True)
+        return None
+
+
+def _plan_lines(deployment: Deployment, decided: rollback_database.Plan | None) -> list[str]:
+    run = deployment.run
+    ended = run.history[-1] if run.history else {"status": run.status}
+    lines = [f"Rollback of run {run.id}: release {run.release_id} on {run.site} ({deployment.site.url}), "
+             f"{str(ended.get('status')).replace('_', ' ')}" + (f" since {ended['at']}" if ended.get("at") else "")]
+    changed = rollback.changed_updates(run.updates)
+    lines += [f"  puts back {entry['type']} {entry['slug']} {entry['from']} (now {entry['to']})"
+              for entry in reversed(changed) if entry.get("status") != "rolled_back"]
+    if decided is not None:
+        lines += [f"  {line}" for line in rollback_database.describe(decided)]
+    return lines
+
+
+def _dry_run(settings: Settings, run: Run, console: Console, database_mode: str | None) -> dict[str, Any]:
+    """`rollback --dry-run`: every check the rollback makes before its first change, and its plan in words;
+    nothing changes on the site or in the run's record (no lock taken: it only reads)."""
+    try:
+        with _session(settings, run, console, break_lock=False, lock=False) as deployment:
+            if deployment.before is None:
+                console.print(f"run {run.id} stopped before reading production: nothing to roll back")
+                return run.report() | {"rollback_plan": {"nothing_to_do": True}}
+            target = _target(deployment, database_mode)
+            rollback.check_record(target)
+            if run.status == "complete":
+                _refuse_if_changed_since(deployment)
+                _backup_verifies(deployment)
+            decided = _database_plan(target, database_mode, console)
+            for line in _plan_lines(deployment, decided):
+                deployment.say(line)
+            deployment.say("dry run: nothing was changed; the rollback could proceed")
+            plan_record: dict[str, Any] = {"could_proceed": True}
+            if decided is not None:
+                plan_record.update(decided.record())
+                if decided.backup is not None:
+                    plan_record["backup"] = {"id": decided.backup.id, "created_at": decided.backup.created_at,
+                                             "age_seconds": round(decided.backup.age_seconds())}
+            return run.report() | {"rollback_plan": plan_record}
+    finally:
+        run.close()
+
+
+def _backup_verifies(deployment: Deployment) -> None:
+    """A complete run's files come back from its backup: it must be there and verify."""
+    run = deployment.run
+    record = run.backup or {}
+    if not record.get("id"):
+        raise GateRefused(f"run {run.id} has no backup to take the old files from; nothing was changed")
+    backup = backups.find_one(record["id"], run.site, deployment.site, deployment.transport)
+    problems = backups.verify_copies(backup, deployment.site, deployment.transport)
+    if problems:
+        raise GateRefused(f"the run's backup {backup.id} does not verify: {'; '.join(problems)}; nothing was changed")
 
 
 def _require_secrets(settings: Settings, run: Run) -> None:
@@ -130,8 +210,9 @@ def _require_secrets(settings: Settings, run: Run) -> None:
 class _session:
     """The site of a run, reached again, its lock taken over, its pre-deployment state loaded."""
 
-    def __init__(self, settings: Settings, run: Run, console: Console, break_lock: bool) -> None:
+    def __init__(self, settings: Settings, run: Run, console: Console, break_lock: bool, lock: bool = True) -> None:
         self.settings, self.run, self.console, self.break_lock = settings, run, console, break_lock
+        self.lock = lock
 
     def __enter__(self) -> Deployment:
         run = self.run
@@ -146,7 +227,7 @@ class _session:
                                 before=Inventory(before) if before else None,
                                 state_before=run.load_json("state-before.json"))
         self.deployment = deployment
-        if deployment.before is not None:
+        if deployment.before is not None and self.lock:
             folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
             lock = SiteLock(self.transport, folder, run.id, run.site)
             try:
@@ -197,13 +278,8 @@ def _aside_from_backup(deployment: Deployment) -> None:
     """A complete run removed its aside copies: take them again from the run's backup archive, where
     rollback expects them, so that putting back is the same renames as after a failed run."""
     run, transport = deployment.run, deployment.transport
-    record = run.backup or {}
-    if not record.get("id"):
-        raise GateRefused(f"run {run.id} has no backup to take the old files from; nothing was changed")
-    backup = backups.find_one(record["id"], run.site, deployment.site, transport)
-    problems = backups.verify_copies(backup, deployment.site, transport)
-    if problems:
-        raise GateRefused(f"the run's backup {backup.id} does not verify: {'; '.join(problems)}; nothing was changed")
+    _backup_verifies(deployment)
+    backup = backups.find_one(run.backup["id"], run.site, deployment.site, transport)
     root = deployment.before.data["paths"]["abspath"].rstrip("/")
     archive = backup.path(ARCHIVE)
     apply.prepare(deployment)
@@ -279,27 +355,32 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
     deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
-def _target(deployment: Deployment) -> rollback.Target:
+def _target(deployment: Deployment, database_mode: str | None = None) -> rollback.Target:
     return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say)
+                           deployment.run, deployment.before, deployment.say, database_mode=database_mode)
 
 
-def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:
+def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,
+                        target: rollback.Target | None = None, reason: str | None = None, by: str | None = None) -> None:
+    """Roll the run back and end it: rolled back (proved), or rollback_failed. `cause` is the run's error
+    (None for a complete run rolled back on request: nothing failed); `reason` and `by` go into its history."""
     run = deployment.run
-    target = _target(deployment)
+    target = target or _target(deployment)
     rollback.check_record(target)  # the run's record was read back from disk: its paths must be the site's
     try:
         problems = rollback.roll_back(target)
     except WpgateError as error:
         problems = [f"the rollback itself failed: {error}"]
     run.extra["rollback"] = {"attempted": True, "problems": problems}
+    if reason == "requested":
+        run.extra["rollback"]["requested_by"] = by
     if problems:
-        run.finish("rollback_failed", cause)
+        run.finish("rollback_failed", cause, reason=reason, by=by)
         error: WpgateError = RollbackIncomplete(f"run {run.id}: the rollback is NOT complete; a person must act:\n"
                                                 + "\n".join(f"  - {problem}" for problem in problems))
         error.report = run.report()
         raise error
-    run.finish("rolled_back", cause)
+    run.finish("rolled_back", cause, reason=reason, by=by)
     message = f"run {run.id}: rolled back; production is proved back at its pre-deployment state"
     if rolled_back_error:
         error = RolledBack(message)  # resume exits 4 when it had to roll back

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-
-from wpgate import artifacts, inventory, upgrader
-from wpgate import backup as backups
-from wpgate.backup import database, rows
+from wpgate import artifacts, inventory, rollback_database, upgrader
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import layers as cache_layers
@@ -22,7 +17,7 @@ from wpgate.gates.apply import ASIDE_FOLDER
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
-from wpgate.run import Run, open_private, private_folder
+from wpgate.run import Run
 from wpgate.transports import Transport
 
 # Puts a plugin's or a theme's folder back: the copy kept aside replaces what is live, by renames on one
@@ -65,6 +60,8 @@ class Target:
     run: Run
     before: Inventory
     say: Callable[[str], None]
+    database_mode: str | None = None  # rollback_database.KEEP or RESTORE: the person's decision
+    database_plan: Any = None  # a rollback_database.Plan made before (the prompt's): the same decision
 
 
 def changed_updates(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +88,7 @@ def roll_back(target: Target) -> list[str]:
                 upgrader.maintenance_off(target.bridge)
         except WpgateError as error:
             problems.append(f"maintenance mode could not be turned off: {error}")
-        problems += _database(target)
+        problems += rollback_database.roll_back(target, target.database_mode, target.database_plan)
         problems += purge_caches(target)
         problems += prove(target)
         done["problems"] = problems
@@ -230,88 +227,6 @@ def check_record(target: Target) -> None:
 
 def _real_path(transport: Transport, path: str) -> str:
     return transport.check(Command.of("realpath", "-m", "--", path)).text().strip()
-
-
-def _database(target: Target) -> list[str]:
-    """The database goes back to the run's backup when it changed during the run (its tables'
-    checksums differ from the backup's). What it held just before is first saved, whole, as SQL in
-    the run's folder; then the rows that differ from the backup (what visitors wrote meanwhile, and the
-    run's own migrations) are found, exported on their own and named in the report: never lost."""
-    record = target.run.backup or {}
-    if not record.get("id"):
-        was = target.before.data["core"]["db_version"]
-        now = inventory.read(target.bridge).data["core"]["db_version"]
-        if now != was:
-            return [f"the database was upgraded during the run (db_version {was} → {now}) and the run has no "
-                    "backup to restore it from: restore it by hand"]
-        return []
-    site, transport, bridge = target.site, target.transport, target.bridge
-    backup = backups.find_one(record["id"], target.site_name, site, transport)
-    tables_now = backups.table_checksums(site, transport, bridge)
-    changed = backups.table_differences(backup.tables, tables_now, expected_label="the backup",
-                                        found_label="the database", ignore=backup.changed_during_backup)
-    if not changed:
-        return []
-    private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
-    saved = _new_file(target.run.folder, "database-before-rollback")
-    with target.run.action("save_database", to=str(saved)):
-        _save_database(target, saved)
-    target.say(f"  the database changed during the run; its state is saved in {saved}; restoring {backup.id}")
-    facts = bridge.call("backup_facts", load_extensions=False)
-    credentials = database.Credentials.from_facts(facts)
-    client = database.find_client(transport, database.SQL_CLIENTS)
-    prefix = str(facts.get("table_prefix") or "")
-    tables = rows.changed_tables(backup.tables, tables_now, prefix)
-    exported = _new_file(target.run.folder, "rows-since-backup")
-    outcome: dict[str, Any] = {"file": str(exported)}
-    found: list[rows.TableRows] = []
-    with ExitStack() as stack:
-        options = stack.enter_context(database.options_file(transport, credentials))
-        try:  # the rows are compared in a side copy; without one, the whole saved database still holds them
-            side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
-                                                      backups.backup_config(target.site_name, site).verify_database,
-                                                      prefix=prefix))
-        except Exception as error:  # best effort: the restore goes on, the saved database holds every row
-            side, outcome["error"] = None, f"the changed tables could not be copied aside to compare: {error}"
-        with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
-            backups.restore_database(backup, site, transport, bridge)
-        if side:
-            try:
-                with target.run.action("export_rows", to=str(exported)) as done:
-                    found = side.compare(set(backup.tables))
-                    side.export(found, exported)
-                    done["tables"] = [entry.table for entry in found]
-            except Exception as error:  # best effort, as above: never in the way of the restore's proof
-                outcome["error"] = f"the rows written since the backup could not be exported: {error}"
-    outcome["tables"] = [entry.record() for entry in found]
-    target.run.extra["database_rollback"] = {"backup": backup.id, "changed": changed[:50],
-                                             "saved_before_restore": str(saved), "rows_since_backup": outcome}
-    if "error" in outcome:
-        target.say(f"  {outcome['error']}; they are all in {saved}")
-    for entry in found:
-        target.say(f"  {entry.describe()}")
-    if found:
-        target.say(f"  rows written since the backup are exported to {exported}")
-    return []
-
-
-def _new_file(folder: Path, stem: str) -> Path:
-    """A name no earlier attempt used: a rollback run again after a kill never writes over what the first
-    one saved (the database as it was before any restore, with every row visitors wrote)."""
-    path, number = folder / f"{stem}.sql", 1
-    while path.exists():
-        number += 1
-        path = folder / f"{stem}-{number}.sql"
-    return path
-
-
-def _save_database(target: Target, path: Path) -> None:
-    facts = target.bridge.call("backup_facts", load_extensions=False)
-    credentials = database.Credentials.from_facts(facts)
-    client = database.find_client(target.transport, ("mariadb-dump", "mysqldump"))
-    with database.options_file(target.transport, credentials) as options, open_private(path) as output:
-        target.transport.check(Command.of(client, f"--defaults-extra-file={options}", *database.DUMP_OPTIONS,
-                                          "--", credentials.name), stdout=output, timeout=3600)
 
 
 def purge_caches(target: Target) -> list[str]:

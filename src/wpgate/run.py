@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import re
 import secrets
 import signal
+import socket
 import time
 from datetime import datetime, timezone
 from contextlib import contextmanager
@@ -62,6 +64,15 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def who() -> str:
+    """Who asked, as `user@host`: the person at this terminal, or the account a job runs as."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
@@ -93,6 +104,8 @@ class Run:
         self.error: str | None = None
         self.changed = False  # set just before the first change to the site itself
         self.extra: dict[str, Any] = {}
+        self.history: list[dict[str, Any]] = []  # every status the run ended in, in order
+        self.seconds: float | None = None  # set: how long the run took is fixed (a later rollback is its own)
         self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
         self.write_report()  # a run killed at its first event still has a record to resume from
         self.event("run.start", site=site, release=release_id)
@@ -114,11 +127,20 @@ class Run:
         run.updates = report.get("updates", [])
         run.backup = report.get("backup")
         run.error = report.get("error")
-        known = {"run", "site", "release", "status", "started_at", "seconds", "gates", "updates", "backup", "error"}
+        run.seconds = None
+        history = report.get("history")
+        run.history = list(history) if isinstance(history, list) else _ends_in_journal(run.folder / "journal.jsonl")
+        known = {"run", "site", "release", "status", "started_at", "seconds", "gates", "updates", "backup", "error",
+                 "history"}
         run.extra = {key: value for key, value in report.items() if key not in known}
         run.changed = any(entry.get("install_began") for entry in run.updates)
         run._journal = open(run.folder / "journal.jsonl", "a", encoding="utf-8")
         return run
+
+    def keep_duration(self) -> None:
+        """What follows (a rollback asked for later) does not count in how long the run took: the time the
+        release was live is no part of it; the rollback's own time is in the journal."""
+        self.seconds = round(time.monotonic() - self.started, 2)
 
     def load_json(self, name: str) -> Any:
         path = self.folder / name
@@ -160,12 +182,14 @@ class Run:
     def report(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "run": self.id, "site": self.site, "release": self.release_id, "status": self.status,
-            "started_at": self.started_at, "seconds": round(time.monotonic() - self.started, 2),
+            "started_at": self.started_at,
+            "seconds": self.seconds if self.seconds is not None else round(time.monotonic() - self.started, 2),
             "gates": self.gates, "updates": self.updates, "backup": self.backup,
         }
         if self.error:
             document["error"] = self.error
         document.update(self.extra)
+        document["history"] = self.history
         return redact.value(document)  # what the journal, report.json, --json and notifications see
 
     def write_report(self) -> None:
@@ -179,13 +203,47 @@ class Run:
         if not self._journal.closed:
             self._journal.close()
 
-    def finish(self, status: str, error: str | None = None) -> None:
+    def finish(self, status: str, error: str | None = None, *, reason: str | None = None,
+               by: str | None = None) -> None:
+        """End the run with `status`, added to its history with the time, and for a rollback why (`reason`:
+        "requested", or the gate that failed) and who asked (`by`)."""
         assert status in STATUSES
         self.status = status
         self.error = error
-        self.event("run.end", status=status, **({"error": error} if error else {}))
+        ended: dict[str, Any] = {"status": status, "at": utc_now()}
+        if status in ("rolled_back", "rollback_failed"):
+            ended["reason"] = reason or self.failed_gate() or ("interrupted" if error == "interrupted" else "error")
+        elif reason:
+            ended["reason"] = reason
+        if by:
+            ended["by"] = by
+        self.history.append(ended)
+        self.event("run.end", status=status, **({"error": error} if error else {}),
+                   **{key: value for key, value in ended.items() if key in ("reason", "by")})
         self.write_report()
         self._journal.close()
+
+    def failed_gate(self) -> str | None:
+        """The gate that failed, as `6.6 monitor`: why an automatic rollback happened."""
+        failed = next((gate for gate in self.gates if gate.get("status") == "failed"), None)
+        return f"{failed['step']} {failed['name']}" if failed else None
+
+
+def _ends_in_journal(path: Path) -> list[dict[str, Any]]:
+    """A run recorded before wpgate kept its history: the statuses it ended in, from the journal."""
+    ends = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "run.end" and event.get("status") in STATUSES:
+            ends.append({"status": event["status"], "at": event.get("at", "")})
+    return ends
 
 
 def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:
@@ -232,6 +290,10 @@ def rollbacks(state_dir: Path, site: str | None, release_id: str) -> list[dict[s
                     ended = str(event.get("at") or "")
         except OSError:
             pass
-        found.append({"run": folder.name, "site": str(report.get("site")), "status": report["status"], "at": ended or report.get("started_at", ""),
-                      "reason": (str(report.get("error") or "").strip().splitlines() or ["no reason recorded"])[0]})
+        reason = (str(report.get("error") or "").strip().splitlines() or ["no reason recorded"])[0]
+        last = (report.get("history") or [{}])[-1]
+        if isinstance(last, dict) and last.get("reason") == "requested":
+            reason = "rollback requested"
+        found.append({"run": folder.name, "site": str(report.get("site")), "status": report["status"],
+                      "at": ended or report.get("started_at", ""), "reason": reason})
     return found

@@ -112,3 +112,14 @@ def write_qa(folder: Path, **changes: Any) -> Path:
     path = folder / "qa.yml"
     path.write_text(yaml.safe_dump(record, sort_keys=False))
     return path
+
+
+def but_caches(site, print_: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint whose wp_options is compared row by row, but for WordPress's caches and cron schedule
+    (transients, `cron`): WordPress rewrites them whenever it loads, and a rollback that keeps the database
+    leaves them as they are (they are no change of the release's, nor anyone's data)."""
+    options = next(line for line in print_["tables"].splitlines() if line.split("\t")[0].endswith(".wp_options"))
+    rows = site.sql("SELECT option_name, MD5(option_value), autoload FROM wp_options WHERE option_name <> 'cron' "
+                    "AND option_name NOT LIKE '\\_transient\\_%' AND option_name NOT LIKE '\\_site\\_transient\\_%' "
+                    "ORDER BY option_id")
+    return {**print_, "tables": print_["tables"].replace(options, "") + rows}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import (assert_one_line_error, assert_rolled_back, assert_unchanged, fingerprint, site_entry, wpgate,
-                               wpgate_json, write_config, write_qa)
+from tests.e2e.helpers import (assert_one_line_error, assert_rolled_back, assert_unchanged, but_caches, fingerprint,
+                               site_entry, wpgate, wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
 from wpgate.testbed import fixtures
 
@@ -353,6 +353,11 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     assert result.returncode == 0, result.stderr
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
     assert {slug: plugins[slug]["version"] for slug in NEW_PLUGINS} == NEW_PLUGINS
+    # The database was snapshotted over ssh too, before and after apply: the shop's migration is the release's.
+    report = wpgate_json("status", config=config)
+    assert set(report["database_snapshots"]) == {"database-before.json.gz", "database-after-changes.json.gz"}
+    assert all("error" not in taken for taken in report["database_snapshots"].values()), report["database_snapshots"]
+    assert "table wp_wpgate_shop_orders created" in report["database_changes"]
     production.stop()
 
 
@@ -382,7 +387,7 @@ def faulty_release(bed, tmp_path_factory):
 def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
     slug, config = faulty_release["slug"], faulty_release["config"]
     production = faulty_release["productions"]["auto"]
-    before = fingerprint(production)
+    before = but_caches(production, fingerprint(production))
     result = wpgate("deploy", str(faulty_release["release"]), "--to", "auto", "--yes", "--json", config=config)
     assert result.returncode == 4, result.stderr
     assert "answered 200 but the page is incomplete" in result.stderr
@@ -400,7 +405,9 @@ def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
     run_folder = faulty_release["config"].parent / "state" / "runs" / report["run"]
     events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
     assert events.count("put_back.done") == 2 and "rollback.done" in events
-    assert_rolled_back(before, fingerprint(production))  # proved without wpgate's own inventory too
+    # The release changed nothing in the database: it stays (WordPress's caches and cron schedule as they are now).
+    assert report["database_rollback"]["database"] == "kept" and "restore_database.begin" not in events
+    assert_rolled_back(before, but_caches(production, fingerprint(production)))  # proved without wpgate's inventory
 
 
 def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_release):
@@ -486,7 +493,7 @@ def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(plann
 def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, monkeypatch):
     slug, config = faulty_release["slug"], faulty_release["config"]
     production = faulty_release["productions"]["later"]
-    before = fingerprint(production)
+    before = but_caches(production, fingerprint(production))
     with webhook_receiver() as hook:  # the deploy and the rollback each announce how the run ended
         monkeypatch.setenv("WPGATE_TEST_WEBHOOK", hook.url)
         result = wpgate("deploy", str(faulty_release["release"]), "--to", "later", "--yes", "--no-auto-rollback",
@@ -504,7 +511,9 @@ def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, mo
     plugins = {p["slug"]: p["version"] for p in wpgate_json("inventory", "later", config=config)["plugins"]}
     assert (plugins["wpgate-hello"], plugins[slug]) == ("1.0.0", "1.1.0")
     assert httpx.get(production.url + "/", timeout=30).status_code == 200
-    assert_rolled_back(before, fingerprint(production))
+    # The release changed nothing in the database: it was kept (WordPress's caches and cron as they are now).
+    assert report["database_rollback"]["database"] == "kept"
+    assert_rolled_back(before, but_caches(production, fingerprint(production)))
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr
     assert wpgate("rollback", "../../etc", "--yes", config=config).returncode == 2
@@ -558,10 +567,11 @@ def test_no_offsite_backup_configured_is_refused_before_any_change(planned, tmp_
     assert_unchanged(before, fingerprint(production))
 
 
-def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_path):
-    """wpgate-shop 2.1.0 migrates the database, then breaks the front end; the run is left unrolled
-    (--no-auto-rollback) while visitors comment, register and order. `wpgate rollback` puts the
-    database back from the backup, and exports exactly what was written since, named in the report."""
+def test_rows_visitors_wrote_before_a_rollback_are_put_back_or_exported_and_named(bed, tmp_path):
+    """wpgate-shop 2.1.0 migrates the database (its orders table), then breaks the front end; the run is left
+    unrolled (--no-auto-rollback) while visitors comment, register, order and an editor changes an option.
+    `wpgate rollback` puts the database back from the backup, puts back what visitors wrote in the tables
+    the release did not create or migrate, and exports the rest (the orders table), named in the report."""
     staging = bed.create_site("rows-staging", core="6.5.5", plugins={"wpgate-shop": "2.1.0"})
     production = bed.create_site("rows-prod", core="6.5.5", plugins={"wpgate-shop": "1.0.0"})
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production)},
@@ -571,6 +581,7 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     assert wpgate("approve", str(release), "--qa", str(write_qa(tmp_path)), "--by", "Ana",
                   config=config).returncode == 0
     before = fingerprint(production)
+    tables_before = sorted(production.sql("SHOW TABLES").split())
     result = wpgate("deploy", str(release), "--to", "production", "--yes", "--no-auto-rollback", "--json",
                     config=config)
     assert result.returncode == 5, result.stderr
@@ -588,25 +599,31 @@ def test_rows_visitors_wrote_before_a_rollback_are_exported_and_named(bed, tmp_p
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
+    assert report["database_rollback"]["database"] == "restored"
+    assert "table wp_wpgate_shop_orders created" in report["database_rollback"]["release_changes"]
     exported = report["database_rollback"]["rows_since_backup"]
     named = {entry["table"]: entry for entry in exported["tables"]}
     assert (named["wp_comments"]["new"], named["wp_comments"]["changed"], named["wp_comments"]["removed"]) == (1, 0, 0)
+    assert named["wp_comments"]["put_back"] == 1 and named["wp_users"]["put_back"] == 1
     assert any("Visitor Vera" in example for example in named["wp_comments"]["examples"])
     assert named["wp_users"]["new"] == 1 and "newcustomer" in " ".join(named["wp_users"]["examples"])
     assert named["wp_options"]["changed"] >= 1
     assert any("blogdescription" in example for example in named["wp_options"]["examples"])
     assert named["wp_wpgate_shop_orders"]["created_by_run"] and named["wp_wpgate_shop_orders"]["rows"] == 2
     assert "Visitor Vera" in rolled.stderr and "rows-since-backup.sql" in rolled.stderr
-    # The database is the backup's again; what visitors wrote is in the export, which loads back.
-    assert int(production.sql("SELECT COUNT(*) FROM wp_comments")) == int(comments_before) - 1
-    assert "newcustomer" not in production.sql("SELECT user_login FROM wp_users")
-    assert_rolled_back(before, fingerprint(production))  # files and database as before the run, byte for byte
+    # The database is the backup's again, with what visitors wrote put back; the shop's orders are exported.
+    assert production.sql("SELECT COUNT(*) FROM wp_comments").strip() == comments_before
+    assert "newcustomer" in production.sql("SELECT user_login FROM wp_users")
+    assert production.sql("SELECT option_value FROM wp_options WHERE option_name = 'blogdescription'").strip() == \
+        "Changed by an editor meanwhile"
+    assert not production.sql("SELECT 1 FROM wp_options WHERE option_name = 'wpgate_shop_db_version'").strip()
+    assert sorted(production.sql("SHOW TABLES").split()) == tables_before
+    assert_rolled_back(before, {**fingerprint(production), "tables": before["tables"]})  # files as before the run
     sql_file = Path(exported["file"])
     assert oct(sql_file.stat().st_mode & 0o777) == "0o600"
     text = sql_file.read_text()
-    assert "Written while the site was broken" in text and "order 1001" in text and "DROP TABLE" not in text
+    assert "order 1001" in text and "Written while the site was broken" not in text and "DROP TABLE" not in text
     production.sql(text)
-    assert production.sql("SELECT comment_author FROM wp_comments WHERE comment_author = 'Visitor Vera'").strip()
     assert production.sql("SELECT COUNT(*) FROM wp_wpgate_shop_orders").strip() == "2"
     assert f"{production.db_name}_wpgate_rows" not in bed.database().sql("SHOW DATABASES")
     for site in (staging, production):

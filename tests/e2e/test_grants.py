@@ -78,8 +78,18 @@ def test_a_kill_during_the_proof_leaves_scratch_tables_that_resume_drops(own_dat
     created = events.index("backup.scratch_tables.created") + 1
     assert "backup.scratch_tables.dropped" in events
     assert scratch_tables(site) == []
-    rollback = wpgate("rollback", run_id, "--yes", config=config)
+    # A rollback that restores the database (asked for: the release changed nothing in it) compares the rows
+    # written since in scratch tables of the site's own database, and puts back what a visitor wrote.
+    site.php("wp_insert_comment(['comment_post_ID' => 1, 'comment_author' => 'Visitor Grant', "
+             "'comment_content' => 'Written after the deploy', 'comment_approved' => 1]);")
+    rollback = wpgate("rollback", run_id, "--yes", "--restore-database", "--json", config=config)
     assert rollback.returncode == 0, rollback.stderr
+    restored = json.loads(rollback.stdout)["database_rollback"]
+    assert restored["database"] == "restored" and "error" not in restored["rows_since_backup"], restored
+    assert site.sql("SELECT 1 FROM wp_comments WHERE comment_author = 'Visitor Grant'").strip()
+    events = [entry["event"] for entry in journal(config, run_id)]
+    assert {"backup.scratch_tables.created", "backup.scratch_tables.dropped"} <= set(events[events.index("rollback.begin"):])
+    assert scratch_tables(site) == []
     # A release rolled back on a site needs a fresh approval before it deploys there again.
     again = wpgate("approve", str(own_database["release"]), "--qa", str(write_qa(config.parent)), "--by", "Ana",
                    config=config)

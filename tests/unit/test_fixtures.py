@@ -32,7 +32,7 @@ def test_catalogue_lists_the_promised_fixtures_oldest_version_first():
         "wpgate-hello": ("1.0.0", "1.1.0", "1.2.0"),
         "wpgate-notes": ("1.0.0", "1.1.0", "2.0.0"),
         "wpgate-seo": ("3.0.0", "3.1.0"),
-        "wpgate-shop": ("1.0.0", "2.0.0", "2.1.0"),
+        "wpgate-shop": ("1.0.0", "2.0.0", "2.0.1", "2.1.0", "2.2.0"),
         "wpgate-faulty": ("1.0.0", "1.1.0", "2.0.1", "2.0.2", "2.0.3", "2.0.4", "2.0.5", "2.0.6", "2.0.7", "2.0.8",
                           "2.1.0"),
         "wpgate-noisy": ("1.0.0", "1.1.0"),
@@ -174,11 +174,12 @@ def test_shop_versions_migrate_the_database_step_by_step(tmp_path):
         return (fixtures.write_plugin(tmp_path / version, "wpgate-shop", version) / "wpgate-shop.php").read_text()
 
     assert "dbDelta" not in main("1.0.0")
-    for version, db_version in (("2.0.0", 2), ("2.1.0", 3)):
+    for version, db_version in (("2.0.0", 2), ("2.0.1", 2), ("2.1.0", 3), ("2.2.0", 3)):
         code = main(version)
         assert f"define( 'WPGATE_SHOP_DB_VERSION', (int) '{db_version}' );" in code
         assert "dbDelta" in code and "wpgate_shop_orders" in code and "'plugins_loaded'" in code
-    assert "does_not_exist" in main("2.1.0") and "does_not_exist" not in main("2.0.0")
+    assert "does_not_exist" in main("2.1.0")
+    assert not any("does_not_exist" in main(version) for version in ("2.0.0", "2.0.1", "2.2.0"))
     for version in PLUGINS["wpgate-shop"]:
         assert "'upgrader_process_complete'" in main(version)
         assert "wpgate_shop_upgraded_by_upgrader" in main(version)

@@ -125,7 +125,8 @@ def test_the_rows_a_rollback_exported_are_listed(tmp_path):
             {"table": "wp_shop_orders", "created_by_run": True, "rows": 3}]}})
     facts = facts_module.load(state, "20261126-101500-ab12")
     page = html.render(facts)
-    assert "Rows written since the backup, exported to rows-since-backup.sql in the run&#x27;s folder" in page
+    assert ("Rows written since the backup; those not put back are exported to rows-since-backup.sql in the "
+            "run&#x27;s folder") in page
     assert ("<td><span class=\"word\">wp_comments</span></td><td><span class=\"word\">1</span></td>"
             "<td><span class=\"word\">0</span></td><td><span class=\"word\">0</span></td><td>2 · Visitor &lt;img") in page
     assert "<script>" not in page
@@ -171,3 +172,39 @@ def test_status_of_a_running_run_shows_the_gate_in_progress_and_how_to_resume(tm
     assert "  plugin shop 1.0 → 2.0: applying" in lines
     assert lines[-1].startswith("last journal event: backup.begin at 2026-11-26 10:15:09 UTC. If no wpgate process")
     assert "wpgate resume 20261126-101500-ab12" in lines[-1]
+
+
+def test_a_rollback_on_request_of_a_complete_run_reads_as_such_with_its_own_times(tmp_path):
+    state = run_folder(tmp_path, error=None, gates=[], history=[
+        {"status": "complete", "at": "2026-11-26T10:16:15Z"},
+        {"status": "rolled_back", "at": "2026-11-26T14:02:00Z", "reason": "requested", "by": "ana@laptop"}],
+        database_rollback={"database": "kept", "why": "the release changed nothing in the database that matters",
+                           "visitors_rows": [{"table": "wp_comments", "new": 1, "changed": 0, "removed": 0,
+                                              "fate": "stay"}]})
+    (state / "runs" / "20261126-101500-ab12" / "journal.jsonl").write_text("\n".join(json.dumps(event) for event in [
+        {"at": "2026-11-26T10:15:03Z", "event": "apply.begin", "index": 0},
+        {"at": "2026-11-26T10:15:09Z", "event": "apply.done", "index": 0},
+        {"at": "2026-11-26T14:01:50Z", "event": "rollback.begin"},
+        {"at": "2026-11-26T14:01:55Z", "event": "put_back.done", "type": "plugin", "slug": "shop"},
+        {"at": "2026-11-26T14:02:00Z", "event": "rollback.done"}]) + "\n")
+    facts = facts_module.load(state, "20261126-101500-ab12")
+    headline, meaning, _ = facts.outcome
+    assert headline == "Rolled back on request"
+    assert "completed at 2026-11-26 10:16:15 UTC" in meaning and "by ana@laptop at 2026-11-26 14:02:00 UTC" in meaning
+    assert "A check failed" not in meaning
+    text = markdown.render(facts)
+    assert "took 1 min 15 s" in text and "**Why:**" not in text
+    assert "- 2026-11-26 14:02:00 UTC: rolled back (requested by ana@laptop)" in text
+    assert "| rolled back at 14:01:55 UTC | 10:15:09 UTC | 6 s |" in text  # applied at its time, rolled back at its own
+    assert "The database was kept as it was, with every row written since" in text
+    assert "Visitors' rows in wp_comments (1 new): stayed live" in text
+    page = html.render(facts)
+    assert "Rolled back on request" in page and "rolled back at 14:01:55" in page
+
+
+def test_an_automatic_rollback_names_the_gate_that_failed(tmp_path):
+    state = run_folder(tmp_path, history=[{"status": "rolled_back", "at": "2026-11-26T10:16:00Z",
+                                           "reason": "6.3 apply"}])
+    facts = facts_module.load(state, "20261126-101500-ab12")
+    assert facts.outcome[0] == "Rolled back" and facts.requested_rollback() is None
+    assert facts.history_lines() == ["2026-11-26 10:16:00 UTC: rolled back (gate 6.3 apply failed)"]

@@ -1249,7 +1249,8 @@ function wpgate_action_backup_facts( array $params ) {
 		'table_prefix' => $table_prefix,
 		'content_dir'  => WP_CONTENT_DIR,
 		'config_file'  => wpgate_config_file(),
-		'tables'       => wpgate_table_stats( DB_NAME ),
+		// A caller that needs only where to connect (a snapshot of the rows) skips the checksums.
+		'tables'       => empty( $params['without_tables'] ) ? wpgate_table_stats( DB_NAME ) : null,
 	);
 }
 

@@ -27,6 +27,10 @@ class Message:
     def of(cls, report: dict[str, Any], markdown: str) -> "Message":
         status = report.get("status", "")
         icon, said = HEADLINES.get(status, ("", status))
+        last = (report.get("history") or [{}])[-1]
+        if isinstance(last, dict) and last.get("reason") == "requested" and status == "rolled_back":
+            said = "rolled back on request" + (f" by {last['by']}" if last.get("by") else "") + \
+                ", production is back as it was"
         release, site = report.get("release"), report.get("site")
         subject = f"wpgate: release {release} to {site}: {said}"
         text = f"{icon} {subject}".strip()
@@ -41,7 +45,7 @@ class Message:
         if backup:
             fields.append(("Backup", str(backup)))
         summary = {"run": report.get("run"), "site": site, "release": release, "status": status,
-                   "error": report.get("error"), "seconds": report.get("seconds"),
+                   "error": report.get("error"), "seconds": report.get("seconds"), "history": report.get("history"),
                    "updates": [{key: u.get(key) for key in ("type", "slug", "from", "to", "status")} for u in updates],
                    "gates": [{key: g.get(key) for key in ("step", "name", "status")} for g in report.get("gates", [])]}
         return cls(status, subject, text, fields, summary, markdown)

@@ -50,8 +50,48 @@ class Facts:
         return self.report.get("status", "running")
 
     @property
+    def history(self) -> list[dict[str, Any]]:
+        """Every status the run ended in, in order (report.json's `history`)."""
+        return [entry for entry in self.report.get("history") or [] if isinstance(entry, dict)]
+
+    def requested_rollback(self) -> dict[str, Any] | None:
+        """The rollback that ended the run when a person asked for it (`wpgate rollback`), else None."""
+        last = self.history[-1] if self.history else None
+        if last and last.get("status") == self.status and last.get("reason") == "requested":
+            return last
+        return None
+
+    def completed(self) -> dict[str, Any] | None:
+        return next((entry for entry in self.history if entry.get("status") == "complete"), None)
+
+    @property
     def outcome(self) -> tuple[str, str, str]:
+        asked = self.requested_rollback()
+        if asked:
+            completed = self.completed()
+            first = (f"The run completed at {clock(completed.get('at'))} and production held the release until then. "
+                     if completed else "A check failed after production changed, and the run's own rollback did "
+                                       "not finish it. ")
+            by = f" by {asked['by']}" if asked.get("by") else ""
+            if self.status == "rolled_back":
+                return ("Rolled back on request", f"{first}Rolled back on request{by} at {clock(asked.get('at'))}: "
+                        "every change was undone and production is proved back at its pre-deployment state.", "warn")
+            return ("Rollback failed", f"{first}A rollback asked for{by} at {clock(asked.get('at'))} is not proved: "
+                    "a person must act now.", "bad")
         return OUTCOMES.get(self.status, (self.status, "", "info"))
+
+    def history_lines(self) -> list[str]:
+        """The history in words: `2026-11-26 10:14:27 UTC: complete`, `…: rolled back (requested by ana@laptop)`."""
+        lines = []
+        for entry in self.history:
+            why = entry.get("reason")
+            if why == "requested":
+                why = "requested" + (f" by {entry['by']}" if entry.get("by") else "")
+            elif why and why not in ("interrupted", "error"):
+                why = f"gate {why} failed"
+            lines.append(f"{clock(entry.get('at'))}: {str(entry.get('status')).replace('_', ' ')}"
+                         + (f" ({why})" if why else ""))
+        return lines
 
     @property
     def reason(self) -> str | None:
@@ -121,6 +161,14 @@ class Facts:
             began, ended = _time(entry.get("began")), _time(entry.get("ended"))
             if began and ended:
                 entry["seconds"] = (ended - began).total_seconds()
+        # When each was put back: a rollback's own time, never its apply time.
+        updates = self.report.get("updates", [])
+        for event in self.events:
+            if event.get("event") != "put_back.done":
+                continue
+            for index, update in enumerate(updates):
+                if (update.get("type"), update.get("slug")) == (event.get("type"), event.get("slug")):
+                    times.setdefault(index, {})["rolled_back"] = event.get("at")
         return times
 
     def rollback_seconds(self) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wpgate import __version__
 from wpgate.report.facts import Facts, Screenshot, clock, duration
-from wpgate.report.view import Code, GateView, Table, gate_view, label, rows_since_backup, update_label
+from wpgate.report.view import Code, GateView, Table, database_summary, gate_view, label, rows_since_backup, update_label
 
 # Gates whose details have a section of their own below the list of gates.
 _OWN_SECTION = {"6.2": "backup", "6.5": "caches", "6.6": "checks"}
@@ -52,6 +52,9 @@ def render(facts: Facts) -> str:
                      "comes from its code.</p>")
     if facts.reason:
         parts.append(f'<p class="reason"><strong>Why:</strong> {e(facts.reason)}</p>')
+    if len(facts.history) > 1:
+        parts.append('<ul class="reason">' + "".join(f"<li>{e(line)}</li>" for line in facts.history_lines())
+                     + "</ul>")
     parts += ["</div>", "</section>", _figures(facts), _updates(facts), _gates(facts), _backup(facts),
               _caches(facts), _checks(facts), _rollback(facts), _timings(facts),
               f'<footer>Written by wpgate {e(__version__)} on '
@@ -93,16 +96,19 @@ def _updates(facts: Facts) -> str:
     for index, update in enumerate(updates):
         timing = times.get(index, {})
         status = update.get("status", "pending")
+        words = status.replace("_", " ")
+        if timing.get("rolled_back") and status == "rolled_back":
+            words += f" at {clock(timing['rolled_back'])[11:19]}"
         rows.append(
             f"<tr><td>{_value(update.get('type'))}</td><td><strong>{_value(update.get('slug'))}</strong></td>"
             f"<td>{_value(update.get('from'))}</td><td>{_value(update.get('to'))}</td>"
-            f'<td><span class="pill status-{e(status)}">{e(status.replace("_", " "))}</span></td>'
+            f'<td><span class="pill status-{e(status)}">{e(words)}</span></td>'
             f"<td>{_value(clock(timing['ended'])[11:19]) if timing.get('ended') else '—'}</td>"
             f"<td>{_value(duration(timing.get('seconds'))) if 'seconds' in timing else '—'}</td></tr>")
     return (f'<section id="updates"><h2>Updates</h2><p class="lede">Applied in this order, each from the artifact '
             f"tested on staging, each re-read from the site before the next began.</p>"
             f'<div class="scroll"><table><thead><tr><th>Type</th><th>Component</th><th>From</th><th>To</th>'
-            f"<th>Status</th><th>Done at (UTC)</th><th>Took</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<th>Status</th><th>Applied at (UTC)</th><th>Took</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"</div></section>")
 
 
@@ -251,8 +257,7 @@ def _rollback(facts: Facts) -> str:
             for u in rolled) + "</ul>")
     database = facts.report.get("database_rollback")
     if database:
-        parts.append(f"<p>The database had changed and was restored from backup <code>{e(database.get('backup'))}</code>"
-                     f"; tables that had changed: {e(', '.join(database.get('changed') or []) or 'none')}.</p>")
+        parts += [f"<p>{e(line)}</p>" for line in database_summary(database)]
         rows, problem = rows_since_backup(database)
         if rows:
             parts.append(_table(rows))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wpgate.report.facts import Facts, clock, duration
-from wpgate.report.view import Code, gate_view, rows_since_backup, update_label
+from wpgate.report.view import Code, database_summary, gate_view, rows_since_backup, update_label
 
 
 def render(facts: Facts) -> str:
@@ -18,15 +18,20 @@ def render(facts: Facts) -> str:
         lines += ["", f"**Why:** {text(facts.reason)}"]
     lines += ["", f"Run `{code(report.get('run'))}` · started {clock(report.get('started_at'))} · "
                   f"took {duration(report.get('seconds'))}"]
+    if facts.history:
+        lines += ["", "**History:**", ""] + [f"- {text(line)}" for line in facts.history_lines()]
 
     times = facts.update_times()
-    lines += ["", "## Updates", "", "| Type | Component | From | To | Status | Done at | Took |",
+    lines += ["", "## Updates", "", "| Type | Component | From | To | Status | Applied at | Took |",
               "|---|---|---|---|---|---|---|"]
     for index, update in enumerate(report.get("updates", [])):
         timing = times.get(index, {})
+        status = update.get("status", "").replace("_", " ")
+        if timing.get("rolled_back") and update.get("status") == "rolled_back":
+            status += f" at {clock(timing['rolled_back'])[11:]}"
         lines.append("| " + " | ".join(cell(value) for value in (
             update.get("type"), update.get("slug"), update.get("from"), update.get("to"),
-            update.get("status", "").replace("_", " "), clock(timing.get("ended"))[11:] if timing.get("ended") else "—",
+            status, clock(timing.get("ended"))[11:] if timing.get("ended") else "—",
             duration(timing.get("seconds")) if "seconds" in timing else "—")) + " |")
 
     seconds = facts.gate_seconds()
@@ -70,8 +75,7 @@ def _rollback(facts: Facts) -> list[str]:
                      f"one and the site answers{f' (took {duration(took)})' if took is not None else ''}.")
     database = facts.report.get("database_rollback")
     if database:
-        lines.append(f"- Database restored from backup `{code(database.get('backup'))}` "
-                     f"(tables that had changed: {text(', '.join(database.get('changed') or []) or 'none')})")
+        lines += [f"- {text(line)}" for line in database_summary(database)]
         rows, problem = rows_since_backup(database)
         if rows:
             lines += ["", f"{text(rows.title)}:", "", "| " + " | ".join(rows.headers) + " |",

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wpgate.report.facts import Facts, clock, duration
-from wpgate.report.view import gate_view, update_label
+from wpgate.report.view import database_summary, gate_view, update_label
 
 _MARKS = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]", "not reached": "[dim]·[/]",
           "running": "[cyan]…[/]"}
@@ -21,8 +21,9 @@ def render(facts: Facts, console: Console) -> None:
                   f"{escape(str(report.get('site')))}: [{_STATUS_STYLE.get(status, 'bold')}]{escape(status)}[/]")
     headline, meaning, _ = facts.outcome
     took = "so far" if status == "running" else "in all"
+    said = f"{headline}. {meaning}" if facts.requested_rollback() else meaning
     console.print(f"  started {clock(report.get('started_at'))}, {duration(report.get('seconds'))} {took}. "
-                  f"{meaning}", markup=False, soft_wrap=True)
+                  f"{said}", markup=False, soft_wrap=True)
     running = _running_step(facts) if status == "running" else None
     seconds = facts.gate_seconds()
     console.print("gates")
@@ -37,9 +38,11 @@ def render(facts: Facts, console: Console) -> None:
     console.print("updates")
     for index, update in enumerate(report.get("updates", [])):
         timing = times.get(index, {})
-        when = f" at {clock(timing['ended'])[11:19]}" if timing.get("ended") else ""
-        console.print(f"  {update_label(update)}: {str(update.get('status', '')).replace('_', ' ')}{when}",
-                      markup=False)
+        when = f"applied at {clock(timing['ended'])[11:19]}" if timing.get("ended") and not timing.get("failed") else ""
+        if timing.get("rolled_back") and update.get("status") == "rolled_back":
+            when += (", " if when else "") + f"rolled back at {clock(timing['rolled_back'])[11:19]}"
+        console.print(f"  {update_label(update)}: {str(update.get('status', '')).replace('_', ' ')}"
+                      + (f" ({when})" if when else ""), markup=False)
     backup = report.get("backup") or {}
     if backup.get("id"):
         console.print(f"backup {backup['id']} ({backup.get('status', 'recorded')})", markup=False)
@@ -51,13 +54,20 @@ def render(facts: Facts, console: Console) -> None:
             console.print("rollback: NOT proved; a person must act:", markup=False)
             for problem in rollback["problems"]:
                 console.print(f"  - {problem}", markup=False, soft_wrap=True)
+        else:
+            took = facts.rollback_seconds()
+            console.print("rollback: every change undone, production proved back at its pre-deployment state"
+                          + (f" (took {duration(took)})" if took is not None else ""), markup=False)
+        for line in database_summary(report.get("database_rollback")):
+            console.print(f"  {line}", markup=False, soft_wrap=True)
         if rollback.get("undo"):
             console.print("to put back by hand:", markup=False)
             for line in rollback["undo"]:
                 console.print(f"  {line}", markup=False, soft_wrap=True)
-        else:
-            console.print("rollback: every change undone, production proved back at its pre-deployment state",
-                          markup=False)
+    if len(facts.history) > 1:
+        console.print("history", markup=False)
+        for line in facts.history_lines():
+            console.print(f"  {line}", markup=False)
     culprit = facts.culprit()
     if culprit:
         console.print(f"culprit: {update_label(culprit)} (the fatal error comes from its code)", markup=False)

@@ -5,6 +5,7 @@ as compact labelled values, never dropped."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -82,11 +83,34 @@ def rows_since_backup(database_rollback: dict[str, Any] | None) -> tuple[Table |
     if records:
         headers = [key for key in dict.fromkeys(k for record in records for k in record)]
         name = str(outcome.get("file") or "rows-since-backup.sql").rsplit("/", 1)[-1]
-        table = Table(f"Rows written since the backup, exported to {name} in the run's folder",
+        table = Table(f"Rows written since the backup; those not put back are exported to {name} in the run's folder",
                       [label(h) for h in headers],
                       [["; ".join(map(str, record[h])) if isinstance(record.get(h), list) else compact(record.get(h))
                         for h in headers] for record in records])
     return table, outcome.get("error")
+
+
+def database_summary(database_rollback: dict[str, Any] | None) -> list[str]:
+    """What the rollback did with the database, in sentences: kept or restored, why, and visitors' rows."""
+    if not database_rollback:
+        return []
+    lines = []
+    why = database_rollback.get("why")
+    if database_rollback.get("database") == "kept":
+        lines.append("The database was kept as it was, with every row written since" + (f": {why}." if why else "."))
+    else:
+        lines.append(f"The database was restored from backup {database_rollback.get('backup')}"
+                     + (f": {why}." if why else "") + " Tables that differed from it: "
+                     + (", ".join(dict.fromkeys(re.sub(r"^table (\S+?):? .*", r"\1", str(change))
+                                                 for change in database_rollback.get("changed") or [])) or "none") + ".")
+    fates = {"stay": "stayed live", "are put back": "put back", "leave the live site": "left the live site (exported)"}
+    for entry in database_rollback.get("visitors_rows") or []:
+        if isinstance(entry, dict):
+            counted = [f"{entry.get(k)} {k}" for k in ("new", "changed", "removed") if entry.get(k)]
+            lines.append(f"Visitors' rows in {entry.get('table')} ({', '.join(counted)}): "
+                         f"{fates.get(str(entry.get('fate')), entry.get('fate'))}"
+                         + (f" ({entry['why']})" if entry.get("why") else ""))
+    return lines
 
 
 def update_label(update: dict[str, Any]) -> str:

@@ -64,8 +64,12 @@ _PLUGIN_RELEASES: dict[str, dict[str, _Release]] = {
     "wpgate-shop": {
         "1.0.0": _HEALTHY,
         "2.0.0": _Release(parts={"MIGRATION": "migration"}, tokens={"DB_VERSION": "2"}),
+        # The same schema as 2.0.0: an update that changes no table, only the code (and its own option).
+        "2.0.1": _Release(parts={"MIGRATION": "migration"}, tokens={"DB_VERSION": "2"}),
         # Migrates the database, then fails on the front end: a change that must be rolled back with the database.
         "2.1.0": _Release(parts={"MIGRATION": "migration", "FAULT": "footer-fatal"}, tokens={"DB_VERSION": "3"}),
+        # 2.1.0's migration (column `note`), healthy: a release that changes a table's schema and stays up.
+        "2.2.0": _Release(parts={"MIGRATION": "migration"}, tokens={"DB_VERSION": "3"}),
     },
     "wpgate-faulty": {
         "1.0.0": _HEALTHY,
