@@ -116,7 +116,8 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
 # automatic updates), so the order comes from the plugins' folders: an update puts a new folder in place
 # (renamed from wp-content/upgrade/, or copied), which sets the folder's change time (ctime). ctime
 # cannot be set back by hand or by an archive tool, and `find` reads it to the nanosecond where the file
-# system keeps it; the files' modification times inside come from the package and say nothing of the order.
+# system keeps it; the files' modification times inside may be the package's (PclZip sets them) and say
+# nothing of the order.
 ORDER_SOURCE = ("the change times (ctime) of staging's plugin folders, to the nanosecond: WordPress keeps no "
                 "record of when it updated each plugin")
 
