@@ -45,17 +45,21 @@ STAGING_ORDER = ["wpgate-seo", "wpgate-notes", "wpgate-hello", "wpgate-clock"]
 
 # --- the README, as written -------------------------------------------------------------------------------
 
-def walkthrough() -> tuple[dict, list[str]]:
-    """The walk-through's wpgate.yml (the first yaml block of its section) and its commands (the first sh
-    block: one command a line, comments dropped)."""
+def walkthrough() -> tuple[dict, list[str], list[str]]:
+    """The walk-through's wpgate.yml (the first yaml block of its section), the checks its notes on the config
+    give in the text (`ssh -F …`, `wpgate …` in backquotes), and its commands (the first sh block: one command
+    a line, comments dropped)."""
     text = README.read_text(encoding="utf-8")
     assert SECTION in text, f"README.md has no section {SECTION!r}"
     section = text.split(SECTION, 1)[1].split("\n### ", 1)[0]
     config = re.search(r"```yaml\n(.*?)```", section, re.S)
     commands = re.search(r"```sh\n(.*?)```", section, re.S)
     assert config and commands, "the walk-through lost its wpgate.yml or its commands"
+    notes = section[config.end():commands.start()]
+    checks = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", notes)]
+    checks = [check for check in checks if check.startswith(("wpgate ", "ssh -F "))]
     lines = [line for line in commands.group(1).splitlines() if shlex.split(line, comments=True)]
-    return yaml.safe_load(config.group(1)), lines
+    return yaml.safe_load(config.group(1)), checks, lines
 
 
 def substituted(document: dict, sites: dict, folder: Path) -> dict:
@@ -75,16 +79,18 @@ def substituted(document: dict, sites: dict, folder: Path) -> dict:
     return document
 
 
-def command_argv(line: str, home: Path, run_id: str | None) -> list[str]:
+def command_argv(line: str, home: Path, placeholders: dict[str, str | None]) -> list[str]:
+    """The command as the shell would run it (`~` expanded), wpgate as installed here, and the README's
+    placeholders (RUN_ID, BACKUP_ID, that-file, ALIAS) replaced by what they stand for here."""
     argv = shlex.split(line, comments=True)
-    assert argv[0] == "wpgate", line
-    words = [str(WPGATE)]
+    assert argv[0] in ("wpgate", "ssh"), line
+    words = [str(WPGATE) if argv[0] == "wpgate" else argv[0]]
     for word in argv[1:]:
         if word.startswith("~/"):
-            word = str(home / word[2:])  # as the shell expands it
-        if word == "RUN_ID":
-            assert run_id, f"{line}: no run yet"
-            word = run_id
+            word = str(home / word[2:])
+        if word in placeholders:
+            assert placeholders[word], f"{line}: no {word} yet"
+            word = str(placeholders[word])
         words.append(word)
     return words
 
@@ -178,23 +184,30 @@ def sites(bed, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def walk(sites):
-    """The walk-through up to its first deploy, command by command: inventory, plan, (QA), approve. The plan
-    as written before approval is kept as planned.yml."""
+    """The walk-through up to its first deploy, command by command: the config's checks (ssh, backup, restore
+    --verify, purge --dry-run, check), then inventory, plan, (QA), approve. The plan as written before approval
+    is kept as planned.yml."""
     folder, env = sites["folder"], sites["env"]
-    document, lines = walkthrough()
+    document, checks, lines = walkthrough()
     (folder / "wpgate.yml").write_text(yaml.safe_dump(substituted(document, sites, folder), sort_keys=False))
+    placeholders: dict[str, str | None] = {"that-file": str(sites["ssh"].config_path), "ALIAS": sites["ssh"].alias,
+                                           "BACKUP_ID": None, "RUN_ID": None}
     first_deploy = next(index for index, line in enumerate(lines) if shlex.split(line, comments=True)[1] == "deploy")
     results = {}
-    for line in lines[:first_deploy]:
-        command = shlex.split(line, comments=True)[1]
-        if command == "approve":
+    for line in checks + lines[:first_deploy]:
+        command = " ".join(shlex.split(line)[:2])
+        if command == "wpgate approve":
             write_qa(folder)  # "… QA on staging, recorded in qa.yml …"
             shutil.copyfile(folder / "release.yml", folder / "planned.yml")
-        result = run_command(command_argv(line, sites["home"], None), folder, env)
-        assert result.returncode == 0, (line, result.stderr)
+        result = run_command(command_argv(line, sites["home"], placeholders), folder, env)
+        assert result.returncode == 0, (line, result.stdout, result.stderr)
         results[command] = result
+        if command == "wpgate backup":
+            [backup] = (folder / "backups").iterdir()
+            placeholders["BACKUP_ID"] = backup.name
+    assert set(results) >= {"ssh -F", "wpgate backup", "wpgate restore", "wpgate purge", "wpgate check"}, checks
     return {"lines": lines[first_deploy:], "results": results, "release": folder / "release.yml",
-            "config": folder / "wpgate.yml"}
+            "config": folder / "wpgate.yml", "placeholders": placeholders}
 
 
 def variant(sites, name: str, change) -> Path:
@@ -223,7 +236,7 @@ def error_line(result) -> str:
 def test_the_plan_follows_the_order_staging_was_updated_in_and_says_where_it_read_it(walk):
     updates = yaml.safe_load(walk["release"].read_text())["updates"]
     assert [u["slug"] for u in updates] == STAGING_ORDER
-    said = walk["results"]["plan"].stderr
+    said = walk["results"]["wpgate plan"].stderr
     assert "plugin order: as staging updated them, read from the change times (ctime) of staging's plugin " \
            "folders, to the nanosecond: WordPress keeps no record of when it updated each plugin:" in said
     times = re.findall(r"^    \d\. (wpgate-[a-z]+)  (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9}) UTC$", said, re.M)
@@ -338,19 +351,22 @@ def test_a_restore_proof_the_database_user_cannot_run_fails_the_dry_run(sites, w
 
 def test_the_readme_walkthrough_runs_as_written_over_ssh(sites, walk):
     folder, env, production = sites["folder"], sites["env"], sites["production"]
-    said = {command: result.stderr for command, result in walk["results"].items()}
-    assert "wpgate-seo" in said["inventory"] and "3.0.0" in said["inventory"]
-    assert f"signed with {sites['home']}/.ssh/id_ed25519" in said["approve"]
-    run_id = None
+    said = {command: result.stdout + result.stderr for command, result in walk["results"].items()}
+    assert re.match(r"PHP 8\.\d+", said["ssh -F"])
+    assert "restorable" in said["wpgate restore"] and "✔ admin: passed" in said["wpgate check"]
+    assert "wpgate-seo" in said["wpgate inventory"] and "3.0.0" in said["wpgate inventory"]
+    assert f"signed with {sites['home']}/.ssh/id_ed25519" in said["wpgate approve"]
+    placeholders = walk["placeholders"]
     for line in walk["lines"]:
         words = shlex.split(line, comments=True)
         asks = words[1] == "deploy" and "--dry-run" not in words and "--yes" not in words
-        result = run_command(command_argv(line, sites["home"], run_id), folder, env,
+        result = run_command(command_argv(line, sites["home"], placeholders), folder, env,
                              terminal_answer="y\n" if asks else None)
         assert result.returncode == 0, (line, result.stdout, result.stderr)
         said[" ".join(words[1:])] = result.stderr
         found = re.search(r"^run (\S+): deploying release", result.stderr, re.M)
-        run_id = found.group(1) if found else run_id
+        placeholders["RUN_ID"] = found.group(1) if found else placeholders["RUN_ID"]
+    run_id = placeholders["RUN_ID"]
 
     dry = said["deploy release.yml --to production --dry-run"]
     assert "dry run: nothing was changed" in dry
@@ -359,7 +375,7 @@ def test_the_readme_walkthrough_runs_as_written_over_ssh(sites, walk):
                          "✔ monitor login: the monitor account monitor logs in", "– varnish access: varnish has no "
                          "read-only call"):
         assert precondition in dry, precondition
-    assert "deploy takes one, copies it off-site and proves it restorable" in dry
+    assert f"deploy checks the newest backup, {placeholders['BACKUP_ID']} (" in dry
 
     deployed = said["deploy release.yml --to production"]
     assert "Deploy now?" in deployed and f"run {run_id}: deploying release" in deployed
