@@ -56,8 +56,11 @@ def walkthrough() -> tuple[dict, list[str], list[str]]:
     commands = re.search(r"```sh\n(.*?)```", section, re.S)
     assert config and commands, "the walk-through lost its wpgate.yml or its commands"
     notes = section[config.end():commands.start()]
-    checks = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", notes)]
-    checks = [check for check in checks if check.startswith(("wpgate ", "ssh -F "))]
+    spans = [" ".join(span.split()) for span in re.findall(r"`([^`]+)`", notes)]
+    # A command to run has its argument (`wpgate check production`); `wpgate backup` or `wpgate backup --json`
+    # in a sentence names a command.
+    checks = [span for span in spans if span.startswith("ssh -F ")
+              or (span.startswith("wpgate ") and len(span.split()) > 2 and not span.split()[2].startswith("-"))]
     lines = [line for line in commands.group(1).splitlines() if shlex.split(line, comments=True)]
     return yaml.safe_load(config.group(1)), checks, lines
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 from wpgate import backup as backups
 from wpgate import inventory
 from wpgate.backup import Backup, exposure
-from wpgate.backup import preconditions as preconditions_module
+from wpgate.backup import preconditions
 from wpgate.errors import WpgateError, listing
 from wpgate.gates import GateFailed
 
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-def preconditions(deployment: "Deployment") -> dict[str, Any]:
+def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
     """What the gate needs before it finds, takes or proves a backup, in the order it is checked: a backup
     folder and an off-site copy configured; the folder not under the WordPress root, writable by the account
     with room for the restore proof, and not served by the site (a marker file is written there, requested
@@ -43,10 +43,10 @@ def preconditions(deployment: "Deployment") -> dict[str, Any]:
     evidence["preconditions"] = held
     try:
         exposure.refuse_by_path(site_name, site, transport)
-        held.append(preconditions_module.host_folder(site_name, site, transport))
+        held.append(preconditions.host_folder(site_name, site, transport))
         evidence["exposure"] = exposure.check(site_name, site, transport)
-        held.append(preconditions_module.record("not served by the site", _probe_summary(evidence["exposure"])))
-        held.append(preconditions_module.offsite_folder(site_name, site))
+        held.append(preconditions.record("not served by the site", _probe_summary(evidence["exposure"])))
+        held.append(preconditions.offsite_folder(site_name, site))
     except exposure.BackupExposed as error:
         raise GateFailed(error.message, evidence) from None
     except WpgateError as error:
@@ -58,11 +58,11 @@ def dry_run(deployment: "Deployment") -> dict[str, Any]:
     """All `deploy --dry-run` runs of the gate: its preconditions, the way the restore proof would load the
     dump, and which backup a deploy would check first. Nothing is written but the exposure probe's marker
     file, removed at once. The evidence, with `reason`: what a deploy would do."""
-    evidence = preconditions(deployment)
+    evidence = check_preconditions(deployment)
     site, site_name, transport = deployment.site, deployment.site_name, deployment.transport
     try:
         evidence["preconditions"].append(
-            preconditions_module.restore_proof(site_name, site, transport, deployment.bridge))
+            preconditions.restore_proof(site_name, site, transport, deployment.bridge))
         found = backups.find(site_name, site, transport)
     except WpgateError as error:
         raise GateFailed(str(error), evidence) from None
@@ -98,7 +98,7 @@ def _probe_summary(probes: list[dict[str, Any]]) -> str:
 
 def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[str, Any]:
     """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed."""
-    evidence = preconditions(deployment)
+    evidence = check_preconditions(deployment)
     site, site_name, run = deployment.site, deployment.site_name, deployment.run
     config = site.backup
     assert config is not None
