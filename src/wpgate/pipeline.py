@@ -177,7 +177,7 @@ def _dry_run(deployment: Deployment) -> None:
     deploy will need them, and what it would do), recorded as the gate skipped, and the apply gate's plan.
     A precondition that does not hold fails its gate: the dry run refuses (exit 3), as the deploy would."""
     _preconditions(deployment, "6.2", "backup", lambda: backup_gate.dry_run(deployment))
-    deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
+    deployment.say("The apply gate would do, in this order:")
     for line in apply.describe(deployment):
         deployment.say(f"  {line}")
 
@@ -188,6 +188,7 @@ def _dry_run(deployment: Deployment) -> None:
 
     _preconditions(deployment, "6.5", "caches", lambda: caches_gate.dry_run(deployment), show=layers)
     _preconditions(deployment, "6.6", "monitor", lambda: monitor.dry_run(deployment))
+    deployment.say("dry run: nothing was changed, and every precondition above holds.")
 
 
 def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]],

@@ -65,10 +65,10 @@ def host_folder(site_name: str, site: SiteConfig, transport: Transport) -> dict[
                           f"{human_size(free)} free; a backup needs at least {human_size(needed)} there (the "
                           "site's files, which the restore proof unpacks beside the archive): free space there or "
                           "set backup.dir to a bigger disk")
-    made = "" if existing == config.dir else f", made under {existing} by the first backup"
+    writable = "writable" if existing == config.dir else f"not there yet; {existing} is writable (a backup makes it)"
     room = (f"{human_size(free)} free, at least {human_size(needed)} needed (the site's files)"
             if free is not None and needed is not None else "free space unknown (no df or du on the host)")
-    return record("backup folder", f"{config.dir} on {transport.name}: writable{made}; {room}")
+    return record("backup folder", f"{config.dir} on {transport.name}: {writable}; {room}")
 
 
 def offsite_folder(site_name: str, site: SiteConfig) -> dict[str, Any]:
@@ -87,8 +87,9 @@ def offsite_folder(site_name: str, site: SiteConfig) -> dict[str, Any]:
         raise BackupError(f"{key} {config.offsite}: {where} is not writable by this user: make it writable, or "
                           "set backup.offsite to a folder you can write")
     free = shutil.disk_usage(existing).free
-    made = "" if str(existing) == config.offsite else f", made under {existing} by the first backup"
-    return record("off-site folder", f"{config.offsite} on this machine: writable{made}; {human_size(free)} free")
+    writable = ("writable" if str(existing) == config.offsite else
+                f"not there yet; {existing} is writable (a backup makes it)")
+    return record("off-site folder", f"{config.offsite} on this machine: {writable}; {human_size(free)} free")
 
 
 # The privileges of the account WordPress connects as (its own, and its enabled roles'), the databases it

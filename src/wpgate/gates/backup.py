@@ -90,7 +90,8 @@ def _probe_summary(probes: list[dict[str, Any]]) -> str:
     if errors:
         return f"not probed: {errors[0]}"
     if not asked:
-        return "no address of the site can lead to it (outside the root, no link to it)"
+        return ("no address of the site leads to it that wpgate can see (no link in the root leads to it, and it "
+                "is not under the two folders above the root)")
     answers = sorted({str(request.get("status", request.get("answer"))) for request in asked})
     return (f"{len(asked)} request(s) for a marker file written there (then removed) answered "
             f"{', '.join(answers)}, not the marker")
