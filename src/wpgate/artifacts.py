@@ -28,12 +28,11 @@ _SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 @dataclass(frozen=True)
 class Capture:
-    """A component captured from a site: its artifact, and when its files last changed there."""
+    """A component captured from a site: its artifact, its zip here, and how many files it holds."""
 
     artifact: Artifact
     file: Path
     files: int
-    last_modified: float
 
 
 def component_location(inventory: Inventory, kind: str, slug: str) -> tuple[str, list[str]]:
@@ -76,7 +75,7 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
         archive = Path(scratch) / "component.tar"
         with open(archive, "wb") as stream:
             transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
-        last_modified, files, modes = _unpack(archive, tree, f"{kind} {slug}")
+        files, modes = _unpack(archive, tree, f"{kind} {slug}")
         top = "wordpress" if kind == "core" else slug
         packed = Path(scratch) / "artifact.zip"
         pack(tree, packed, top, modes)
@@ -86,7 +85,7 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
         if not final.exists():
             shutil.move(packed, final)
     relative = final.relative_to(state_dir).as_posix()
-    return Capture(Artifact(path=relative, sha256=sha256), final, files, last_modified)
+    return Capture(Artifact(path=relative, sha256=sha256), final, files)
 
 
 def _require_folder(transport: Transport, base: str, slug: str, kind: str) -> None:
@@ -114,10 +113,9 @@ def _refuse_hard_links(transport: Transport, base: str, entries: list[str], what
                         "replace it by a copy")
 
 
-def _unpack(archive: Path, tree: Path, what: str) -> tuple[float, int, dict[str, int]]:
+def _unpack(archive: Path, tree: Path, what: str) -> tuple[int, dict[str, int]]:
     """Extract a tar stream safely: regular files and folders only, nothing outside `tree`. Returns
-    the newest file time, the file count and each entry's permission bits (to be kept, never widened)."""
-    last_modified = 0.0
+    the file count and each entry's permission bits (to be kept, never widened)."""
     files = 0
     modes: dict[str, int] = {}
     with tarfile.open(archive, "r:") as tar:
@@ -132,10 +130,9 @@ def _unpack(archive: Path, tree: Path, what: str) -> tuple[float, int, dict[str,
                 raise SiteError(f"{what}: {member.name} is not a regular file or folder")
             if member.isfile():
                 files += 1
-                last_modified = max(last_modified, float(member.mtime))
             modes[PurePosixPath(member.name).as_posix()] = member.mode & 0o777
             tar.extract(member, tree, set_attrs=False, **_SAFE_EXTRACT)
-    return last_modified, files, modes
+    return files, modes
 
 
 FILE_MODE, FOLDER_MODE = 0o644, 0o755

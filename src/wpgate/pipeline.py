@@ -28,13 +28,6 @@ from wpgate.run import Run
 from wpgate.transports import Transport, for_site
 from wpgate.words import plural
 
-SKIPPED_GATES = {
-    "6.2": ("backup", "dry run: deploy finds a backup that passes, or takes and verifies one, before any change"),
-    "6.5": ("caches", "dry run: deploy purges these layers after the last update, then fetches the key pages"),
-    "6.6": ("monitor", "dry run: the site is watched from before the first change to the end of the window"),
-}
-
-
 @dataclass
 class Deployment:
     """One deploy of a release to a site: what every gate reads and records."""
@@ -144,19 +137,7 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
 
     _gate(deployment, "6.1", "approval", read_then_check_approval)
     if dry_run:
-        backup = deployment.site.backup
-        if backup is None or not backup.offsite:
-            _gate(deployment, "6.2", "backup", lambda: backup_gate.check(deployment))  # refuses: not configured
-        _skip(deployment, "6.2")
-        deployment.say("dry run: nothing was changed. The apply gate would do, in this order:")
-        for line in apply.describe(deployment):
-            deployment.say(f"  {line}")
-        layers = caches_gate.describe(deployment)
-        deployment.say("The caches gate would purge, in this order:")
-        for line in layers:
-            deployment.say(f"  {line}")
-        _skip(deployment, "6.5", layers=layers)
-        _skip(deployment, "6.6", reason=monitor.describe(deployment))
+        _dry_run(deployment)
         return
     if not yes:
         _confirm(deployment)
@@ -197,11 +178,48 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
     return evidence
 
 
-def _skip(deployment: Deployment, step: str, reason: str | None = None, **evidence: Any) -> None:
-    name, default_reason = SKIPPED_GATES[step]
-    reason = reason or default_reason
+def _dry_run(deployment: Deployment) -> None:
+    """After gate 6.1, all a dry run does: each later gate's read-only part (its preconditions, checked as the
+    deploy will need them, and what it would do), recorded as the gate skipped, and the apply gate's plan.
+    A precondition that does not hold fails its gate: the dry run refuses (exit 3), as the deploy would."""
+    _preconditions(deployment, "6.2", "backup", lambda: backup_gate.dry_run(deployment))
+    deployment.say("The apply gate would do, in this order:")
+    for line in apply.describe(deployment):
+        deployment.say(f"  {line}")
+
+    def layers(evidence: dict[str, Any]) -> None:
+        deployment.say("The caches gate would purge, in this order:")
+        for line in evidence["layers"]:
+            deployment.say(f"  {line}")
+
+    _preconditions(deployment, "6.5", "caches", lambda: caches_gate.dry_run(deployment), show=layers)
+    _preconditions(deployment, "6.6", "monitor", lambda: monitor.dry_run(deployment))
+    deployment.say("dry run: nothing was changed, and every precondition above holds.")
+
+
+def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]],
+                   show: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """A gate's dry-run part: `body` checks its preconditions and says what the gate would do (`reason`).
+    They hold: the gate is recorded skipped, each precondition listed. One fails: the gate fails (GateFailed)."""
+    deployment.run.event("gate.begin", step=step, name=name, dry_run=True)
+    try:
+        evidence = body()
+    except GateFailed as failure:
+        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "dry_run": True})
+        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
+        raise
+    except BaseException as error:
+        deployment.run.gate(step, name, "failed", {"error": str(error) or type(error).__name__, "dry_run": True})
+        _say_gate(deployment, step, name, "failed", "")
+        raise
+    if show:
+        show(evidence)
+    reason = evidence.pop("reason")
     deployment.run.gate(step, name, "skipped", {"reason": reason, **evidence})
     _say_gate(deployment, step, name, "skipped", reason)
+    for held in evidence.get("preconditions", []):
+        mark = "✔" if held["status"] == "passed" else "–"
+        deployment.say(f"    {mark} {held['check']}: {held['detail']}")
 
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:

@@ -15,8 +15,9 @@ from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused
 from wpgate.inventory import Inventory
+from wpgate.command import Command
 from wpgate.release import SLUG, VERSION, Release, Update, save
-from wpgate.transports import for_site
+from wpgate.transports import Transport, for_site
 
 
 @dataclass
@@ -92,29 +93,104 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
             console.print(f"{staging_name} and {production_name} hold the same versions: nothing to plan.")
             return None
         state_dir = settings.state_dir
-        captured: list[tuple[Update, float]] = []
+        captured: list[Update] = []
         for kind, slug, from_version, to_version in difference.updates:
             console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
             capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
                                         state_dir / "artifacts", state_dir)
             parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
-            captured.append((Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
-                                    artifact=capture.artifact, parent=parent), capture.last_modified))
+            captured.append(Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
+                                   artifact=capture.artifact, parent=parent))
+        plugins = plugin_order(staging_transport, staging_inventory, [u for u in captured if u.type == "plugin"])
+    for line in plugins.lines(staging_name):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
     release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
-                      updates=tuple(in_order(captured)))
+                      updates=tuple(in_order(captured, plugins.updates)))
     save(release, output)
     (state_dir / "releases").mkdir(parents=True, exist_ok=True)
     save(release, state_dir / "releases" / f"{release.id}.yml")
     return release
 
 
-def in_order(captured: list[tuple[Update, float]]) -> list[Update]:
-    """Core, then plugins in the order staging updated them (when their files last changed),
-    then themes with every parent before its children."""
-    core = [u for u, _ in captured if u.type == "core"]
-    plugins = [u for u, when in sorted(((u, w) for u, w in captured if u.type == "plugin"),
-                                       key=lambda item: (item[1], item[0].slug))]
-    themes = sorted((u for u, _ in captured if u.type == "theme"), key=lambda u: u.slug)
+# WordPress keeps no record of when it updated each plugin (its upgraders store only the failures of
+# automatic updates), so the order comes from the plugins' folders: an update puts a new folder in place
+# (renamed from wp-content/upgrade/, or copied), which sets the folder's change time (ctime). ctime
+# cannot be set back by hand or by an archive tool, and `find` reads it to the nanosecond where the file
+# system keeps it; the files' modification times inside may be the package's (PclZip sets them) and say
+# nothing of the order.
+ORDER_SOURCE = ("the change times (ctime) of staging's plugin folders, to the nanosecond: WordPress keeps no "
+                "record of when it updated each plugin")
+
+
+@dataclass
+class PluginOrder:
+    """The plugins in the order staging updated them, where that order was read, and the updates it
+    cannot tell apart (folders changed at the same moment: listed alphabetically, to be reordered by hand)."""
+
+    updates: list[Update]
+    source: str
+    changed: dict[str, int] = field(default_factory=dict)  # slug -> change time, nanoseconds since 1970
+    ties: list[list[str]] = field(default_factory=list)
+
+    def lines(self, staging_name: str) -> list[str]:
+        """What `plan` says about the order: its source, each plugin's time, and every tie."""
+        if len(self.updates) < 2:
+            return []
+        lines = [f"plugin order: as {staging_name} updated them, read from {self.source}:"]
+        for number, update in enumerate(self.updates, 1):
+            when = self.changed.get(update.slug)
+            lines.append(f"  {number}. {update.slug}  " + (_timestamp(when) if when is not None else "time unknown"))
+        for slugs in self.ties:
+            lines.append(f"tie: {_and(slugs)} changed at the same moment on {staging_name}, so the order "
+                         "between them is unknown: they are listed alphabetically. If staging updated them in "
+                         "another order, reorder them in the manifest's `updates` before approving "
+                         "(the approval's digest covers the order)")
+        return lines
+
+
+def plugin_order(transport: Transport, staging: Inventory, plugins: list[Update]) -> PluginOrder:
+    """`plugins` in the order staging updated them: by their folders' change times, oldest first."""
+    if not plugins:
+        return PluginOrder([], ORDER_SOURCE)
+    base = staging.data["paths"]["plugins"]
+    found = transport.run(Command.of("find", *(f"{base}/{u.slug}" for u in plugins), "-maxdepth", "0",
+                                     "-printf", "%C@ %f\\n"))
+    return order_plugins(plugins, parse_change_times(found.text()))
+
+
+def order_plugins(plugins: list[Update], changed: dict[str, int]) -> PluginOrder:
+    """Oldest change first; equal times (a tie) and unknown ones alphabetically, each tie named."""
+    known = {u.slug: changed[u.slug] for u in plugins if u.slug in changed}
+    ordered = sorted(plugins, key=lambda u: (u.slug not in known, known.get(u.slug, 0), u.slug))
+    groups: dict[int, list[str]] = {}
+    for slug, when in known.items():
+        groups.setdefault(when, []).append(slug)
+    ties = [sorted(slugs) for when, slugs in sorted(groups.items()) if len(slugs) > 1]
+    unknown = sorted(u.slug for u in plugins if u.slug not in known)
+    if len(unknown) > 1:
+        ties.append(unknown)
+    return PluginOrder(ordered, ORDER_SOURCE, known, ties)
+
+
+def parse_change_times(text: str) -> dict[str, int]:
+    """`find -printf '%C@ %f\\n'` lines: {folder name: change time in nanoseconds} (integers, exact)."""
+    times = {}
+    for line in text.splitlines():
+        stamp, _, name = line.partition(" ")
+        seconds, _, fraction = stamp.partition(".")
+        if not seconds.isdigit() or (fraction and not fraction.isdigit()) or not name:
+            continue
+        times[name] = int(seconds) * 1_000_000_000 + int((fraction + "0" * 9)[:9])
+    return times
+
+
+def in_order(updates: list[Update], plugins: list[Update] | None = None) -> list[Update]:
+    """Core, then plugins (in the order given, else by slug), then themes with every parent before its
+    children (else by slug)."""
+    core = [u for u in updates if u.type == "core"]
+    if plugins is None:
+        plugins = sorted((u for u in updates if u.type == "plugin"), key=lambda u: u.slug)
+    themes = sorted((u for u in updates if u.type == "theme"), key=lambda u: u.slug)
     ordered_themes: list[Update] = []
     placed: set[str] = set()
     slugs = {t.slug for t in themes}
@@ -129,7 +205,17 @@ def in_order(captured: list[tuple[Update, float]]) -> list[Update]:
 
     for theme in themes:
         place(theme)
-    return core + plugins + ordered_themes
+    return core + list(plugins) + ordered_themes
+
+
+def _timestamp(nanoseconds: int) -> str:
+    seconds, rest = divmod(nanoseconds, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{moment}.{rest:09d} UTC"
+
+
+def _and(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + f" and {words[-1]}" if len(words) > 1 else "".join(words)
 
 
 def _next_release_id(state_dir: Path) -> str:

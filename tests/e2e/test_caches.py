@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import site_entry, wpgate, write_config, write_qa
+from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from wpgate.testbed import fixtures
 from wpgate.testbed.bed import http_get
 from wpgate.testbed.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
@@ -108,7 +108,7 @@ def deployed(layered, apis):
 
 def test_dry_runs_list_the_layers_in_order_and_purge_nothing(layered, apis):
     # "failing" is at the release's `from` versions whenever no test is deploying to it (its run is rolled back).
-    before = {name: len(api.requests) for name, api in apis.items()}
+    seen = {name: len(api.requests) for name, api in apis.items()}
     result = run("purge", "failing", "--dry-run", "--json", config=layered["config"])
     assert result.returncode == 0, result.stderr
     lines = json.loads(result.stdout)["layers"]
@@ -122,7 +122,34 @@ def test_dry_runs_list_the_layers_in_order_and_purge_nothing(layered, apis):
     gate = {g["step"]: g for g in json.loads(deploy.stdout)["gates"]}["6.5"]
     assert gate["status"] == "skipped" and gate["evidence"]["layers"] == lines
     assert "The caches gate would purge, in this order:" in deploy.stderr
-    assert {name: len(api.requests) for name, api in apis.items()} == before
+    # The deploy's dry run checks each CDN's credentials with its read-only call, and purges nothing.
+    sent = {name: [(r.method, r.path) for r in api.requests[seen[name]:]] for name, api in apis.items()}
+    assert sent == {"cloudflare": [("GET", "/client/v4/user/tokens/verify")], "fastly": [("GET", "/tokens/self")],
+                    "bunny": [("GET", "/pullzone/4711")], "webhook": []}
+    checked = {held["check"]: held for held in gate["evidence"]["preconditions"]}
+    assert checked["cloudflare credentials"]["status"] == "passed"
+    assert "may purge everything on service svc42" in checked["fastly credentials"]["detail"]
+    assert "reads pull zone 4711 (wpgate-test)" in checked["bunny credentials"]["detail"]
+    assert checked["varnish access"]["status"] == checked["webhook access"]["status"] == "not checked"
+    assert "✔ cloudflare credentials: the token in $WPGATE_TEST_CF_TOKEN is valid and active" in deploy.stderr
+    no_token_in(deploy.stdout, deploy.stderr)
+
+
+def test_a_cdn_credential_refused_by_its_read_only_call_fails_the_dry_run_and_purges_nothing(layered, apis):
+    site = layered["failing"]
+    before = fingerprint(site)
+    seen = {name: len(api.requests) for name, api in apis.items()}
+    wrong = {**TOKENS, "WPGATE_TEST_CF_TOKEN": "cf-wrong-" + uuid.uuid4().hex}
+    result = run("deploy", str(layered["release"]), "--to", "failing", "--dry-run", config=layered["config"],
+                 tokens=wrong)
+    assert result.returncode == 3, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("wpgate: error:")]
+    assert f"cloudflare: GET {apis['cloudflare'].api}/user/tokens/verify answered 401" in line
+    assert "check the token" in line and "(dry run; production was not changed)" in line
+    assert "✘ 6.5 caches: failed" in result.stderr
+    assert all(r.method == "GET" for api in apis.values() for r in api.requests[seen[api.name]:])
+    assert secrets_in(result.stdout + result.stderr, wrong["WPGATE_TEST_CF_TOKEN"], *TOKENS.values()) == []
+    assert_unchanged(before, fingerprint(site))
 
 
 def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered, deployed):

@@ -23,6 +23,18 @@ class Bunny:
     def describe(self) -> str:
         return f"POST {self.endpoint}"
 
+    def check_access(self) -> dict[str, Any]:
+        """The key, read-only: `GET /pullzone/{id}` answers only with a key of the account that owns the zone."""
+        token = self.target.secret(self.options.token_env)
+        url = f"{self.options.api}/pullzone/{self.options.pull_zone}"
+        _, answer = cdn.call(self.name, "GET", url, token=token,
+                             headers={"AccessKey": token, "Accept": "application/json"}, message=_message,
+                             ok=lambda response, answer: response.status_code == 200 and isinstance(answer, dict))
+        name = f" ({answer.get('Name')})" if answer.get("Name") else ""
+        return {"check": "bunny credentials", "status": "passed",
+                "detail": f"the key in ${self.options.token_env} reads pull zone {self.options.pull_zone}{name} "
+                          f"(GET {url})"}
+
     def purge(self) -> Outcome:
         token = self.target.secret(self.options.token_env)
         status, _ = cdn.call(self.name, "POST", self.endpoint, token=token,

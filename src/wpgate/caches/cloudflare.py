@@ -31,6 +31,19 @@ class Cloudflare:
         what = plural(len(self.files()), "URL") if self.options.urls else "everything"
         return f"POST {self.endpoint} ({what})"
 
+    def check_access(self) -> dict[str, Any]:
+        """The token, read-only: Cloudflare's token verification (`GET /user/tokens/verify`) says whether it
+        is valid and active. Whether it may purge this zone only the purge itself shows."""
+        token = self.target.secret(self.options.token_env)
+        url = f"{self.options.api}/user/tokens/verify"
+        _, answer = cdn.call(self.name, "GET", url, token=token, headers={"Authorization": _bearer(token)},
+                             message=_errors, ok=lambda response, answer: response.is_success
+                             and isinstance(answer, dict) and answer.get("success") is True
+                             and (answer.get("result") or {}).get("status") == "active")
+        return {"check": "cloudflare credentials", "status": "passed",
+                "detail": f"the token in ${self.options.token_env} is valid and active (GET {url}); whether it "
+                          f"may purge zone {self.options.zone} shows only when it purges"}
+
     def purge(self) -> Outcome:
         token = self.target.secret(self.options.token_env)
         files = self.files()

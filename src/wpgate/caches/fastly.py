@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wpgate.caches import CacheSite, Outcome, cdn
+from wpgate.caches import CacheSite, Outcome, PurgeFailed, cdn
 from wpgate.config import FastlyCache
 
 
@@ -22,6 +22,28 @@ class Fastly:
 
     def describe(self) -> str:
         return f"POST {self.endpoint}"
+
+    def check_access(self) -> dict[str, Any]:
+        """The token, read-only: `GET /tokens/self` gives its scope and services; it must be allowed to purge
+        everything (scope `purge_all` or `global`) on this service (or on all of them)."""
+        token = self.target.secret(self.options.token_env)
+        url = f"{self.options.api}/tokens/self"
+        _, answer = cdn.call(self.name, "GET", url, token=token,
+                             headers={"Fastly-Key": token, "Accept": "application/json"}, message=_message,
+                             ok=lambda response, answer: response.is_success and isinstance(answer, dict))
+        scopes = str(answer.get("scope") or "").split()
+        services = [str(service) for service in answer.get("services") or []]
+        if not {"purge_all", "global"} & set(scopes):
+            raise PurgeFailed(f"fastly: the token in ${self.options.token_env} may not purge everything (its scope is "
+                              f"{' '.join(scopes) or 'empty'}; purge_all or global is needed): use a token with that "
+                              "scope", {"layer": self.name})
+        if services and self.options.service not in services:
+            raise PurgeFailed(f"fastly: the token in ${self.options.token_env} is limited to service(s) "
+                              f"{', '.join(services)}, not {self.options.service}: use a token for that service",
+                              {"layer": self.name})
+        where = f"service {self.options.service}" if services else "every service"
+        return {"check": "fastly credentials", "status": "passed",
+                "detail": f"the token in ${self.options.token_env} may purge everything on {where} (GET {url})"}
 
     def purge(self) -> Outcome:
         token = self.target.secret(self.options.token_env)

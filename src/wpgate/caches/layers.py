@@ -48,6 +48,20 @@ def describe(target: CacheSite) -> list[str]:
     return [f"{number}. {line}" for number, line in enumerate(lines, 1)]
 
 
+def check_access(target: CacheSite) -> list[dict[str, Any]]:
+    """Each configured layer's credentials, with the provider's read-only call where it has one (a dry run's
+    part: nothing is purged); PurgeFailed at the first refused. Layers without one are listed as not checked."""
+    found = []
+    for layer in configured(target):
+        check = getattr(layer, "check_access", None)
+        if check is None:
+            found.append({"check": f"{layer.name} access", "status": "not checked",
+                          "detail": f"{layer.name} has no read-only call: it is first reached when it is purged"})
+        else:
+            found.append(check())
+    return found
+
+
 def purge(target: CacheSite, journal: Journal | None = None) -> list[Outcome]:
     """Purge every layer in order; PurgeFailed at the first that cannot be purged (with what was
     done). The journal gets one event when all are purged: the site's files and database are not

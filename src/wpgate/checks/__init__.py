@@ -80,6 +80,11 @@ class Check:
     def describe(self, site: SiteConfig) -> str:
         return self.name
 
+    def precondition(self, watch: "Watch") -> dict[str, Any] | None:
+        """What the check needs to run at all, read without changing the site ({"check", "status", "detail"},
+        or None when it needs nothing): all `deploy --dry-run` runs of it. Raises what its baseline would."""
+        return None
+
     def baseline(self, watch: "Watch") -> dict[str, Any]:
         """What the site is like before the first change; kept in `watch.state[self.name]`."""
         return {}
@@ -154,6 +159,10 @@ class Watch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def preconditions(self) -> list[dict[str, Any]]:
+        """What the configured checks need to run, read without changing the site (a dry run's part)."""
+        return [found for check in self.checks if (found := check.precondition(self)) is not None]
 
     def baseline(self) -> dict[str, Any]:
         """Record the site before the first change; the problems it has now are known, not new."""

@@ -38,12 +38,7 @@ class AdminCheck(Check):
 
     def baseline(self, watch: "Watch") -> dict[str, Any]:
         result = self._check(watch, dashboard=True)
-        login_refused = [p for p in result.problems if p.kind == "login_refused"]
-        if login_refused:
-            from wpgate.gates import GateFailed  # before any change: a refusal, with what to do
-
-            raise GateFailed(f"monitor: {login_refused[0].what}: fix checks.admin or the account before deploying",
-                             {"check": self.name})
+        self._refuse_a_refused_login(result.problems)
         watch.remember(result.problems)
         return {"notices": result.evidence.get("dashboard_notices", [])}
 
@@ -117,24 +112,65 @@ class AdminCheck(Check):
             return f"answered {response.status_code} without the expected '{expected}'"
         return None
 
+    def precondition(self, watch: "Watch") -> dict[str, Any] | None:
+        """Before a dry run says the deploy could go ahead: the monitor account logs in (and out again), as
+        the baseline before the first change will. Only the login form is used: no wp-admin page loads, so
+        none of wp-admin's hooks runs. A refused login raises GateFailed, as the baseline does."""
+        account = watch.config.admin
+        if account is None:
+            return None
+        problems: list[Problem] = []
+
+        def problem(what: str, kind: str, page: str, subject: str = "", **more: Any) -> None:
+            problems.append(Problem(self.name, what, page, kind, subject, more))
+
+        password = watch.settings.secret(account.password_env).value
+        with _session() as client:
+            if self._log_in(watch, client, account.user, password, problem):
+                self._log_out(client, watch.site.url, "")
+        self._refuse_a_refused_login(problems)
+        if problems:
+            return {"check": "monitor login", "status": "not checked", "detail": problems[0].what}
+        return {"check": "monitor login", "status": "passed",
+                "detail": f"the monitor account {account.user} logs in at {watch.site.url}/wp-login.php "
+                          "(logged out again; no wp-admin page loaded)"}
+
+    @staticmethod
+    def _refuse_a_refused_login(problems: list[Problem]) -> None:
+        refused = [p for p in problems if p.kind == "login_refused"]
+        if refused:
+            from wpgate.gates import GateFailed  # before any change: a refusal, with what to do
+
+            raise GateFailed(f"monitor: {refused[0].what}: fix checks.admin or the account before deploying",
+                             {"check": AdminCheck.name})
+
+    @staticmethod
+    def _log_in(watch: "Watch", client: httpx.Client, user: str, password: str, problem) -> bool:
+        """Log in through WordPress's login form; whether it let the account in."""
+        base = watch.site.url
+        try:
+            client.get(f"{base}/wp-login.php")  # WordPress's test cookie
+            login = client.post(f"{base}/wp-login.php", data={
+                "log": user, "pwd": password, "testcookie": "1", "rememberme": "",
+                "redirect_to": f"{base}/wp-admin/"})
+        except httpx.HTTPError as error:
+            problem(f"logging in as {user} failed: {type(error).__name__}", "login", "/wp-login.php")
+            return False
+        finally:
+            watch.last_request = time.monotonic()
+        if login.status_code not in (301, 302, 303):
+            error = re.search(r'id="login_error"[^>]*>(.*?)</div>', login.text, re.S)
+            reason = page_html.plain(error.group(1), 200) if error else f"answered {login.status_code}"
+            kind = "login_refused" if error else "login"
+            problem(f"the monitor account {user} cannot log in: {reason}", kind, "/wp-login.php",
+                    status=login.status_code)
+            return False
+        return True
+
     def _dashboard(self, watch: "Watch", user: str, password: str, problem) -> dict[str, Any]:
         base = watch.site.url
-        with web.client(timeout=httpx.Timeout(20.0), follow_redirects=False,
-                        headers={"User-Agent": "wpgate-monitor"}) as client:
-            try:
-                client.get(f"{base}/wp-login.php")  # WordPress's test cookie
-                login = client.post(f"{base}/wp-login.php", data={
-                    "log": user, "pwd": password, "testcookie": "1", "rememberme": "",
-                    "redirect_to": f"{base}/wp-admin/"})
-            except httpx.HTTPError as error:
-                problem(f"logging in as {user} failed: {type(error).__name__}", "login", "/wp-login.php")
-                return {"dashboard": "not reached"}
-            if login.status_code not in (301, 302, 303):
-                error = re.search(r'id="login_error"[^>]*>(.*?)</div>', login.text, re.S)
-                reason = page_html.plain(error.group(1), 200) if error else f"answered {login.status_code}"
-                kind = "login_refused" if error else "login"
-                problem(f"the monitor account {user} cannot log in: {reason}", kind, "/wp-login.php",
-                        status=login.status_code)
+        with _session() as client:
+            if not self._log_in(watch, client, user, password, problem):
                 return {"dashboard": "not reached"}
             try:
                 dashboard = client.get(f"{base}/wp-admin/", follow_redirects=True)
@@ -174,3 +210,8 @@ class AdminCheck(Check):
                 client.get(link.group(1).replace("&amp;", "&"))
         except httpx.HTTPError:
             pass  # the session expires on its own; the check's verdict does not depend on it
+
+
+def _session() -> httpx.Client:
+    """The monitor account's own client: its cookies are the session, redirects are read, not followed."""
+    return web.client(timeout=httpx.Timeout(20.0), follow_redirects=False, headers={"User-Agent": "wpgate-monitor"})

@@ -115,6 +115,11 @@ class LayoutCheck(Check):
         return (f"layout: screenshots of {', '.join(site.checks.pages)} before and after, at most "
                 f"{site.checks.visual_threshold:.2%} of pixels changed{masks}")
 
+    def precondition(self, watch: "Watch") -> dict[str, Any] | None:
+        """The screenshots need the system's Chromium: ChromiumMissing (exit 2) when there is none."""
+        return {"check": "browser", "status": "passed",
+                "detail": f"Chromium for the layout check: {browser.executable(NEEDED_FOR)}"}
+
     def _folder(self, watch: "Watch", label: str) -> Path:
         if watch.folder is None:
             return Path(tempfile.mkdtemp(prefix="wpgate-screenshots-"))

@@ -19,15 +19,19 @@ from typing import TYPE_CHECKING, Any
 from wpgate import backup as backups
 from wpgate import inventory
 from wpgate.backup import Backup, exposure
+from wpgate.backup import preconditions
 from wpgate.errors import WpgateError, listing
 from wpgate.gates import GateFailed
 
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[str, Any]:
-    """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed."""
-    site, site_name, run = deployment.site, deployment.site_name, deployment.run
+def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
+    """What the gate needs before it finds, takes or proves a backup, in the order it is checked: a backup
+    folder and an off-site copy configured; the folder not under the WordPress root, writable by the account
+    with room for the restore proof, and not served by the site (a marker file is written there, requested
+    and removed); the off-site folder writable. The evidence, with one record per precondition; GateFailed."""
+    site, site_name, transport = deployment.site, deployment.site_name, deployment.transport
     if site.backup is None or not site.backup.offsite:
         missing = "backup:" if site.backup is None else "backup.offsite"
         raise GateFailed(f"site {site_name} has no off-site backup copy configured ({missing} is not set): "
@@ -35,10 +39,70 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
                          "in the config", {"configured": site.backup is not None})
     config = site.backup
     evidence: dict[str, Any] = {"dir": config.dir, "offsite": config.offsite, "max_age_seconds": config.max_age}
+    held: list[dict[str, Any]] = []
+    evidence["preconditions"] = held
     try:
-        evidence["exposure"] = exposure.check(site_name, site, deployment.transport)
+        exposure.refuse_by_path(site_name, site, transport)
+        held.append(preconditions.host_folder(site_name, site, transport))
+        evidence["exposure"] = exposure.check(site_name, site, transport)
+        held.append(preconditions.record("not served by the site", _probe_summary(evidence["exposure"])))
+        held.append(preconditions.offsite_folder(site_name, site))
     except exposure.BackupExposed as error:
         raise GateFailed(error.message, evidence) from None
+    except WpgateError as error:
+        raise GateFailed(str(error), evidence) from None
+    return evidence
+
+
+def dry_run(deployment: "Deployment") -> dict[str, Any]:
+    """All `deploy --dry-run` runs of the gate: its preconditions, the way the restore proof would load the
+    dump, and which backup a deploy would check first. Nothing is written but the exposure probe's marker
+    file, removed at once. The evidence, with `reason`: what a deploy would do."""
+    evidence = check_preconditions(deployment)
+    site, site_name, transport = deployment.site, deployment.site_name, deployment.transport
+    try:
+        evidence["preconditions"].append(
+            preconditions.restore_proof(site_name, site, transport, deployment.bridge))
+        found = backups.find(site_name, site, transport)
+    except WpgateError as error:
+        raise GateFailed(str(error), evidence) from None
+    max_age = site.backup.max_age if site.backup else 0
+    if not found:
+        reason = (f"dry run: its preconditions hold; there is no backup of {site_name} in {evidence['dir']} yet: "
+                  "deploy takes one, copies it off-site and proves it restorable before any change")
+    else:
+        newest = found[0]
+        age = newest.age_seconds()
+        evidence["newest"] = {"id": newest.id, "created_at": newest.created_at, "age_seconds": round(age)}
+        if age > max_age:
+            reason = (f"dry run: its preconditions hold; the newest backup, {newest.id}, is {_duration(age)} old "
+                      f"(max_age {_duration(max_age)}): deploy takes a new one and proves it before any change")
+        else:
+            reason = (f"dry run: its preconditions hold; deploy checks the newest backup, {newest.id} "
+                      f"({_duration(age)} old), and takes a new one if it does not pass")
+    return evidence | {"reason": reason}
+
+
+def _probe_summary(probes: list[dict[str, Any]]) -> str:
+    requests = [request for probe in probes for request in probe.get("requests", [])]
+    asked = [request for request in requests if "url" in request]
+    errors = [request["error"] for request in requests if "error" in request]
+    if errors:
+        return f"not probed: {errors[0]}"
+    if not asked:
+        return ("no address of the site leads to it that wpgate can see (no link in the root leads to it, and it "
+                "is not under the two folders above the root)")
+    answers = sorted({str(request.get("status", request.get("answer"))) for request in asked})
+    return (f"{len(asked)} request(s) for a marker file written there (then removed) answered "
+            f"{', '.join(answers)}, not the marker")
+
+
+def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[str, Any]:
+    """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed."""
+    evidence = check_preconditions(deployment)
+    site, site_name, run = deployment.site, deployment.site_name, deployment.run
+    config = site.backup
+    assert config is not None
     try:
         # Scratch tables a crashed restore proof left in the site's database go before anything is compared.
         leftovers = backups.drop_scratch_leftovers(scratch_journal(deployment), deployment.transport,

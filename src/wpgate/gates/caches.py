@@ -27,6 +27,18 @@ def describe(deployment: "Deployment") -> list[str]:
     return layers.describe(target(deployment))
 
 
+def dry_run(deployment: "Deployment") -> dict[str, Any]:
+    """All `deploy --dry-run` runs of the gate: the layers it would purge, in order, and each CDN's credentials
+    checked with its read-only call (nothing is purged). GateFailed when a credential is refused."""
+    cache_site = target(deployment)
+    try:
+        held = layers.check_access(cache_site)
+    except PurgeFailed as failure:
+        raise GateFailed(failure.message, failure.evidence) from None
+    return {"reason": "dry run: deploy purges these layers after the last update, then fetches the key pages",
+            "layers": layers.describe(cache_site), "preconditions": held}
+
+
 def run(deployment: "Deployment") -> dict[str, Any]:
     try:
         return layers.purge_and_verify(target(deployment), expectations(deployment), deployment.run.event)

@@ -29,6 +29,15 @@ def describe(deployment: "Deployment") -> str:
     return f"dry run: would watch the site for {window:g}s: " + "; ".join(checks.describe(deployment.site))
 
 
+def dry_run(deployment: "Deployment") -> dict[str, Any]:
+    """All `deploy --dry-run` runs of the gate: what its checks need, checked as the baseline before the first
+    change will (the monitor account logs in and out, the browser is there), and what it would watch."""
+    with Watch(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
+               deployment.settings, None, deployment.say) as watch:
+        held = watch.preconditions()
+    return {"reason": describe(deployment), "preconditions": held}
+
+
 def baseline(deployment: "Deployment") -> None:
     """Before the first change: the pages as they are, the error log's end, screenshots where the layout is
     checked. What is already wrong now is noted and never blamed on the release."""

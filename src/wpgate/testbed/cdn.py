@@ -43,8 +43,13 @@ class MockApi:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    # What each provider defines.
+    # What each provider defines: its purge call, and its read-only call that proves the credential
+    # (`deploy --dry-run` makes it), when it has one.
     path = ""
+    verify_path = ""
+
+    def verified(self) -> Reply:
+        raise NotImplementedError
 
     def authorised(self, headers: dict[str, str]) -> bool:
         raise NotImplementedError
@@ -84,6 +89,8 @@ class MockApi:
             self.requests.append(Recorded(method, path, headers, body))
             if self.script:
                 return self._echoed(self.script.pop(0), headers)
+        if self.verify_path and method == "GET" and path == self.verify_path.format(id=self.resource):
+            return self.verified() if self.authorised(headers) else self.error(401, "Authentication error")
         if method != "POST" or path != self.path.format(id=self.resource):
             return self.error(404, f"no route for {method} {path}")
         if not self.authorised(headers):
@@ -141,10 +148,16 @@ def _json(status: int, document: Any) -> Reply:
 
 class CloudflareApi(MockApi):
     """Cloudflare API v4: `POST /client/v4/zones/{zone}/purge_cache`, `Authorization: Bearer TOKEN`,
-    answers `{"success", "errors": [{"code", "message"}], "messages", "result"}`."""
+    answers `{"success", "errors": [{"code", "message"}], "messages", "result"}`; `GET
+    /client/v4/user/tokens/verify` answers the token's status."""
 
     name = "cloudflare"
     path = "/client/v4/zones/{id}/purge_cache"
+    verify_path = "/client/v4/user/tokens/verify"
+
+    def verified(self) -> Reply:
+        return _json(200, {"success": True, "errors": [], "result": {"id": "token-1", "status": "active"},
+                           "messages": [{"code": 10000, "message": "This API Token is valid and active"}]})
 
     @property
     def api(self) -> str:
@@ -163,10 +176,16 @@ class CloudflareApi(MockApi):
 
 
 class FastlyApi(MockApi):
-    """Fastly: `POST /service/{id}/purge_all` with the `Fastly-Key` header; answers `{"status": "ok"}`."""
+    """Fastly: `POST /service/{id}/purge_all` with the `Fastly-Key` header; answers `{"status": "ok"}`;
+    `GET /tokens/self` answers the token's scope and services."""
 
     name = "fastly"
     path = "/service/{id}/purge_all"
+    verify_path = "/tokens/self"
+
+    def verified(self) -> Reply:
+        return _json(200, {"id": "token-1", "name": "purge", "scope": "purge_all", "services": [self.resource],
+                           "expires_at": None})
 
     @property
     def api(self) -> str:
@@ -184,10 +203,16 @@ class FastlyApi(MockApi):
 
 
 class BunnyApi(MockApi):
-    """Bunny: `POST /pullzone/{id}/purgeCache` with the `AccessKey` header; 204 No Content on success."""
+    """Bunny: `POST /pullzone/{id}/purgeCache` with the `AccessKey` header; 204 No Content on success;
+    `GET /pullzone/{id}` answers the pull zone."""
 
     name = "bunny"
     path = "/pullzone/{id}/purgeCache"
+    verify_path = "/pullzone/{id}"
+
+    def verified(self) -> Reply:
+        return _json(200, {"Id": int(self.resource) if self.resource.isdigit() else self.resource,
+                           "Name": "wpgate-test", "Enabled": True})
 
     @property
     def api(self) -> str:
