@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator
 import click
 from rich.console import Console
 
+from wpgate import aside as asides
 from wpgate import artifacts, inventory, notify, release as release_module, rollback, upgrader
 from wpgate import backup as backups
 from wpgate.backup.files import inside, parse_index
@@ -147,9 +148,11 @@ class _session:
                                 state_before=run.load_json("state-before.json"))
         self.deployment = deployment
         if deployment.before is not None:
-            folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
-            lock = SiteLock(self.transport, folder, run.id, run.site)
+            paths = deployment.before.data["paths"]
             try:
+                deployment.aside = asides.of_run(run.extra, run.id, run.site, site, paths)
+                lock = SiteLock(self.transport, deployment.aside.folder, run.id, run.site,
+                                elsewhere=asides.lock_paths(run.site, site, paths))
                 lock.acquire(break_lock=self.break_lock)
             except BaseException:
                 self.__exit__()
@@ -207,6 +210,13 @@ def _aside_from_backup(deployment: Deployment) -> None:
     root = deployment.before.data["paths"]["abspath"].rstrip("/")
     archive = backup.path(ARCHIVE)
     apply.prepare(deployment)
+    with deployment.aside.opened(transport, run.id):
+        _extract_asides(deployment, backup, archive, root)
+    run.write_report()
+
+
+def _extract_asides(deployment: Deployment, backup: Any, archive: str, root: str) -> None:
+    run, transport = deployment.run, deployment.transport
     for entry in rollback.changed_updates(run.updates):
         live, aside = entry["live"], entry["aside"]
         if entry["type"] == "core":
@@ -225,7 +235,6 @@ def _aside_from_backup(deployment: Deployment) -> None:
         with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
             transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
                                        aside, *members), timeout=3600)
-    run.write_report()
 
 
 def _maintenance_off(deployment: Deployment) -> None:
@@ -281,7 +290,7 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
 
 def _target(deployment: Deployment) -> rollback.Target:
     return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say)
+                           deployment.run, deployment.before, deployment.say, deployment.aside)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str, *, rolled_back_error: bool) -> None:

@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-from tests.e2e.helpers import fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
+from tests.e2e.helpers import aside_root, fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
 from wpgate.testbed.fixtures import SABOTAGE
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +66,7 @@ def test_a_put_back_spoiled_mid_rollback_is_not_proved_and_exits_5(bed, sabotage
     status = wpgate_json("status", report["run"], config=config)
     assert status["status"] == "rollback_failed"
     # What the run kept aside stays for the person who must act: a rollback not proved removes nothing.
-    assert (site.path / "wp-content" / "wpgate-aside" / report["run"]).is_dir()
+    assert (aside_root(site) / report["run"]).is_dir()
     site.stop()
 
 
