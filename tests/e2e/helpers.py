@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -46,6 +48,36 @@ def wpgate(*args: str, config: Path | None = None, env: dict[str, str] | None = 
                           env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
 
 
+def wpgate_paused_after(event: str, act: Callable[[], None], *args: str, config: Path,
+                        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run wpgate stopped (SIGSTOP) right after the journal's first `event` (WPGATE_TEST_PAUSE_AFTER); `act()`,
+    then let it go on to its end."""
+    argv = [str(WPGATE), "-c", str(config), *args]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL, env={**os.environ, "WPGATE_TEST_PAUSE_AFTER": event})
+    try:
+        deadline = time.monotonic() + timeout  # a guard against a hang, not a measure
+        while not _stopped(process.pid):
+            assert process.poll() is None, f"wpgate ended before {event}: {process.communicate()}"
+            assert time.monotonic() < deadline, f"wpgate never reached {event}"
+            time.sleep(0.05)
+        try:
+            act()
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def _stopped(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2:].split()[0] == "T"
+
+
 def wpgate_json(*args: str, config: Path) -> Any:
     result = wpgate(*args, "--json", config=config)
     assert result.returncode == 0, result.stderr
@@ -69,10 +101,6 @@ def aside_root(site) -> Path:
     the web root (src/wpgate/aside.py; a test-bed site is served at the root of its host)."""
     root = Path(site.path)
     return root.parent / f".wpgate-aside-{root.name}"
-
-
-def run_folder(site, run_id: str) -> Path:
-    return aside_root(site) / run_id
 
 
 def fingerprint(site) -> dict[str, Any]:

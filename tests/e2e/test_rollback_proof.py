@@ -71,12 +71,13 @@ def test_a_put_back_spoiled_mid_rollback_is_not_proved_and_exits_5(bed, sabotage
 
 
 def test_wpgate_rollback_of_a_spoiled_run_is_not_proved_and_exits_5(bed, sabotaged, tmp_path):
-    """The same sabotage, the run left as it failed (--no-auto-rollback): `wpgate rollback` exits 5 too."""
+    """The same sabotage, the run left as it failed (--no-auto-rollback): `wpgate rollback` exits 5 too. (A site
+    of another name: gate 6.1 refuses a release rolled back on a site since its approval.)"""
     site = production(bed, "proof-manual")
     config = write_config(tmp_path, {"staging": site_entry(bed.sites["proof-staging"]),
-                                     "production": site_entry(site)},
+                                     "manual": site_entry(site)},
                           state_dir=str(sabotaged["folder"] / "state"))
-    result = wpgate("deploy", str(sabotaged["release"]), "--to", "production", "--yes", "--no-auto-rollback",
+    result = wpgate("deploy", str(sabotaged["release"]), "--to", "manual", "--yes", "--no-auto-rollback",
                     "--json", config=config)
     assert result.returncode == 5, result.stderr
     run = json.loads(result.stdout)["run"]
