@@ -10,16 +10,16 @@ from typing import Any, Callable
 
 from wpgate import artifacts, inventory, upgrader
 from wpgate import backup as backups
+from wpgate.aside import Aside
 from wpgate.backup import database, rows
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import layers as cache_layers
+from wpgate.caches.opcache import Opcache
 from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import BadInput, WpgateError
-from wpgate.aside import Aside
-from wpgate.caches.opcache import Opcache
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
@@ -121,7 +121,8 @@ def roll_back(target: Target) -> list[str]:
 def _put_back_all(target: Target) -> list[str]:
     """Each changed component back, in reverse order, each followed by the web server's OPcache reset, as
     apply did after each swap: visitors get the old version whole, never its files beside the new code."""
-    run, problems, web_problem = target.run, [], None
+    run, problems = target.run, []
+    web_problem: str | None = None
     for entry in reversed(changed_updates(run.updates)):
         label = f"{entry['type']} {entry['slug']}"
         target.say(f"  putting back {label} {entry['from']}")
