@@ -6,16 +6,16 @@ theme), with `wpgate deploy` and with WordPress's upgrader alone, on identical p
 Visitors (tests/e2e/visitors.py: several clients, about 20 requests/s over the home page, a page the plugins
 render and the plugin's stylesheet) classify every answer: a complete page of one release, WordPress's
 maintenance 503, or unplanned. Printed for each update and setup: the seconds of maintenance they saw and the
-unplanned answers. The baseline is bench/deploy_vs_upgrader.py's: each zip handed to WordPress's upgrader
-(the bridge actions wpgate uses, without wpgate holding maintenance for the OPcache reset), then the database
-upgrade; no gates. Setups: `php` is `php -S` with OPcache's defaults (timestamps checked every 2 s), `nginx-0`
+unplanned answers. wpgate holds WordPress's maintenance page for core only (files, OPcache reset, database
+upgrade); plugins and themes are swapped in by rename, with none. The baseline is bench/baseline.py, shared
+with bench/deploy_vs_upgrader.py: each zip handed to WordPress's upgrader in place, then the database upgrade;
+no gates. Setups: `php` is `php -S` with OPcache's defaults (timestamps checked every 2 s), `nginx-0`
 is nginx + php-fpm with opcache.validate_timestamps=0, `nginx-1` the same checking timestamps on every request.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,12 +26,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.e2e.visitors
 
+from baseline import upgrade_alone  # noqa: E402
 from tests.e2e.visitors import Component, Target, Visitors  # noqa: E402
-from wpgate import release as release_module, upgrader  # noqa: E402
-from wpgate.bridge import Bridge  # noqa: E402
-from wpgate.config import SiteConfig  # noqa: E402
 from wpgate.testbed import TestBed  # noqa: E402
-from wpgate.transports import LocalTransport  # noqa: E402
 
 WPGATE = Path(sys.executable).with_name("wpgate")
 OLD_PLUGINS = {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0"}
@@ -105,19 +102,10 @@ def with_wpgate(bed: TestBed, folder: Path, setup: str, kind: str, manifest: Pat
 
 def with_upgrader(bed: TestBed, setup: str, kind: str, manifest: Path, state: Path) -> Visitors:
     site = production(bed, f"visitors-{setup}-{kind}-plain", setup)
-    bridge = Bridge("plain", SiteConfig(path=str(site.path), url=site.url), LocalTransport())
-    packages = Path(tempfile.mkdtemp(prefix="bench-packages-"))
     with Visitors(site.url, [UPDATES[kind]], TARGETS) as visitors:
         time.sleep(1)  # visitors on the old site first, as during wpgate's gates before apply
-        for update in release_module.load(manifest).updates:
-            package = packages / Path(update.artifact.path).name
-            shutil.copy(state / update.artifact.path, package)
-            upgrader.install_component(bridge, kind=update.type, slug=update.slug, package=str(package),
-                                       version=update.to_version)
-            if update.type == "core":
-                upgrader.upgrade_database(bridge)
+        upgrade_alone(site, manifest, state)
         time.sleep(3)  # and after: what a visitor meets once the upgrader is done
-    shutil.rmtree(packages, ignore_errors=True)
     site.stop()
     return visitors
 

@@ -43,16 +43,20 @@ class SiteLock:
     """Held by a run from its first look at production to its end; a crashed run's lock stays
     until that run is resumed or rolled back, or a person breaks it."""
 
-    def __init__(self, transport: Transport, folder: str, run_id: str, site_name: str) -> None:
+    def __init__(self, transport: Transport, folder: str, run_id: str, site_name: str,
+                 elsewhere: list[str] | None = None) -> None:
         self.transport = transport
         self.path = f"{folder}/lock"
         self.folder = folder
         self.run_id = run_id
         self.site_name = site_name
+        # Where other runs of the site may hold theirs: an earlier wpgate's (inside wp-content), or a run that
+        # found its folder elsewhere (see aside.py). A lock there stops this run as one here would.
+        self.elsewhere = [path for path in elsewhere or [] if path != self.path]
         self.held = False
 
-    def holder(self) -> dict[str, Any] | None:
-        result = self.transport.run(Command.of("cat", "--", self.path))
+    def holder(self, path: str | None = None) -> dict[str, Any] | None:
+        result = self.transport.run(Command.of("cat", "--", path or self.path))
         if not result.ok:
             return None
         try:
@@ -63,11 +67,20 @@ class SiteLock:
     def acquire(self, *, break_lock: bool = False) -> dict[str, Any] | None:
         """Take the lock; returns the lock it broke or took over, if any."""
         me = json.dumps({"run": self.run_id, "host": socket.gethostname(), "pid": os.getpid(), "since": utc_now()})
+        broken = None
+        for path in self.elsewhere:
+            other = self.holder(path)
+            if other is None or other.get("run") == self.run_id:
+                continue
+            if not break_lock:
+                raise GateRefused(self.describe(other) + f" (its lock: {path})")
+            self.transport.check(Command.of("rm", "-f", "--", path))
+            broken = other
         self.transport.check(Command.of("mkdir", "-p", self.folder))
         self.transport.check(Command.of("chmod", "700", self.folder))
         if self.transport.run(Command.of("sh", "-c", _CREATE_ONLY, "sh", self.path, me)).ok:
             self.held = True
-            return None
+            return broken
         holder = self.holder() or {}
         same_run = holder.get("run") == self.run_id
         if not (same_run or break_lock):
@@ -91,7 +104,7 @@ class SiteLock:
             return
         holder = self.holder()
         if holder and holder.get("run") == self.run_id:
-            from wpgate.gates.apply import GUARD_FILES
+            from wpgate.aside import GUARD_FILES
 
             self.transport.run(Command.of("rm", "-f", "--", self.path))
             self.transport.run(Command.of("sh", "-c", _REMOVE_IF_IDLE, "sh", self.folder, *GUARD_FILES))

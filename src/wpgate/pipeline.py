@@ -13,6 +13,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
+from wpgate import aside as asides
 from wpgate import inventory, redact, rollback, rollback_database, upgrader
 from wpgate.backup import snapshot
 from wpgate.bridge import Bridge
@@ -43,6 +44,7 @@ class Deployment:
     before: Inventory | None = None
     state_before: dict[str, Any] | None = None
     lock: SiteLock | None = None
+    aside: asides.Aside | None = None  # where the run keeps its copies (aside.py), chosen with the first look
     monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
 
     def say(self, text: str) -> None:
@@ -118,10 +120,15 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
                require_existing_backup: bool) -> None:
     def read_then_check_approval() -> dict[str, Any]:
         deployment.before = inventory.read(deployment.bridge)
+        paths = deployment.before.data["paths"]
+        deployment.aside = asides.choose(deployment.transport, deployment.site_name, deployment.site, paths,
+                                        deployment.before.data.get("site_url") or deployment.site.url)
+        deployment.run.extra["aside"] = deployment.aside.record()
+        deployment.run.write_report()
         # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
         deployment.run.save_json("inventory-before.json", deployment.before.data)
-        folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
-        lock = SiteLock(deployment.transport, folder, deployment.run.id, deployment.site_name)
+        lock = SiteLock(deployment.transport, deployment.aside.folder, deployment.run.id, deployment.site_name,
+                        elsewhere=asides.lock_paths(deployment.site_name, deployment.site, paths))
         if dry_run:
             holder = lock.holder()
             if holder:
@@ -303,7 +310,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
         deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
         target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
-                                 deployment.bridge, run, deployment.before, deployment.say)
+                                 deployment.bridge, run, deployment.before, deployment.say, deployment.aside)
         try:
             problems = rollback.roll_back(target)
         except WpgateError as rollback_error:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator
 import click
 from rich.console import Console
 
+from wpgate import aside as asides
 from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
 from wpgate.backup.files import inside, parse_index
@@ -227,15 +228,18 @@ class _session:
                                 before=Inventory(before) if before else None,
                                 state_before=run.load_json("state-before.json"))
         self.deployment = deployment
-        if deployment.before is not None and self.lock:
-            folder = f"{deployment.before.data['paths']['content']}/{apply.ASIDE_FOLDER}"
-            lock = SiteLock(self.transport, folder, run.id, run.site)
+        if deployment.before is not None:
+            paths = deployment.before.data["paths"]
             try:
-                lock.acquire(break_lock=self.break_lock)
+                deployment.aside = asides.of_run(run.extra, run.id, run.site, site, paths)
+                if self.lock:  # a dry run only reads: it takes no lock
+                    lock = SiteLock(self.transport, deployment.aside.folder, run.id, run.site,
+                                    elsewhere=asides.lock_paths(run.site, site, paths))
+                    lock.acquire(break_lock=self.break_lock)
+                    deployment.lock = lock
             except BaseException:
                 self.__exit__()
                 raise
-            deployment.lock = lock
         return deployment
 
     def __exit__(self, *exc_info: object) -> None:
@@ -283,6 +287,13 @@ def _aside_from_backup(deployment: Deployment) -> None:
     root = deployment.before.data["paths"]["abspath"].rstrip("/")
     archive = backup.path(ARCHIVE)
     apply.prepare(deployment)
+    with deployment.aside.opened(transport, run.id):
+        _extract_asides(deployment, backup, archive, root)
+    run.write_report()
+
+
+def _extract_asides(deployment: Deployment, backup: Any, archive: str, root: str) -> None:
+    run, transport = deployment.run, deployment.transport
     for entry in rollback.changed_updates(run.updates):
         live, aside = entry["live"], entry["aside"]
         if entry["type"] == "core":
@@ -301,7 +312,6 @@ def _aside_from_backup(deployment: Deployment) -> None:
         with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
             transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
                                        aside, *members), timeout=3600)
-    run.write_report()
 
 
 def _maintenance_off(deployment: Deployment) -> None:
@@ -357,7 +367,8 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
 
 def _target(deployment: Deployment, database_mode: str | None = None) -> rollback.Target:
     return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say, database_mode=database_mode)
+                           deployment.run, deployment.before, deployment.say, deployment.aside,
+                           database_mode=database_mode)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,

@@ -6,26 +6,47 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from wpgate import artifacts, inventory, rollback_database, upgrader
+from wpgate.aside import Aside
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import layers as cache_layers
+from wpgate.caches.opcache import Opcache
 from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import BadInput, WpgateError
-from wpgate.gates.apply import ASIDE_FOLDER
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
 from wpgate.run import Run
 from wpgate.transports import Transport
 
-# Puts a plugin's or a theme's folder back: the copy kept aside replaces what is live, by renames on one
-# filesystem, what it replaces kept in a trash folder beside the copy until the copy is in place. Run only
-# when the copy kept aside exists: that copy moves as a whole, so where it exists it is whole.
-_PUT_BACK_FOLDER = 'set -e; live=$1 aside=$2 trash=$3; rm -rf -- "$trash"; ' \
-                   'if [ -e "$live" ] || [ -L "$live" ]; then mv -- "$live" "$trash"; fi; mv -- "$aside" "$live"; ' \
-                   'rm -rf -- "$trash"'
+# Puts a plugin's or a theme's folder back as apply swapped it in: the copy kept aside replaces what is live by
+# two renames, one right after the other in one PHP process (so no visitor meets the folder missing for longer
+# than that), what it replaces going to a trash folder beside the copy, removed afterwards. Run only when the copy
+# kept aside exists: that copy moves as a whole, so where it exists it is whole. Run again after a kill at any
+# point, it goes on where it stopped.
+_PUT_BACK_FOLDER = r"""
+set -e
+live=$1 aside=$2 trash=$3 php=$4
+rm -rf -- "$trash"
+"$php" -n -r '
+[, $live, $aside, $trash] = $argv;
+$had = file_exists( $live ) || is_link( $live );
+if ( $had && ! @rename( $live, $trash ) ) {
+	fwrite( STDERR, "cannot move $live out of the way: " . error_get_last()["message"] . "\n" );
+	exit( 1 );
+}
+if ( ! @rename( $aside, $live ) ) {
+	fwrite( STDERR, "cannot move $aside to $live: " . error_get_last()["message"] . "\n" );
+	if ( $had ) {
+		@rename( $trash, $live );
+	}
+	exit( 1 );
+}
+' -- "$live" "$aside" "$trash"
+rm -rf -- "$trash"
+"""
 # Puts core back name by name: each name kept aside replaces the live one (a name no longer aside was put
 # back already: the live one stays); then the names the new core added at the root go. Run again after a
 # kill at any point, it goes on where it stopped and never removes a live name it has nothing to put in
@@ -60,6 +81,7 @@ class Target:
     run: Run
     before: Inventory
     say: Callable[[str], None]
+    aside: Aside  # where the run kept the old versions (aside.py)
     database_mode: str | None = None  # rollback_database.KEEP or RESTORE: the person's decision
     database_plan: Any = None  # a rollback_database.Plan made before (the prompt's): the same decision
 
@@ -74,15 +96,8 @@ def roll_back(target: Target) -> list[str]:
     run = target.run
     problems: list[str] = []
     with run.action("rollback") as done:
-        for entry in reversed(changed_updates(run.updates)):
-            label = f"{entry['type']} {entry['slug']}"
-            target.say(f"  putting back {label} {entry['from']}")
-            try:
-                with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
-                    _put_back(target, entry)
-                entry["status"] = "rolled_back"
-            except WpgateError as error:
-                problems.append(f"{label}: could not be put back: {error}")
+        with target.aside.opened(target.transport, run.id):
+            problems += _put_back_all(target)
         try:
             with run.action("maintenance_off"):
                 upgrader.maintenance_off(target.bridge)
@@ -93,10 +108,35 @@ def roll_back(target: Target) -> list[str]:
         problems += prove(target)
         done["problems"] = problems
         if not problems:  # proved: what was kept aside for this run is no longer needed
-            workdir = f"{target.before.data['paths']['content']}/{ASIDE_FOLDER}/{run.id}"
+            workdir = target.aside.run_folder(run.id)
             with run.action("remove_workdir", workdir=workdir):
-                target.transport.check(Command.of("rm", "-rf", "--", workdir))
+                target.aside.remove_run_folder(target.transport, run.id)
     run.write_report()
+    return problems
+
+
+def _put_back_all(target: Target) -> list[str]:
+    """Each changed component back, in reverse order, each followed by the web server's OPcache reset, as
+    apply did after each swap: visitors get the old version whole, never its files beside the new code."""
+    run, problems = target.run, []
+    web_problem: str | None = None
+    for entry in reversed(changed_updates(run.updates)):
+        label = f"{entry['type']} {entry['slug']}"
+        target.say(f"  putting back {label} {entry['from']}")
+        try:
+            with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
+                _put_back(target, entry)
+            entry["status"] = "rolled_back"
+        except WpgateError as error:
+            problems.append(f"{label}: could not be put back: {error}")
+            continue
+        if web_problem is None:
+            try:
+                with run.action("web_opcache", type=entry["type"], slug=entry["slug"]) as done:
+                    done["result"] = Opcache(_cache_site(target)).purge().result
+            except WpgateError as error:  # said once; the caches' purge tries again and reports it
+                web_problem = str(error)
+                target.say(f"  the web server's OPcache could not be reset: {error}")
     return problems
 
 
@@ -114,7 +154,7 @@ def _put_back(target: Target, entry: dict[str, Any]) -> None:
         return
     if not _listing(transport, aside):
         raise WpgateError(f"the copy of {label} kept aside ({aside}) is empty: nothing of {label} was changed")
-    transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside, f"{aside}.replaced"))
+    transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside, f"{aside}.replaced", target.site.php))
 
 
 def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str | None) -> None:
@@ -143,13 +183,13 @@ def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str |
 
 
 def _put_back_already(target: Target, entry: dict[str, Any], label: str, was: str | None, aside: str) -> None:
-    """No copy left to put back: right when an earlier rollback put it back (its version is the old one
-    again), else a person must look: nothing is changed."""
+    """No copy left to put back: right when the run stopped before swapping the component in, or an earlier
+    rollback put it back (either way its version is the old one), else a person must look: nothing is changed."""
     now = _version_now(target, entry)
     if now != was:
         raise WpgateError(f"the copy kept aside ({aside}) is gone and the site has {label} {now or 'missing'}, "
                           f"not {was}: nothing of it was changed")
-    target.say(f"    {label} is {was} already (put back by an earlier rollback)")
+    target.say(f"    {label} is {was} already (never replaced, or put back by an earlier rollback)")
 
 
 def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
@@ -205,14 +245,13 @@ def check_record(target: Target) -> None:
             key = moved[0]
             raise BadInput(f"run {run.id}: its inventory-before.json puts the {key} folder at {paths.get(key)}; the "
                            f"site has it at {now.get(key)}: nothing was changed")
-    workdir = f"{paths['content']}/{ASIDE_FOLDER}/{run.id}"
     for entry in changed_updates(run.updates):
         kind, slug = entry.get("type"), entry.get("slug")
         if kind not in ("core", "plugin", "theme") or not isinstance(slug, str) or not SLUG.match(slug):
             raise BadInput(f"run {run.id}: its report names an update {kind!r} {slug!r}, which is not a component: "
                            "nothing was changed")
         live = paths["abspath"] if kind == "core" else f"{paths[kind + 's']}/{slug}"
-        aside = f"{workdir}/core" if kind == "core" else f"{workdir}/{kind}s/{slug}"
+        aside = target.aside.kept(run.id, kind, slug)
         for key, expected in (("live", live), ("aside", aside)):
             if entry.get(key) != expected:
                 raise BadInput(f"run {run.id}: its report says {kind} {slug} {key} is {entry.get(key)}; this site's is "
@@ -229,11 +268,15 @@ def _real_path(transport: Transport, path: str) -> str:
     return transport.check(Command.of("realpath", "-m", "--", path)).text().strip()
 
 
+def _cache_site(target: Target) -> CacheSite:
+    return CacheSite(target.site_name, target.site, target.transport, target.bridge, target.say)
+
+
 def purge_caches(target: Target) -> list[str]:
     """Every cache layer purged, so that visitors get the site put back, not the release the
     caches kept; each page must show the versions put back. A failure is a problem to report,
     the rollback goes on to its proof."""
-    site = CacheSite(target.site_name, target.site, target.transport, target.bridge, target.say)
+    site = _cache_site(target)
     expectations = [Expectation(entry["type"], entry["slug"], entry["to"], entry["from"])
                     for entry in changed_updates(target.run.updates) if entry.get("status") == "rolled_back"]
     try:

@@ -17,6 +17,7 @@ Result of `install_component` (every kind):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from wpgate.bridge import Bridge
@@ -34,26 +35,51 @@ class UpgradeError(BridgeError):
     than what was asked for. The message holds the upgrader's own words."""
 
 
+@dataclass(frozen=True)
+class Swap:
+    """Where a plugin or theme is unpacked (`staged`, on the live folder's filesystem, outside the web root),
+    checked against the artifact's files (`files`: relative path -> sha256), and where the live folder
+    (`live`) goes when the new one takes its place (`aside`)."""
+
+    live: str
+    staged: str
+    aside: str
+    files: dict[str, str]
+
+    def params(self) -> dict[str, Any]:
+        return {"live": self.live, "staged": self.staged, "aside": self.aside, "files": self.files}
+
+
 def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str,
-                      hold_maintenance: bool = False, drain_seconds: float = 0.0) -> dict[str, Any]:
+                      hold_maintenance: bool = False, drain_seconds: float = 0.0,
+                      swap: Swap | None = None) -> dict[str, Any]:
     """Install `kind` `slug` at `version` from `package`, an absolute path on the site's host to a
     zip made for this call, outside wp-content/upgrade/. The package is consumed: deleted
     afterwards, also when the install fails (a path refused outright is left alone).
 
     Plugins and themes: bulk_upgrade() as the Dashboard's "Update now" when the component is
     installed (active state kept, upgrader_process_complete fired with action "update"), install()
-    with overwrite when its folder has been moved aside. Core: Core_Upgrader::upgrade(); run
+    with overwrite when its folder is missing. Core: Core_Upgrader::upgrade(); run
     `upgrade_database` next. WordPress is loaded with its plugins, as an admin request.
 
     With `hold_maintenance`, the maintenance file WordPress writes while the files change is left in
     place (WordPress would remove it at once): the caller removes it with `maintenance_off` once the
     web server's PHP runs the new files. Then files change only `drain_seconds` after maintenance went
     on, so that requests already past WordPress's maintenance check finish on the old files.
+
+    With `swap` (plugins and themes), WordPress's upgrader installs the package into `swap.staged` instead
+    of over the live folder, and writes no maintenance file; the PHP side checks the staged files against
+    `swap.files` and the version, then renames the live folder to `swap.aside` and the staged one into its
+    place, before WordPress's upgrader_post_install filters end and upgrader_process_complete fires. The
+    result then also says `swapped` (true). Nothing in the live folder changes before the renames, and a
+    failure of the second rename puts the first back.
     """
     if kind not in TYPES:
         raise ValueError(f"kind must be one of {', '.join(TYPES)}, not {kind!r}")
+    if swap is not None and (kind == "core" or hold_maintenance):
+        raise ValueError("a swap is for plugins and themes, and holds no maintenance")
     params = {"slug": slug, "package": package, "version": version, "hold_maintenance": hold_maintenance,
-              "drain_seconds": drain_seconds}
+              "drain_seconds": drain_seconds, **({"swap": swap.params()} if swap else {})}
     try:
         return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)
     except BridgeError as error:

@@ -13,7 +13,7 @@ import httpx
 import yaml
 
 from tests.e2e.crash_points import describe
-from tests.e2e.helpers import fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
+from tests.e2e.helpers import aside_root, fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
 from wpgate.testbed.cores import locked
 
 CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
@@ -105,8 +105,9 @@ def configure(release: dict[str, Any], site, name: str) -> Path:
 
 def comparable(print_: dict[str, Any]) -> dict[str, Any]:
     """A fingerprint without what a healthy site changes by itself while it is visited (the options
-    table: transients, cron) and without wpgate's own aside folder."""
-    files = {k: v for k, v in print_["files"].items() if not k.startswith("wp-content/wpgate-aside/")}
+    table: transients, cron). wpgate's own aside folder is outside the root: any file of it under the root
+    (the folder an earlier wpgate used, wp-content/wpgate-aside/) counts as a change."""
+    files = dict(print_["files"])
     tables = [line for line in print_["tables"].splitlines() if not line.split("\t")[0].endswith(".wp_options")]
     return {"files": files, "tables": tables}
 
@@ -146,7 +147,9 @@ def kill_and_resume(release: dict[str, Any], site, name: str, kill_at: int) -> s
     page = httpx.get(site.url + "/", timeout=30)
     assert page.status_code == 200 and "</html>" in page.text, where
     assert not (Path(site.path) / ".maintenance").exists(), where
-    assert not (Path(site.path) / "wp-content/wpgate-aside/lock").exists(), where
+    assert not (aside_root(site) / "lock").exists(), where
+    # The run's copies are gone, and the aside folder with them: nothing of a run outlives it.
+    assert not aside_root(site).exists(), (where, sorted(p.name for p in aside_root(site).iterdir()))
     # Each kill keeps a backup of ~25 MB: drop it once the point has passed.
     shutil.rmtree(release["folder"] / "backups" / name, ignore_errors=True)
     shutil.rmtree(release["folder"] / "offsite" / name, ignore_errors=True)

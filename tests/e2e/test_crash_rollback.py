@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.crash_points import crash_seed, full_matrix
 from tests.e2e.crash_release import once_per_session
-from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
+from tests.e2e.helpers import aside_root, assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from wpgate.testbed.fixtures import FAULTS
 
 pytestmark = pytest.mark.e2e
@@ -135,7 +135,7 @@ def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, re
             assert_unchanged(before, fingerprint(site))
         except AssertionError as difference:
             raise AssertionError(f"killed at {where}: {difference}") from None
-        assert not (Path(site.path) / "wp-content/wpgate-aside").exists(), where
+        assert not aside_root(site).exists(), where
         page = httpx.get(site.url + "/", timeout=30)
         assert page.status_code == 200 and "</html>" in page.text, where
         bed.remove_site(site)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import (assert_one_line_error, assert_rolled_back, assert_unchanged, but_caches, fingerprint,
-                               site_entry, wpgate, wpgate_json, write_config, write_qa)
+from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_rolled_back, assert_unchanged, but_caches,
+                               fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
 from wpgate.testbed import fixtures
 
@@ -148,14 +148,32 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert not (Path(production.path) / ".maintenance").exists()
     assert production.php("echo get_option('wpgate_shop_db_version');").strip().endswith("2")
 
-    # What was kept aside during the run is gone once it is complete, and wpgate's folder with it.
+    # What was kept aside during the run was outside the web root, and is gone once it is complete, and
+    # wpgate's folder with it.
+    assert report["aside"]["how"] == "above_root" and report["aside"]["folder"] == str(aside_root(production))
+    apply_gate = next(g for g in report["gates"] if g["step"] == "6.3")["evidence"]
+    assert apply_gate["old_versions_kept"].startswith(f"{aside_root(production)}: outside the web root")
+    assert not aside_root(production).exists()
     assert not (Path(production.path) / "wp-content/wpgate-aside").exists()
+    # Plugins and themes were swapped in with no maintenance; core alone had WordPress's maintenance page.
+    assert [a["maintenance"].split(":")[0] for a in apply_gate["applied"]] == [
+        "on while the core files changed"] + ["none"] * 5
+    # wpgate-shop's upgrader_process_complete hook ran once its new files were live (it reads its own header).
+    assert production.php("echo get_option('wpgate_shop_upgraded_by_upgrader');").strip().endswith("2.0.0")
 
     run_folder = planned["config"].parent / "state" / "runs" / report["run"]
-    events = [json.loads(line)["event"] for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    journal = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    events = [event["event"] for event in journal]
     assert events[0] == "run.start" and events[-1] == "run.end"
-    assert events.count("install.begin") == 6 == events.count("apply.done") == events.count("aside.done")
+    assert events.count("install.begin") == 6 == events.count("apply.done")
+    assert events.count("aside.done") == 1 == events.count("maintenance_off.done")  # core's
+    assert events.count("swapped") == 5
     assert events.index("aside.done") < events.index("install.begin") < events.index("maintenance_off.done")
+    # After each swap the web server's OPcache is reset before the update is verified and probed.
+    for number, event in enumerate(journal):
+        if event["event"] == "swapped":
+            assert journal[number - 1] == {**journal[number - 1], "event": "web_opcache.done",
+                                           "index": event["index"]}, journal[number - 1]
     assert events[-2] == "clean_up.done"
     assert json.loads((run_folder / "report.json").read_text())["status"] == "complete"
     status = wpgate_json("status", report["run"], config=planned["config"])
@@ -466,11 +484,20 @@ def test_one_run_per_site_a_stale_lock_is_named_and_broken_only_on_request(plann
     import subprocess
 
     production = planned["refusals"]
-    lock = Path(production.path) / "wp-content/wpgate-aside/lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
     gone = subprocess.Popen(["true"])
     gone.wait()
     release = approved_copy(planned, "locked.yml")
+    # A run of an earlier wpgate kept its lock inside wp-content: a deploy sees it there too.
+    legacy = Path(production.path) / "wp-content/wpgate-aside/lock"
+    legacy.parent.mkdir(parents=True)
+    try:
+        legacy.write_text(json.dumps({"run": "20261126-000000-beef", "host": socket.gethostname(), "pid": gone.pid,
+                                      "since": "2026-11-26T00:00:00Z"}))
+        refused(planned, release, 3, "locked by run 20261126-000000-beef", "stale", str(legacy))
+    finally:
+        shutil.rmtree(legacy.parent)
+    lock = aside_root(production) / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
     try:
         lock.write_text(json.dumps({"run": "20261126-000000-dead", "host": socket.gethostname(), "pid": gone.pid,
                                     "since": "2026-11-26T00:00:00Z"}))
@@ -649,7 +676,7 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     result = wpgate("deploy", str(release), "--to", "production", "--yes", "--json", config=config)
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)["run"]
-    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+    assert not (aside_root(production) / run).exists()
 
     # Changed since the run completed: refused, nothing touched.
     production.install_plugin("wpgate-hello", "1.1.0")
@@ -671,7 +698,7 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     assert (after["core"], after["plugins"], after["themes"]) == (before["core"], before["plugins"], before["themes"])
     page = httpx.get(production.url + "/", timeout=30)
     assert page.status_code == 200 and 'content="WordPress 6.4.5"' in page.text
-    assert not (Path(production.path) / "wp-content/wpgate-aside" / run).exists()
+    assert not aside_root(production).exists()
     assert_rolled_back(files_and_tables, fingerprint(production))
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr

@@ -6,6 +6,7 @@ server that speaks Cloudflare's API, or a closed port on loopback when it must b
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import stat
 import uuid
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
+from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
                                write_config, write_qa)
 from wpgate.testbed.cdn import CloudflareApi
 from wpgate.testbed.fixtures import FAULTS
@@ -79,12 +80,6 @@ def deploy(release, config: Path, name: str, *options: str, code: int) -> dict:
     return json.loads(result.stdout)
 
 
-def outside_aside(print_: dict) -> dict:
-    """A fingerprint without wpgate's own folder: what a run that is not over may keep there."""
-    return {**print_, "files": {name: digest for name, digest in print_["files"].items()
-                                if not name.startswith("wp-content/wpgate-aside/")}}
-
-
 def but_cron(site, print_: dict) -> dict:
     """A fingerprint whose wp_options is compared row by row, but for `cron`: WordPress schedules its own
     events there whenever it loads (wpgate's reads load it), which is not a change of wpgate's."""
@@ -110,13 +105,15 @@ def test_rollback_again_after_an_unreachable_cdn_keeps_wordpress_and_then_proves
     report = deploy(release, config, "safe-cdn", code=5)
     assert report["status"] == "rollback_failed"
     assert any("caches after the rollback" in problem for problem in report["rollback"]["problems"])
-    assert_unchanged(outside_aside(before), outside_aside(fingerprint(site)))
+    # The run is not over: its copies stay, outside the site's root, which is byte for byte as before.
+    assert (aside_root(site) / report["run"]).is_dir()
+    assert_unchanged(before, fingerprint(site))
 
     again = wpgate("rollback", report["run"], "--yes", config=config, env=TOKEN)
     assert again.returncode == 5, again.stderr
     assert "caches after the rollback" in again.stderr
     assert (Path(site.path) / "wp-load.php").exists() and (Path(site.path) / "index.php").exists()
-    assert_unchanged(outside_aside(before), outside_aside(fingerprint(site)))
+    assert_unchanged(before, fingerprint(site))
     page = httpx.get(site.url + "/", timeout=30)
     assert page.status_code == 200 and "</html>" in page.text
 
@@ -128,7 +125,7 @@ def test_rollback_again_after_an_unreachable_cdn_keeps_wordpress_and_then_proves
         assert api.requests, "the CDN was not purged"
     assert json.loads(proved.stdout)["status"] == "rolled_back"
     assert_unchanged(before, fingerprint(site))
-    assert not (Path(site.path) / "wp-content/wpgate-aside").exists()
+    assert not aside_root(site).exists()
     site.stop()
 
 
@@ -174,14 +171,32 @@ def test_a_run_record_pointing_elsewhere_is_refused_then_the_true_one_is_rolled_
     path.write_text(json.dumps(document))
     assert_one_line_error(wpgate("rollback", run, "--yes", config=config, env=TOKEN), 2, "not core's own")
     assert_unchanged(changed, fingerprint(site))
+    # The folder of the aside copies, read back from the record (and the lock with it), must be one of the site's.
+    document = json.loads(true_record)
+    assert document["aside"] == {**document["aside"], "folder": str(aside_root(site)), "how": "above_root"}
+    document["aside"]["folder"] = str(decoy)
+    path.write_text(json.dumps(document))
+    assert_one_line_error(wpgate("rollback", run, "--yes", config=config, env=TOKEN), 2,
+                          f"its report keeps its copies in '{decoy}'", "nothing was changed")
+    assert (decoy / "keep" / "data.txt").read_text() == "not WordPress's" and sorted(decoy.iterdir()) == [decoy / "keep"]
+    assert_unchanged(changed, fingerprint(site))
 
-    path.write_text(true_record)
+    # The run as an earlier wpgate recorded it: its copies inside wp-content/wpgate-aside, no `aside` record.
+    # The new wpgate finds them there, puts them back, and leaves nothing.
+    legacy = core / "wp-content" / "wpgate-aside"
+    legacy.mkdir(mode=0o700)
+    shutil.move(aside_root(site) / run, legacy / run)
+    aside_root(site).rmdir()  # the run's folder was all there was in it
+    document = json.loads(true_record.replace(f"{aside_root(site)}/{run}/", f"{legacy}/{run}/"))
+    del document["aside"]
+    assert all(str(legacy) in u["aside"] for u in document["updates"] if u.get("install_began"))
+    path.write_text(json.dumps(document))
     result = wpgate("rollback", run, "--yes", "--json", config=config, env=TOKEN)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "rolled_back"
-    assert_unchanged(failed_run["before"], fingerprint(site))  # wpgate-aside/ and all in it gone too
-    assert not (core / "wp-content/wpgate-aside").exists()
+    assert_unchanged(failed_run["before"], fingerprint(site))  # wp-content/wpgate-aside/ and all in it gone too
+    assert not legacy.exists() and not aside_root(site).exists()
     folder = run_folder(release, run)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     saved = Path(report["database_rollback"]["saved_before_restore"])
@@ -216,10 +231,10 @@ def test_a_run_refused_during_apply_leaves_nothing_on_the_host(bed, release, fai
         killed = wpgate("deploy", str(release["manifest"]), "--to", name, "--yes", config=config,
                         env={**TOKEN, "WPGATE_TEST_KILL_AT": point})
         assert killed.returncode == -9, killed.stderr
-        assert (Path(site.path) / "wp-content/wpgate-aside").is_dir()  # what the kill left, for resume to clear
+        assert aside_root(site).is_dir()  # what the kill left, for resume to clear
         run = sorted((release["folder"] / "state" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)[-1].name
         result = wpgate("resume", run, config=config, env=TOKEN)
         assert result.returncode == 0 and "production was not changed" in result.stderr, result.stderr
     assert_unchanged(before, but_cron(site, fingerprint(site)))
-    assert not (Path(site.path) / "wp-content/wpgate-aside").exists()
+    assert not aside_root(site).exists()
     site.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from wpgate import artifacts as artifact_files
 from wpgate import inventory, upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import SiteConfig
@@ -277,6 +278,91 @@ def test_a_theme_moved_aside_is_installed_and_the_active_theme_is_unchanged(site
     assert (result["method"], result["version"]) == ("install", "1.2.0")
     assert php_value(site, "array(get_option('stylesheet'), get_option('template'))") == ["wpgate-child", "wpgate-parent"]
     front_page(site, fixtures.theme_marker("wpgate-parent", "1.2.0"))
+    assert_clean(site)
+
+
+def swap_for(site, folder: Path, kind: str, slug: str, artifact: Path, files: dict | None = None) -> upgrader.Swap:
+    """A swap as apply asks for it: staged and aside in a run's folder beside the site (same filesystem)."""
+    live = (site.plugins_dir if kind == "plugin" else site.themes_dir) / slug
+    return upgrader.Swap(live=str(live), staged=str(folder / "new" / f"{kind}s" / slug),
+                         aside=str(folder / f"{kind}s" / slug), files=files or artifact_files.file_hashes(artifact))
+
+
+def test_a_plugin_is_swapped_in_with_no_maintenance_and_its_hooks_fire_as_for_an_update(site, artifacts, package,
+                                                                                         tmp_path):
+    """The live folder moves aside whole (a rename: the same folder, with what the plugin wrote in it), the
+    checked new one takes its place, WordPress writes no maintenance file, and upgrader_process_complete
+    fires with action "update" once the new files are live (wpgate-shop's own hook reads its new header)."""
+    site.install_plugin("wpgate-shop", "1.0.0")
+    site.php("delete_option('wpgate_shop_upgraded_by_upgrader');")
+    live = site.plugins_dir / "wpgate-shop"
+    (live / "written-by-the-plugin.txt").write_text("a log the plugin keeps in its own folder")
+    inode = live.stat().st_ino
+    observed(site)
+    zip_path = plugin_zip(artifacts, "wpgate-shop", "2.0.0")
+    swap = swap_for(site, tmp_path / "run", "plugin", "wpgate-shop", zip_path)
+
+    result = upgrader.install_component(bridge_for(site), kind="plugin", slug="wpgate-shop",
+                                        package=package(zip_path), version="2.0.0", swap=swap)
+
+    assert (result["method"], result["version"], result["active"]) == ("bulk_upgrade", "2.0.0", True)
+    assert result["swapped"] is True and result["maintenance"] is False
+    seen = observed(site)
+    assert [(s["event"], s["maintenance"]) for s in seen] == [("post_install", False), ("process_complete", False)]
+    assert seen[-1]["action"] == "update" and seen[-1]["user"] > 0
+    options = dict(line.split("\t") for line in site.sql(
+        "SELECT option_name, option_value FROM wp_options WHERE option_name = 'wpgate_shop_upgraded_by_upgrader'"
+    ).splitlines())
+    assert options == {"wpgate_shop_upgraded_by_upgrader": "2.0.0"}
+    aside = Path(swap.aside)
+    assert aside.stat().st_ino == inode and (aside / "written-by-the-plugin.txt").is_file()
+    assert "Version:           1.0.0" in (aside / "wpgate-shop.php").read_text()
+    assert not Path(swap.staged).exists() and not (live / "written-by-the-plugin.txt").exists()
+    assert {p.relative_to(live).as_posix() for p in live.rglob("*") if p.is_file()} == set(swap.files)
+    assert "wpgate-shop/wpgate-shop.php" in php_value(site, "get_option('active_plugins')")
+    assert_clean(site)
+    front_page(site, fixtures.plugin_marker("wpgate-shop", "2.0.0"))
+
+
+def test_the_active_child_theme_is_swapped_in_and_stays_the_active_theme(site, artifacts, package, tmp_path):
+    """Theme_Upgrader switches the active theme to the folder it installed into when that folder's name is not
+    the theme's: the staged folder's name must never reach it."""
+    site.install_theme("wpgate-parent", "1.0.0")
+    site.install_theme("wpgate-child", "1.0.0")
+    observed(site)
+    zip_path = theme_zip(artifacts, "wpgate-child", "1.1.0")
+    swap = swap_for(site, tmp_path / "run", "theme", "wpgate-child", zip_path)
+
+    result = upgrader.install_component(bridge_for(site), kind="theme", slug="wpgate-child",
+                                        package=package(zip_path), version="1.1.0", swap=swap)
+
+    assert (result["method"], result["version"], result["active"], result["swapped"]) == (
+        "bulk_upgrade", "1.1.0", True, True)
+    assert php_value(site, "array(get_option('stylesheet'), get_option('template'))") == ["wpgate-child", "wpgate-parent"]
+    assert [(s["event"], s["maintenance"], s["action"]) for s in observed(site)] == [
+        ("post_install", False, None), ("process_complete", False, "update")]
+    assert "Version: 1.0.0" in (Path(swap.aside) / "style.css").read_text()
+    assert_clean(site)
+    front_page(site, fixtures.theme_marker("wpgate-child", "1.1.0"))
+
+
+def test_an_unpacked_plugin_that_differs_from_the_artifact_is_never_swapped_in(site, artifacts, package, tmp_path):
+    site.install_plugin("wpgate-notes", "1.0.0")
+    live = site.plugins_dir / "wpgate-notes"
+    inode = live.stat().st_ino
+    zip_path = plugin_zip(artifacts, "wpgate-notes", "1.1.0")
+    files = {**artifact_files.file_hashes(zip_path), "wpgate-notes.php": "0" * 64}
+    swap = swap_for(site, tmp_path / "run", "plugin", "wpgate-notes", zip_path, files)
+
+    with pytest.raises(upgrader.UpgradeError) as raised:
+        upgrader.install_component(bridge_for(site), kind="plugin", slug="wpgate-notes",
+                                   package=package(zip_path), version="1.1.0", swap=swap)
+
+    message = str(raised.value)
+    assert "1 unpacked files differ from the artifact's, e.g. wpgate-notes.php" in message, message
+    assert live.stat().st_ino == inode
+    assert inventory.read(bridge_for(site)).plugins["wpgate-notes"]["version"] == "1.0.0"
+    assert not Path(swap.aside).exists() and not Path(swap.staged).exists()
     assert_clean(site)
 
 

@@ -1,15 +1,19 @@
 """Production as it really is: visitors request pages during deploys, and the web server's PHP keeps the code it
-compiled (OPcache). After each update the web server's OPcache is reset before maintenance is lifted, the probe
-runs and the next update starts: visitors get a complete page of one release or WordPress's maintenance 503,
-and a probe never judges stale code."""
+compiled (OPcache). After each update the web server's OPcache is reset before maintenance is lifted (core), the
+probe runs and the next update starts: visitors get a complete page of one release or WordPress's maintenance
+503 (core's alone: plugins and themes are swapped in by rename), a probe never judges stale code, and the old
+versions wpgate keeps aside meanwhile answer no request."""
 
 from __future__ import annotations
 
+import http.client
 import json
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.helpers import site_entry, wpgate, write_config, write_qa
+from tests.e2e.helpers import site_entry, wpgate, wpgate_paused_after, write_config, write_qa
 from tests.e2e.visitors import MAINTENANCE, RELEASE, Component, Target, Visitors, journal_near
 from wpgate.testbed import fixtures
 
@@ -68,15 +72,63 @@ def releases(bed, tmp_path_factory):
     return {"config": config, "productions": productions, **paths}
 
 
-def deploy_with_visitors(releases, name: str, release: str) -> tuple[dict, Visitors]:
+def deploy_with_visitors(releases, name: str, release: str, *, probe_aside: bool = False) -> tuple[dict, Visitors]:
+    """The deploy, with visitors throughout. With `probe_aside`, a canary PHP file is put in wpgate-hello's live
+    folder first (where it answers), and the deploy is stopped right after its first swap (wpgate-hello's) to
+    request the canary, now in the old version kept aside, wherever a visitor might find it."""
     site = releases["productions"][name]
+    state = releases["config"].parent / "state"
+    argv = ("deploy", str(releases[release]), "--to", name, "--yes", "--json")
+    if probe_aside:
+        (site.plugins_dir / "wpgate-hello" / "canary.php").write_text(CANARY)
+        status, body = raw_get(site.url, "/wp-content/plugins/wpgate-hello/canary.php")
+        assert status == 200 and CANARY_RAN in body, (status, body[:300])  # PHP in a plugin's folder runs
     with Visitors(site.url, COMPONENTS, TARGETS) as visitors:
-        result = wpgate("deploy", str(releases[release]), "--to", name, "--yes", "--json", config=releases["config"],
-                        timeout=600)
+        if probe_aside:
+            result = wpgate_paused_after("swapped", lambda: assert_no_aside_copy_answers(site, state), *argv,
+                                         config=releases["config"], timeout=600)
+        else:
+            result = wpgate(*argv, config=releases["config"], timeout=600)
     assert result.stdout, result.stderr
     report = json.loads(result.stdout)
-    journal = releases["config"].parent / "state" / "runs" / report["run"] / "journal.jsonl"
+    journal = state / "runs" / report["run"] / "journal.jsonl"
     return {"result": result, "report": report, "journal": journal}, visitors
+
+
+# A PHP file of the old wpgate-hello: what it prints when it runs, and its source when it is served as text.
+CANARY = "<?php echo 'wpgate-aside-' . 'canary-ran';\n"
+CANARY_RAN, CANARY_SOURCE = "wpgate-aside-canary-ran", "'wpgate-aside-' . 'canary-ran'"
+
+
+def raw_get(base_url: str, path: str) -> tuple[int, str]:
+    """One GET of exactly `path`, sent as written (no client folds `..` away)."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def assert_no_aside_copy_answers(site, state: Path) -> None:
+    """With the deploy stopped right after wpgate-hello's swap: its old version, canary included, waits in the
+    run's folder, outside the web root, and no request runs or shows it, be it at the folder wpgate used inside
+    wp-content before, through `..` out of the root (plain or encoded), or at the plugin's own place."""
+    run = max((state / "runs").iterdir(), key=lambda path: path.stat().st_mtime)
+    report = json.loads((run / "report.json").read_text())
+    folder = Path(report["aside"]["folder"])
+    kept = folder / run.name / "plugins" / "wpgate-hello" / "canary.php"
+    assert kept.read_text() == CANARY  # the old version is there, whole
+    for path in (f"/wp-content/wpgate-aside/{run.name}/plugins/wpgate-hello/canary.php",
+                 f"/../{folder.name}/{run.name}/plugins/wpgate-hello/canary.php",
+                 f"/%2e%2e/{folder.name}/{run.name}/plugins/wpgate-hello/canary.php",
+                 f"/wp-content/../../{folder.name}/{run.name}/plugins/wpgate-hello/canary.php",
+                 "/wp-content/plugins/wpgate-hello/canary.php"):
+        status, body = raw_get(site.url, path)
+        assert CANARY_RAN not in body and CANARY_SOURCE not in body, (path, status, body[:300])
+    assert Path(site.path).resolve() not in folder.resolve().parents, folder  # so no other URL leads there
 
 
 def assert_no_unplanned_answer(visitors: Visitors, journal) -> None:
@@ -120,13 +172,29 @@ def test_on_a_host_that_never_revalidates_a_broken_plugin_is_named_at_its_own_up
                next(g for g in outcome["report"]["gates"] if g["step"] == "6.3")["evidence"]["applied"]}
     assert "opcache_reset() ran in the web server's PHP (fpm-fcgi)" in applied["wordpress"]["web_opcache"]
     assert_no_unplanned_answer(visitors, outcome["journal"])
+    assert_maintenance_for_core_only(visitors)
+
+
+def assert_maintenance_for_core_only(visitors: Visitors) -> None:
+    """Plugins and themes are swapped in: once a page shows the first plugin's new version (core was applied
+    before it), no visitor gets the maintenance page again."""
+    after = visitors.maintenance_after(2)
+    assert after == [], "\n".join([visitors.tally.summary(), "maintenance after core:",
+                                    *(f"  {answer.at:7.2f}s {answer.path}" for answer in after[:5])])
 
 
 @pytest.mark.parametrize("name", ["nginx-validate-1", "php-s"])
 def test_visitors_get_no_unplanned_answer_during_a_healthy_deploy(releases, name):
     """Core, two plugins and two themes, with visitors throughout: every answer is a complete page of one
-    release or WordPress's maintenance 503. `php -S` keeps OPcache's defaults (timestamps checked every 2 s)."""
-    outcome, visitors = deploy_with_visitors(releases, name, "healthy")
+    release or WordPress's maintenance 503, and that page is core's alone (0 s for plugins and themes).
+    `php -S` keeps OPcache's defaults (timestamps checked every 2 s). Right after the first plugin is swapped
+    in, its old version, kept aside, answers no request: nginx + php-fpm (running as the files' owner, with
+    no rule for wpgate's folders) and `php -S` serve nothing of it."""
+    outcome, visitors = deploy_with_visitors(releases, name, "healthy", probe_aside=True)
     assert outcome["result"].returncode == 0, outcome["result"].stderr
     assert_no_unplanned_answer(visitors, outcome["journal"])
     assert visitors.tally.counts[MAINTENANCE] > 0, visitors.tally.summary()  # core's own maintenance, at least
+    assert_maintenance_for_core_only(visitors)
+    site = releases["productions"][name]
+    assert not (site.plugins_dir / "wpgate-hello" / "canary.php").exists()  # went with the old version
+    assert not Path(outcome["report"]["aside"]["folder"]).exists()  # and that, once the run was complete

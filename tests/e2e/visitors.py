@@ -124,6 +124,17 @@ class Visitors:
         self.states = [tuple(c.new if i < k else c.old for i, c in enumerate(components))
                        for k in range(len(components) + 1)]
 
+    def maintenance_after(self, applied: int) -> list[Answer]:
+        """The maintenance answers asked after a page had shown the release's first `applied` updates in place.
+        Updates are applied in manifest order: when only the first `applied` of them may put the maintenance
+        page up (core's, say), there are none."""
+        reached = [answer.at for answer in self.tally.answers
+                   if answer.verdict == RELEASE and not answer.asset
+                   and self.states.index(tuple(answer.detail.split())) >= applied]
+        if not reached:
+            return []
+        return [answer for answer in self.tally.answers if answer.verdict == MAINTENANCE and answer.at > min(reached)]
+
     def __enter__(self) -> "Visitors":
         self._started = time.monotonic()
         for number in range(self.clients):

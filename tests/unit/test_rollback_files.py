@@ -7,9 +7,12 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from wpgate.command import Command
+from wpgate.errors import GateRefused
 from wpgate.lock import SiteLock
-from wpgate.rollback import _PUT_BACK_CORE
+from wpgate.rollback import _PUT_BACK_CORE, _PUT_BACK_FOLDER
 from wpgate.run import Run, open_private
 from wpgate.transports import LocalTransport
 
@@ -103,3 +106,56 @@ def test_the_last_lock_takes_wpgate_folder_and_its_guards_with_it(tmp_path):
     (folder / "20261126-090000-cd34").mkdir()  # another run's copies, kept for a person
     lock.release()
     assert sorted(path.name for path in folder.iterdir()) == ["20261126-090000-cd34", "index.php"]
+
+
+def put_back_folder(live: Path, aside: Path) -> None:
+    LocalTransport().check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", str(live), str(aside),
+                                      f"{aside}.replaced", "php"))
+
+
+def test_a_plugin_goes_back_by_two_renames_and_again_from_where_it_stopped(tmp_path):
+    live, aside = tmp_path / "plugins" / "shop", tmp_path / "run" / "plugins" / "shop"
+    trash = Path(f"{aside}.replaced")
+    for folder, version in ((live, "new"), (aside, "old")):
+        folder.mkdir(parents=True)
+        (folder / "shop.php").write_text(version)
+    old_inode = aside.stat().st_ino
+    put_back_folder(live, aside)
+    assert contents(live) == {"shop.php": "old"} and live.stat().st_ino == old_inode  # renamed, not copied
+    assert not aside.exists() and not trash.exists()
+
+    # A put-back killed between its two renames left no live folder, the new one in the trash, the copy aside.
+    live.rename(aside)
+    trash.mkdir()
+    (trash / "shop.php").write_text("new")
+    put_back_folder(live, aside)
+    assert contents(live) == {"shop.php": "old"}
+    assert not aside.exists() and not trash.exists()
+
+
+def test_a_put_back_that_cannot_move_the_live_folder_leaves_it_in_place(tmp_path):
+    live, aside = tmp_path / "plugins" / "shop", tmp_path / "run" / "plugins" / "shop"
+    for folder, version in ((live, "new"), (aside, "old")):
+        folder.mkdir(parents=True)
+        (folder / "shop.php").write_text(version)
+    result = LocalTransport().run(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", str(live), str(aside),
+                                             str(tmp_path / "no-such-folder" / "trash"), "php"))
+    assert not result.ok and f"cannot move {live} out of the way" in result.error_text()
+    assert contents(live) == {"shop.php": "new"} and contents(aside) == {"shop.php": "old"}
+
+
+def test_a_lock_held_in_another_of_the_sites_folders_stops_a_run_and_is_broken_only_on_request(tmp_path):
+    transport = LocalTransport()
+    legacy = tmp_path / "wp-content" / "wpgate-aside"
+    legacy.mkdir(parents=True)
+    (legacy / "lock").write_text('{"run": "20261126-090000-cd34", "host": "elsewhere", "pid": 1, "since": "x"}')
+    folder = tmp_path / ".wpgate-aside-site"
+    lock = SiteLock(transport, str(folder), "20261126-101500-ab12", "production",
+                    elsewhere=[str(legacy / "lock"), str(folder / "lock")])
+    with pytest.raises(GateRefused, match=r"locked by run 20261126-090000-cd34 .*its lock: .*wp-content/wpgate-aside/lock"):
+        lock.acquire()
+    assert not folder.exists()
+    assert lock.acquire(break_lock=True)["run"] == "20261126-090000-cd34"
+    assert not (legacy / "lock").exists() and (folder / "lock").is_file()
+    lock.release()
+    assert not folder.exists()

@@ -11,7 +11,9 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-ASIDE_NAME = "wpgate-aside"  # where apply keeps the components it replaces (gates/apply.py)
+from wpgate.aside import LEGACY_NAME
+
+ASIDE_NAME = LEGACY_NAME  # where apply keeps its copies when they must be inside the root (aside.py)
 _ENTRY = re.compile(r"^(\S)\S* (\S+) +(\S+) (\S+) (\S+) (.*)$")
 _ESCAPES = {"\\": 0x5C, "n": 0x0A, "t": 0x09, "a": 0x07, "b": 0x08, "f": 0x0C, "r": 0x0D, "v": 0x0B,
             "?": 0x3F, " ": 0x20, '"': 0x22, "'": 0x27}

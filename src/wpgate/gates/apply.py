@@ -6,7 +6,9 @@ import shlex
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from wpgate import aside as asides
 from wpgate import artifacts, inventory, upgrader
+from wpgate.aside import GUARD_FILES
 from wpgate.caches import Outcome
 from wpgate.caches.opcache import Opcache
 from wpgate.command import Command
@@ -18,35 +20,32 @@ from wpgate.release import Update, artifact_file
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-# Kept aside and uploaded here: beside the site's own files, so that putting a component back is a
-# rename on the same filesystem. Owner-only, refused to web requests on Apache (see the README for
-# nginx), packages removed once installed, and the whole folder removed when the run completes.
-ASIDE_FOLDER = "wpgate-aside"
-# Once WordPress's maintenance file is written, requests already past its check still run: files
-# change only after they had this long to finish. A page renders in well under a second on an idle
-# host; on a loaded one (the test suite's 2 cores, 4 workers) 1 s let one request meet the new files.
+# Once WordPress's maintenance file is written, requests already past its check still run: core files
+# change only after they had this long to finish. A page renders in well under a second on an idle host;
+# on a loaded one (the test suite's 2 cores, 4 workers) 1 s let one request meet the new files.
 # A fixed wait is a stopgap: counting the requests in flight (php-fpm's status page) would be exact.
 DRAIN_SECONDS = 2.0
-GUARD_FILES = {"index.php": "<?php\n// Silence is golden.\n",
-            ".htaccess": "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n"}
 
 
 def describe(deployment: "Deployment") -> list[str]:
     """What apply will do, in order: all that `--dry-run` shows."""
     lines = [f"0. before any change: reset the web server's OPcache once to prove it can be "
              f"({Opcache(caches_gate.target(deployment)).describe()})"]
+    if deployment.aside is not None:
+        lines[0] += f"; old versions are kept in {deployment.aside.describe()}"
     for number, update in enumerate(deployment.release.updates, 1):
         how = ("Core_Upgrader with maintenance on, the web server's OPcache reset, the database upgrade in a "
                "fresh PHP process, maintenance off" if update.type == "core" else
-               f"WordPress's {update.type} upgrader, as the Dashboard's Update now does, then the web server's "
-               "OPcache reset before maintenance is lifted and the probe runs")
+               f"WordPress's {update.type} upgrader, as the Dashboard's Update now does (its hooks fire as there), "
+               "unpacks it beside the live folder, where it is checked against the artifact; then it is swapped "
+               "in by rename, with no maintenance page, and the web server's OPcache is reset before the probe")
         lines.append(f"{number}. {update.type} {update.slug}: {update.from_version} → {update.to_version} "
                      f"from {update.artifact.path} ({how})")
     return lines
 
 
 def workdir(deployment: "Deployment") -> str:
-    return f"{deployment.before.data['paths']['content']}/{ASIDE_FOLDER}/{deployment.run.id}"
+    return deployment.aside.run_folder(deployment.run.id)
 
 
 def live_path(deployment: "Deployment", update: Update) -> str:
@@ -57,18 +56,17 @@ def live_path(deployment: "Deployment", update: Update) -> str:
 
 
 def aside_path(deployment: "Deployment", update: Update) -> str:
-    if update.type == "core":
-        return f"{workdir(deployment)}/core"
-    return f"{workdir(deployment)}/{update.type}s/{update.slug}"
+    return deployment.aside.kept(deployment.run.id, update.type, update.slug)
 
 
 def undo_instructions(deployment: "Deployment", update: Update) -> str:
     """How a person puts one component back by hand from what apply kept aside."""
     live, aside = shlex.quote(live_path(deployment, update)), shlex.quote(aside_path(deployment, update))
+    opened = (f"chmod 700 {shlex.quote(workdir(deployment))} && " if deployment.aside.sealed else "")
     if update.type == "core":
-        return (f"core: cp -a {aside}/. {live}/ and restore the database from your backup "
+        return (f"core: {opened}cp -a {aside}/. {live}/ and restore the database from your backup "
                 "(the core update upgraded it)")
-    return f"{update.type} {update.slug}: rm -rf {live} && mv {aside} {live}"
+    return f"{update.type} {update.slug}: {opened}rm -rf {live} && mv {aside} {live}"
 
 
 def run(deployment: "Deployment") -> dict[str, Any]:
@@ -79,7 +77,8 @@ def run(deployment: "Deployment") -> dict[str, Any]:
                          f"code after each update: {error}") from None
     prepare(deployment)
     results = [apply_one(deployment, index, update) for index, update in enumerate(deployment.release.updates)]
-    return {"applied": results, "workdir": workdir(deployment), "web_opcache": ready.result}
+    return {"applied": results, "workdir": workdir(deployment), "web_opcache": ready.result,
+            "old_versions_kept": deployment.aside.describe()}
 
 
 def web_opcache(deployment: "Deployment", index: int | None) -> Outcome:
@@ -94,23 +93,26 @@ def web_opcache(deployment: "Deployment", index: int | None) -> Outcome:
 
 
 def prepare(deployment: "Deployment") -> None:
-    """The run's folder on the host, for the aside copies and the packages: owner only."""
-    transport = deployment.transport
+    """The run's folder on the host, for the old versions, the new ones before their swap, and the packages:
+    owner only, and closed to everyone (mode 000) between wpgate's steps where it is inside the web root."""
+    transport, aside = deployment.transport, deployment.aside
     folder = workdir(deployment)
-    parent = folder.rsplit("/", 1)[0]
-    with deployment.run.action("prepare", workdir=folder):
-        transport.check(Command.of("mkdir", "-p", f"{folder}/packages", f"{folder}/plugins", f"{folder}/themes"))
-        transport.check(Command.of("chmod", "700", parent, folder))
-        for name, text in GUARD_FILES.items():
-            transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
-                                       f"{parent}/{name}", text))
+    with deployment.run.action("prepare", workdir=folder, how=aside.how):
+        transport.check(Command.of("sh", "-c", '[ ! -d "$1" ] || chmod 700 -- "$1"', "sh", folder))
+        transport.check(Command.of("mkdir", "-p", aside.packages(deployment.run.id), f"{folder}/plugins",
+                                   f"{folder}/themes", f"{folder}/new/plugins", f"{folder}/new/themes"))
+        transport.check(Command.of("chmod", "700", aside.folder, folder))
+        if aside.sealed:
+            for name, text in GUARD_FILES.items():
+                transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
+                                           f"{aside.folder}/{name}", text))
+            asides.seal(transport, folder)
 
 
 def clean_up(deployment: "Deployment") -> None:
-    """After a complete run the aside copies are not needed, and old plugin code should not stay
-    inside the web root."""
+    """After a complete run the old versions are not needed, and should not stay on the host."""
     with deployment.run.action("clean_up", workdir=workdir(deployment)):
-        deployment.transport.check(Command.of("rm", "-rf", "--", workdir(deployment)))
+        deployment.aside.remove_run_folder(deployment.transport, deployment.run.id)
 
 
 def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str, Any]:
@@ -118,35 +120,41 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
     entry = run.updates[index]
     deployment.say(f"  applying {update.label}")
     with run.action("apply", index=index, type=update.type, slug=update.slug, to=update.to_version) as done:
-        live, aside = live_path(deployment, update), aside_path(deployment, update)
-        with run.action("aside", index=index, source=live, aside=aside):
-            names = _keep_aside(deployment, update, live, aside)
-        entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
-        if names:  # what rollback puts back, and what it may remove as added by the new core (rollback.py)
-            entry["aside_names"] = names
+        with deployment.aside.opened(transport, run.id):
+            live, aside = live_path(deployment, update), aside_path(deployment, update)
+            if update.type == "core":
+                with run.action("aside", index=index, source=live, aside=aside):
+                    names = _keep_aside(deployment, update, live, aside)
+                # What rollback puts back, and what it may remove as added by the new core (rollback.py).
+                entry["aside_names"] = names
+            entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
 
-        local = artifact_file(deployment.settings.state_dir, update.artifact)
-        package = f"{workdir(deployment)}/packages/{local.name}"
-        with run.action("upload", index=index, package=package):
-            transport.upload(local, package, progress=f"    uploading {local.name}")
-        remote_sha256 = transport.sha256(package)
-        if remote_sha256 != update.artifact.sha256:
-            raise GateFailed(f"{update.label}: the artifact arrived damaged on the host "
-                             f"(sha256 {remote_sha256[:12]}…)",
-                             {"update": index, "expected": update.artifact.sha256, "found": remote_sha256})
-        run.event("artifact.verified", index=index, sha256=remote_sha256)
-        # WordPress's upgrader may delete the package it unpacks: it gets a copy of its own.
-        install_copy = str(PurePosixPath(package).with_suffix(".install.zip"))
-        with run.action("copy_package", index=index, package=install_copy):
-            transport.check(Command.of("cp", "--", package, install_copy))
+            local = artifact_file(deployment.settings.state_dir, update.artifact)
+            package = f"{deployment.aside.packages(run.id)}/{local.name}"
+            with run.action("upload", index=index, package=package):
+                transport.upload(local, package, progress=f"    uploading {local.name}")
+            remote_sha256 = transport.sha256(package)
+            if remote_sha256 != update.artifact.sha256:
+                raise GateFailed(f"{update.label}: the artifact arrived damaged on the host "
+                                 f"(sha256 {remote_sha256[:12]}…)",
+                                 {"update": index, "expected": update.artifact.sha256, "found": remote_sha256})
+            run.event("artifact.verified", index=index, sha256=remote_sha256)
+            # WordPress's upgrader may delete the package it unpacks: it gets a copy of its own.
+            install_copy = str(PurePosixPath(package).with_suffix(".install.zip"))
+            with run.action("copy_package", index=index, package=install_copy):
+                transport.check(Command.of("cp", "--", package, install_copy))
 
-        # From here the site itself changes.
-        run.changed = True
-        entry.update(status="applying", install_began=True)
-        run.write_report()
-        installed, database, web = _install(deployment, index, update, install_copy)
-        with run.action("remove_packages", index=index):
-            transport.check(Command.of("rm", "-f", "--", package, install_copy))
+            # From here the site itself changes.
+            run.changed = True
+            entry.update(status="applying", install_began=True)
+            run.write_report()
+            if update.type == "core":
+                installed, database, web = _install_core(deployment, index, update, install_copy)
+            else:
+                installed, database = _swap_in(deployment, index, update, install_copy, local), None
+                web = _after_swap(deployment, index, update, live, aside)
+            with run.action("remove_packages", index=index):
+                transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
         found = verify(deployment, index, update)
         entry["status"] = "applied"
@@ -155,27 +163,57 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
     probe = monitor.probe(deployment, index, update)  # names this update when the site broke here
     return {"type": update.type, "slug": update.slug, "to": found, "method": installed.get("method"),
             "aside": aside, "database": database, "web_opcache": web.result if web else None,
+            "maintenance": "on while the core files changed" if update.type == "core" else
+            "none: unpacked beside the live folder, checked, swapped in by rename",
             **({"probe": probe} if probe else {})}
 
 
 def _keep_aside(deployment: "Deployment", update: Update, live: str, aside: str) -> list[str]:
-    """A copy of the component as it is now; for core, the names copied (its folders and root files)."""
+    """A copy of core as it is now: its folders and root files; the names copied."""
     transport = deployment.transport
-    if update.type == "core":
-        core_files = artifacts.CORE_FOLDERS + tuple(artifacts.core_root_files(transport, live))
-        transport.check(Command.of("mkdir", "-p", aside))
-        transport.check(Command.of("cp", "-a", "--", *core_files, aside + "/", cwd=live))
-        return list(core_files)
-    transport.check(Command.of("cp", "-a", "--", live, aside))
-    return []
+    core_files = artifacts.CORE_FOLDERS + tuple(artifacts.core_root_files(transport, live))
+    transport.check(Command.of("mkdir", "-p", aside))
+    transport.check(Command.of("cp", "-a", "--", *core_files, aside + "/", cwd=live))
+    return list(core_files)
 
 
-def _install(deployment: "Deployment", index: int, update: Update,
-             package: str) -> tuple[dict[str, Any], Any, Outcome | None]:
+def _swap_in(deployment: "Deployment", index: int, update: Update, package: str, local: Path) -> dict[str, Any]:
+    """A plugin or theme, with no maintenance page: WordPress's upgrader unpacks the package into the run's
+    folder (on the live folder's filesystem), wpgate's PHP checks every file there against the artifact, then
+    two renames, one right after the other, put the live folder aside and the new one in its place. The
+    upgrader's hooks fire as in the Dashboard's Update now (upgrader_process_complete with action "update",
+    the plugin's active state kept). A failure before the swap leaves the live folder as it was."""
+    run = deployment.run
+    swap = upgrader.Swap(live=live_path(deployment, update),
+                         staged=deployment.aside.staged(run.id, update.type, update.slug),
+                         aside=aside_path(deployment, update), files=artifacts.file_hashes(local))
+    try:
+        with run.action("install", index=index, staged=swap.staged) as done:
+            installed = upgrader.install_component(deployment.bridge, kind=update.type, slug=update.slug,
+                                                   package=package, version=update.to_version, swap=swap)
+            done.update(method=installed.get("method"), swapped=installed.get("swapped"))
+    except WpgateError as error:
+        raise GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index}) from None
+    return installed
+
+
+def _after_swap(deployment: "Deployment", index: int, update: Update, live: str, aside: str) -> Outcome:
+    """The web server's PHP in line with the new folder before the probe runs and the next update starts."""
+    try:
+        web = web_opcache(deployment, index)
+    except WpgateError as error:
+        raise GateFailed(f"{update.label}: the web server's PHP may still run the old code: {error}",
+                         {"update": index}) from None
+    deployment.run.event("swapped", index=index, type=update.type, slug=update.slug, live=live, aside=aside)
+    return web
+
+
+def _install_core(deployment: "Deployment", index: int, update: Update,
+                  package: str) -> tuple[dict[str, Any], Any, Outcome | None]:
     """Maintenance on (WordPress's upgrader writes the file, wpgate keeps it) → the files → the web
-    server's OPcache reset → (core) the database upgrade → maintenance off. So no visitor, probe or
-    next update meets code compiled from the old files beside the new ones. Maintenance is off
-    afterwards whatever happened, and a later failure never hides the upgrader's own error."""
+    server's OPcache reset → the database upgrade → maintenance off. So no visitor, probe or next update
+    meets code compiled from the old files beside the new ones. Maintenance is off afterwards whatever
+    happened, and a later failure never hides the upgrader's own error."""
     run, bridge = deployment.run, deployment.bridge
     failure: GateFailed | None = None
     installed: dict[str, Any] = {}
@@ -197,7 +235,7 @@ def _install(deployment: "Deployment", index: int, update: Update,
         if failure is None:
             failure = GateFailed(f"{update.label}: the web server's PHP may still run the old code: {error}",
                                  {"update": index})
-    if failure is None and update.type == "core":
+    if failure is None:
         try:
             with run.action("upgrade_database", index=index) as done:
                 database = upgrader.upgrade_database(bridge)

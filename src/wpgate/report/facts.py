@@ -110,7 +110,7 @@ class Facts:
         texts = [self.reason or ""] + [str((gate.get("evidence") or {}).get("error", ""))
                                        for gate in self.report.get("gates", []) if gate.get("status") == "failed"]
         # Only a fatal error says whose code ran; wpgate's own aside copies are not the live component.
-        texts = [re.sub(r"\S*/wpgate-aside/\S*", "", text) for text in texts if "fatal" in text.lower()]
+        texts = [re.sub(r"\S*/\.?wpgate-aside[^/\s]*/\S*", "", text) for text in texts if "fatal" in text.lower()]
         for update in updates:
             if update.get("type") not in ("plugin", "theme"):
                 continue
