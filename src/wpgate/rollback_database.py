@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from wpgate import backup as backups, inventory
+from wpgate import backup as backups, inventory, upgrader
 from wpgate.backup import database, rows, snapshot
 from wpgate.backup.snapshot import Snapshot, VisitorRows
 from wpgate.bridge import Bridge
@@ -229,6 +229,10 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
         target.say(f"  the database equals backup {backup.id} already")
         return []
     private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
+    # Nobody writes from the save to the put-back: a row written in between would be in neither (the
+    # caller turns maintenance off once this returns, however it ends).
+    with target.run.action("maintenance_on"):
+        upgrader.maintenance_on(bridge)
     saved = _new_file(target.run.folder, "database-before-rollback")
     with target.run.action("save_database", to=str(saved)):
         _save_database(target, saved)

@@ -210,6 +210,11 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "order B" in exported and "Comment B" not in exported
     assert f"{production.db_name}_wpgate_rows" not in production.sql("SHOW DATABASES")
     assert [entry["status"] for entry in report["history"]] == ["complete", "rolled_back"]
+    # Maintenance is on from the database's save to the put-back of visitors' rows: nobody writes in between.
+    journal = [json.loads(line)["event"] for line in
+               (shop["folder"] / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()]
+    on, off = journal.index("maintenance_on.done"), len(journal) - 1 - journal[::-1].index("maintenance_off.done")
+    assert on < journal.index("save_database.begin") < journal.index("put_back_rows.done") < off, journal
 
 
 def test_keep_and_restore_database_together_are_refused(shop):
