@@ -256,8 +256,11 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
             side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
                                                       backups.backup_config(target.site_name, site).verify_database,
                                                       prefix=prefix, journal=journal))
-        except Exception as error:  # best effort: the restore goes on, the saved database holds every row
-            side, since["error"] = None, f"the changed tables could not be copied aside to compare: {error}"
+        except Exception as error:  # without it the rows visitors wrote could not be put back: no restore
+            since["error"] = f"the changed tables could not be copied aside to compare: {error}"
+            outcome["database"] = "not restored"
+            return [f"the database was not restored from {backup.id}: {since['error']}; it is as it was, and "
+                    f"saved in {saved}; roll back again once the cause is fixed, or restore it by hand"]
         with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
             backups.restore_database(backup, site, transport, bridge)
         if side:
@@ -283,14 +286,13 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
             except Exception as error:
                 since["error"] = f"the rows written since the backup could not be exported: {error}"
     since["tables"] = [entry.record() for entry in found]
-    for key in ("error", "put_back_error"):
-        if key in since:
-            target.say(f"  {since[key]}; every row is in {saved}")
+    problems = [f"{since[key]}: the database went back to {backup.id}; every row written since is in {saved}: "
+                "load what is missing from it by hand" for key in ("error", "put_back_error") if key in since]
     for entry in found:
         target.say(f"  {entry.describe()}")
     if found:
         target.say(f"  rows written since the backup that are not live again are exported to {exported}")
-    return []
+    return problems
 
 
 def _new_file(folder: Path, stem: str) -> Path:

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.helpers import WPGATE, assert_unchanged, fingerprint, site_entry, wpgate, wpgate_json, write_config, \
     write_qa
@@ -184,6 +185,21 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "database: stays as it is, nothing in it is restored: kept on request (--keep-database); the release " \
            "changed the database" in kept.stderr
 
+    # Where the rows cannot be copied aside to be put back (here: a side database that is the site's own), the
+    # database is not restored and the rollback is not complete (exit 5); a rollback run again finishes it.
+    settings = yaml.safe_load(config.read_text())
+    settings["sites"]["production"]["backup"]["verify_database"] = production.db_name
+    broken = shop["folder"] / "wpgate-no-side-copy.yml"
+    broken.write_text(yaml.safe_dump(settings, sort_keys=False))
+    failed = wpgate("rollback", run, "--yes", "--json", config=broken)
+    assert failed.returncode == 5, failed.stderr
+    report = json.loads(failed.stdout)
+    assert report["status"] == "rollback_failed" and report["database_rollback"]["database"] == "not restored"
+    saved = report["database_rollback"]["saved_before_restore"]
+    assert any("was not restored" in problem and saved in problem for problem in report["rollback"]["problems"])
+    assert "note" in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
+    assert live(production, "B") == {"comment": True, "account": True, "order": True}
+
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
@@ -209,7 +225,7 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     exported = Path(database["rows_since_backup"]["file"]).read_text()
     assert "order B" in exported and "Comment B" not in exported
     assert f"{production.db_name}_wpgate_rows" not in production.sql("SHOW DATABASES")
-    assert [entry["status"] for entry in report["history"]] == ["complete", "rolled_back"]
+    assert [entry["status"] for entry in report["history"]] == ["complete", "rollback_failed", "rolled_back"]
     # Maintenance is on from the database's save to the put-back of visitors' rows: nobody writes in between.
     journal = [json.loads(line)["event"] for line in
                (shop["folder"] / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()]
