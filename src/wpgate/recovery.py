@@ -173,16 +173,32 @@ def _dry_run(settings: Settings, run: Run, console: Console, database_mode: str 
             decided = _database_plan(target, database_mode, console)
             for line in _plan_lines(deployment, decided):
                 deployment.say(line)
-            deployment.say("dry run: nothing was changed; the rollback could proceed")
-            plan_record: dict[str, Any] = {"could_proceed": True}
+            blocker = dry_run_blocker(decided)
+            plan_record: dict[str, Any] = {"could_proceed": blocker is None}
             if decided is not None:
                 plan_record.update(decided.record())
                 if decided.backup is not None:
                     plan_record["backup"] = {"id": decided.backup.id, "created_at": decided.backup.created_at,
                                              "age_seconds": round(decided.backup.age_seconds())}
+            if blocker:
+                plan_record["why_not"] = blocker
+                refused = GateRefused(f"dry run: nothing was changed; the rollback could not complete: {blocker}")
+                refused.report = run.report() | {"rollback_plan": plan_record}
+                raise refused
+            deployment.say("dry run: nothing was changed; the rollback could proceed")
             return run.report() | {"rollback_plan": plan_record}
     finally:
         run.close()
+
+
+def dry_run_blocker(decided: rollback_database.Plan | None) -> str | None:
+    """Why a rollback of the plan `decided` would not end proved (exit 5), so its dry run does not exit 0;
+    None when it could proceed. Without a plan (the site cannot be read now), that is not known."""
+    if decided is None:
+        return "whether the database goes back cannot be told before the files are put back"
+    if decided.problem:
+        return f"the database must go back, but {decided.problem}"
+    return None
 
 
 def _backup_verifies(deployment: Deployment) -> None:

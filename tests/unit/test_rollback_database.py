@@ -77,3 +77,14 @@ def test_a_snapshot_is_saved_private_and_read_back(tmp_path):
     assert snapshot.load(path) == taken
     path.write_bytes(b"not gzip")
     assert snapshot.load(path) is None and snapshot.load(tmp_path / "missing.json.gz") is None
+
+
+def test_a_dry_run_does_not_say_the_rollback_could_proceed_when_it_would_not_be_proved():
+    from wpgate import recovery
+    from wpgate.rollback_database import Plan
+
+    assert recovery.dry_run_blocker(Plan(False, "the release changed nothing")) is None
+    assert recovery.dry_run_blocker(Plan(True, "the release changed the database", backup=object())) is None
+    missing = Plan(True, "the release changed the database", problem="the run has no backup to restore it from")
+    assert "the run has no backup" in recovery.dry_run_blocker(missing)
+    assert "cannot be told" in recovery.dry_run_blocker(None)
