@@ -346,6 +346,9 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
             run.updates[index]["status"] = "applied"
+        # Every update is in place: what the release changed in the database, before visitors' later writes
+        # mix in, when the run stopped before it took that snapshot.
+        rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
         passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"}
         if "6.5" not in passed:
             _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))

@@ -84,6 +84,7 @@ class Plan:
     after: Snapshot | None = None
     backup: Any = None  # the run's Backup, when it has one
     counted: bool = False  # visitors' rows were counted (the run has its snapshots)
+    uncounted: str | None = None  # why visitors' rows cannot be told from the run's, when the run has a snapshot
     problem: str | None = None  # why the database cannot go back (no backup)
 
     def fate(self, rows_of: VisitorRows) -> str:
@@ -95,6 +96,8 @@ class Plan:
         entry: dict[str, Any] = {"database": "restored" if self.restore else "kept", "why": self.why}
         if self.release_changes:
             entry["release_changes"] = self.release_changes
+        if self.uncounted:
+            entry["visitors_rows_not_counted"] = self.uncounted
         if self.counted:
             entry["visitors_rows"] = [{"table": r.table, "new": r.new, "changed": r.changed, "removed": r.removed,
                                        "fate": self.fate(r), **({"why": r.unsafe} if r.unsafe and self.restore else {})}
@@ -119,8 +122,8 @@ def plan(target: "Target", mode: str | None) -> Plan:
         with snapshot.connect(target.transport, target.bridge) as connection:
             now = connection.snapshot()
         result.release_changes = [c.describe() for c in snapshot.release_changes(before, after or now)]
-        result.visitors = snapshot.visitors_rows(before, after, now)
-        result.counted = True
+        result.visitors, result.uncounted = count_visitors(before, after, now)
+        result.counted = result.uncounted is None
         matters = bool(result.release_changes)
         stopped = "" if after else " (the run stopped before its snapshot after apply: every change since it began counts as the run's)"
         if matters:
@@ -142,6 +145,15 @@ def plan(target: "Target", mode: str | None) -> Plan:
     if result.restore and backup is None:
         result.problem = missing or "the run has no backup to restore the database from"
     return result
+
+
+def count_visitors(before: Snapshot, after: Snapshot | None, now: Snapshot) -> tuple[list[VisitorRows], str | None]:
+    """The rows visitors wrote since the run began, per table; without the snapshot after apply they cannot
+    be told from the run's own: none counted, and why (never "none")."""
+    if after is None:
+        return [], ("cannot tell which rows are visitors': the run stopped before its snapshot after apply, so "
+                    "every row written since it began may be its own")
+    return snapshot.visitors_rows(before, after, now), None
 
 
 def _differs_from_backup(target: "Target", backup: Any) -> list[str]:
@@ -167,9 +179,13 @@ def describe(result: Plan) -> list[str]:
     if result.problem:
         lines.append(f"  but {result.problem}")
     if not result.counted:
+        if result.uncounted:
+            lines.append(f"rows visitors wrote since the run began: {result.uncounted}")
         if result.restore:
             lines.append("rows written since the backup: they leave the live site; all of them are exported to the "
                          "run's folder (the run has no snapshots to tell visitors' rows from its own)")
+        elif result.uncounted:
+            lines.append("  every row written since stays live")
         return lines
     if not result.visitors:
         lines.append(f"rows visitors wrote since the run began: none ({NOT_COUNTED})")

@@ -88,3 +88,20 @@ def test_a_dry_run_does_not_say_the_rollback_could_proceed_when_it_would_not_be_
     missing = Plan(True, "the release changed the database", problem="the run has no backup to restore it from")
     assert "the run has no backup" in recovery.dry_run_blocker(missing)
     assert "cannot be told" in recovery.dry_run_blocker(None)
+
+
+def test_without_the_snapshot_after_apply_visitors_rows_are_not_said_to_be_none():
+    from wpgate import rollback_database
+    from wpgate.rollback_database import Plan
+
+    before = state(wp_comments=table({"c1": H}))
+    now = state(wp_comments=table({"c1": H, "c2": "9" * 16}))
+    counted, why = rollback_database.count_visitors(before, None, now)
+    assert counted == [] and "cannot tell which rows are visitors'" in why
+    counted, why = rollback_database.count_visitors(before, before, now)
+    assert why is None and counted[0].new == 1
+    kept = Plan(False, "the release changed nothing", before=before,
+                uncounted=rollback_database.count_visitors(before, None, now)[1])
+    text = "\n".join(rollback_database.describe(kept))
+    assert "cannot tell which rows are visitors'" in text and "began: none" not in text
+    assert kept.record()["visitors_rows_not_counted"].startswith("cannot tell") and "visitors_rows" not in kept.record()
