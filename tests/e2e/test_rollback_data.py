@@ -170,6 +170,8 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "note" in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
     visitors_write(production, "B", note=True)
     production.sql("UPDATE wp_comments SET comment_content = 'Edited by its author' WHERE comment_author = 'Visitor A'")
+    # A row the release changed, edited since: a conflict, never put back over the restored one.
+    production.sql("UPDATE wp_options SET option_value = '4' WHERE option_name = 'wpgate_shop_db_version'")
 
     dry = wpgate("rollback", run, "--dry-run", config=config)
     assert dry.returncode == 0, dry.stderr
@@ -222,6 +224,7 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     tables = {entry["table"]: entry for entry in database["rows_since_backup"]["tables"]}
     assert tables["wp_comments"]["put_back"] >= 2 and tables["wp_users"]["put_back"] == 1
     assert "schema" in tables["wp_wpgate_shop_orders"]["not_put_back"]
+    assert tables["wp_options"]["conflicts"] >= 1, tables["wp_options"]
     exported = Path(database["rows_since_backup"]["file"]).read_text()
     assert "order B" in exported and "Comment B" not in exported
     assert f"{production.db_name}_wpgate_rows" not in production.sql("SHOW DATABASES")

@@ -105,3 +105,18 @@ def test_without_the_snapshot_after_apply_visitors_rows_are_not_said_to_be_none(
     text = "\n".join(rollback_database.describe(kept))
     assert "cannot tell which rows are visitors'" in text and "began: none" not in text
     assert kept.record()["visitors_rows_not_counted"].startswith("cannot tell") and "visitors_rows" not in kept.record()
+
+
+def test_a_row_the_release_changed_and_someone_edited_since_is_a_conflict_never_put_back():
+    from wpgate.backup import rows
+
+    before = state(wp_options=table({"version": "1" * 16, "blogname": "2" * 16, "gone": "3" * 16}))
+    after = state(wp_options=table({"version": "5" * 16, "blogname": "2" * 16, "gone": "4" * 16}))
+    written = [("version", "6" * 16), ("blogname", "7" * 16)]  # both edited after apply
+    back, removals, conflicts = rows.choose("wp_options", written, ["gone"], before, after)
+    assert back == ["blogname"] and removals == [] and conflicts == 2
+    # As the run left it: the run's own, neither put back nor a conflict.
+    back, removals, conflicts = rows.choose("wp_options", [("version", "5" * 16)], [], before, after)
+    assert (back, removals, conflicts) == ([], [], 0)
+    entry = rows.TableRows("wp_options", changed=2, conflicts=2)
+    assert entry.record()["conflicts"] == 2 and "conflict" in entry.describe()

@@ -315,6 +315,14 @@ def is_the_runs(key: str, row: str | None, before: Snapshot, after_apply: Snapsh
     return at_start != after and after == row
 
 
+def release_touched(key: str, before: Snapshot, after_apply: Snapshot | None, table: str) -> bool:
+    """The release changed the row of `key` during apply (added, changed or removed it)."""
+    if after_apply is None:
+        return False
+    was, then = before.tables.get(table), after_apply.tables.get(table)
+    return (was.rows.get(key) if was else None) != (then.rows.get(key) if then else None)
+
+
 @dataclass
 class VisitorRows:
     """Rows written since the run began, in one table, that are not the run's own."""
