@@ -120,3 +120,11 @@ def test_a_row_the_release_changed_and_someone_edited_since_is_a_conflict_never_
     assert (back, removals, conflicts) == ([], [], 0)
     entry = rows.TableRows("wp_options", changed=2, conflicts=2)
     assert entry.record()["conflicts"] == 2 and "conflict" in entry.describe()
+
+
+def test_a_job_the_release_queued_in_action_scheduler_is_a_change_of_the_release():
+    before = state(wp_actionscheduler_actions=table({"a1": H + "s"}), wp_woocommerce_sessions=table({}))
+    after = state(wp_actionscheduler_actions=table({"a1": "1" * 16 + "s", "a2": H + "s"}),
+                  wp_woocommerce_sessions=table({"s1": H + "s"}))
+    described = [change.describe() for change in snapshot.release_changes(before, after)]
+    assert described == ["table wp_actionscheduler_actions: 1 job queued"]
