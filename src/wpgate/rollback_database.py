@@ -225,6 +225,9 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
         return []
     result = decided or plan(target, mode)
     outcome = result.record()
+    earlier = target.run.extra.get("database_rollback")
+    if earlier:  # an earlier attempt's record stays: where it saved the database, what it found
+        target.run.extra.setdefault("database_rollback_attempts", []).append(earlier)
     target.run.extra["database_rollback"] = outcome
     if result.restore and result.backup is None:
         return [f"the database must go back ({result.why}), but {result.problem}: restore it by hand"]
@@ -241,7 +244,10 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     changed = backups.table_differences(backup.tables, tables_now, expected_label="the backup",
                                         found_label="the database", ignore=backup.changed_during_backup)
     outcome.update(backup=backup.id, changed=changed[:50])
-    if not changed:
+    # An attempt killed between its side copy and its put-back left the side copy and its saved dump: this
+    # attempt goes on from them (the database as it is now may be the backup already, or half loaded).
+    pending = target.run.extra.get(PENDING)
+    if not changed and not pending:
         target.say(f"  the database equals backup {backup.id} already")
         return []
     private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
@@ -249,16 +255,21 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     # caller turns maintenance off once this returns, however it ends).
     with target.run.action("maintenance_on"):
         upgrader.maintenance_on(bridge)
-    saved = _new_file(target.run.folder, "database-before-rollback")
-    with target.run.action("save_database", to=str(saved)):
-        _save_database(target, saved)
+    if pending:
+        saved = Path(pending["saved"])
+        target.say(f"  an earlier rollback was cut short after it copied the changed tables aside: going on from "
+                   f"its copy; the database as it was before any restore is in {saved}")
+    else:
+        saved = _new_file(target.run.folder, "database-before-rollback")
+        with target.run.action("save_database", to=str(saved)):
+            _save_database(target, saved)
     outcome["saved_before_restore"] = str(saved)
     target.say(f"  {result.why}; its state is saved in {saved}; restoring {backup.id}")
     facts = bridge.call("backup_facts", load_extensions=False)
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(transport, database.SQL_CLIENTS)
     prefix = str(facts.get("table_prefix") or "")
-    tables = rows.changed_tables(backup.tables, tables_now, prefix)
+    tables = pending["tables"] if pending else rows.changed_tables(backup.tables, tables_now, prefix)
     exported = _new_file(target.run.folder, "rows-since-backup")
     since: dict[str, Any] = {"file": str(exported)}
     outcome["rows_since_backup"] = since
@@ -271,14 +282,20 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
         try:  # the rows are compared in a side copy; without one, the whole saved database still holds them
             side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
                                                       backups.backup_config(target.site_name, site).verify_database,
-                                                      prefix=prefix, journal=journal))
+                                                      prefix=prefix, journal=journal, reuse=pending))
+            # Journaled until the put-back is done: a kill before then leaves the copy for the next attempt.
+            target.run.extra[PENDING] = {"saved": str(saved), "tables": side.tables, "side": side.name,
+                                         "scratch_prefix": side.scratch_prefix}
+            target.run.write_report()
+            stack.callback(_not_pending, target.run)  # however this ends but killed: the copy is dropped
         except Exception as error:  # without it the rows visitors wrote could not be put back: no restore
             since["error"] = f"the changed tables could not be copied aside to compare: {error}"
             outcome["database"] = "not restored"
             return [f"the database was not restored from {backup.id}: {since['error']}; it is as it was, and "
                     f"saved in {saved}; roll back again once the cause is fixed, or restore it by hand"]
-        with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
-            backups.restore_database(backup, site, transport, bridge)
+        if changed:
+            with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
+                backups.restore_database(backup, site, transport, bridge)
         if side:
             try:
                 found = side.compare(set(backup.tables))
@@ -309,6 +326,14 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     if found:
         target.say(f"  rows written since the backup that are not live again are exported to {exported}")
     return problems
+
+
+PENDING = "database_rollback_pending"
+
+
+def _not_pending(run: Run) -> None:
+    run.extra.pop(PENDING, None)
+    run.write_report()
 
 
 def _new_file(folder: Path, stem: str) -> Path:

@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -202,11 +203,25 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "note" in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
     assert live(production, "B") == {"comment": True, "account": True, "order": True}
 
+    # A rollback killed right after the database went back, before visitors' rows are put back: the next
+    # one goes on from the copy it made of them, and names the dump that attempt saved.
+    killed = subprocess.Popen([str(WPGATE), "-c", str(config), "rollback", run, "--yes"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "WPGATE_TEST_PAUSE_AFTER": "restore_database.done"})
+    while killed.poll() is None and Path(f"/proc/{killed.pid}/stat").read_text().split(") ")[1][0] != "T":
+        time.sleep(0.2)
+    killed.kill()
+    killed.wait()
+    assert not live(production, "B")["comment"]  # the backup's rows only
+
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     database = report["database_rollback"]
+    assert database["saved_before_restore"].endswith("database-before-rollback-2.sql"), database
+    assert "Comment B" in Path(database["saved_before_restore"]).read_text()
+    assert [attempt["saved_before_restore"] for attempt in report["database_rollback_attempts"]][:1] == [saved]
     assert database["database"] == "restored" and database["backup"] == report["backup"]["id"]
     assert {slug: version for slug, version in plugins(config).items() if slug.startswith("wpgate-")} == {
         "wpgate-hello": "1.0.0", "wpgate-shop": "2.0.0"}

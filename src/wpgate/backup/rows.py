@@ -260,13 +260,23 @@ _HEADER = """-- Rows that wpgate's rollback took out of database {database}: eac
 
 @contextmanager
 def side_copy(transport: Transport, client: str, options: str, credentials: Credentials, tables: list[str],
-              configured: str | None, *, prefix: str, journal: ScratchJournal | None = None) -> Iterator[SideCopy]:
+              configured: str | None, *, prefix: str, journal: ScratchJournal | None = None,
+              reuse: dict[str, Any] | None = None) -> Iterator[SideCopy]:
     """Copy `tables` of the site's database into a side database for as long as the block runs:
     `<DB_NAME>_wpgate_rows`, or, when `backup.verify_database` is set, that database (only the copied
     tables are created and dropped there). When the database user may not create the side database and a
     `journal` is given, the copies go into the site's own database under a scratch prefix instead (a table
     whose name would be too long under it is left out). Tables outside WordPress's `prefix` that the backup
-    lacks are left out: the restore leaves them alone."""
+    lacks are left out: the restore leaves them alone. With `reuse` (an earlier attempt's copy, as its
+    record names it: side, scratch_prefix, tables), that copy is used as it is, then dropped."""
+    if reuse:
+        copy = SideCopy(transport, client, options, credentials, str(reuse["side"]), list(reuse["tables"]),
+                        bool(configured), prefix, str(reuse.get("scratch_prefix") or ""))
+        try:
+            yield copy
+        finally:
+            _drop(copy, transport, client, options, credentials, journal)
+        return
     if configured:
         database.scratch_name(credentials, configured)  # never the site's own database
     name = configured or database.check_name(credentials.name[:64 - len(SIDE_SUFFIX)] + SIDE_SUFFIX, "side database")
@@ -292,13 +302,19 @@ def side_copy(transport: Transport, client: str, options: str, credentials: Cred
         copy.sql("\n".join(statements) + "\n")
         yield copy
     finally:
-        if scratch_prefix:
-            database.drop_prefixed(transport, credentials, scratch_prefix)
-            journal.dropped(name, scratch_prefix)
-        else:
-            drops = [f"DROP TABLE IF EXISTS {copy.side(t)};" for t in tables] if configured else \
-                [f"DROP DATABASE IF EXISTS {ident(name)};"]
-            database.sql(transport, client, options, "SET FOREIGN_KEY_CHECKS=0;\n" + "\n".join(drops) + "\n")
+        _drop(copy, transport, client, options, credentials, journal)
+
+
+def _drop(copy: SideCopy, transport: Transport, client: str, options: str, credentials: Credentials,
+          journal: ScratchJournal | None) -> None:
+    if copy.scratch_prefix:
+        database.drop_prefixed(transport, credentials, copy.scratch_prefix)
+        if journal is not None:
+            journal.dropped(copy.name, copy.scratch_prefix)
+    else:
+        drops = [f"DROP TABLE IF EXISTS {copy.side(t)};" for t in copy.tables] if copy.configured else \
+            [f"DROP DATABASE IF EXISTS {ident(copy.name)};"]
+        database.sql(transport, client, options, "SET FOREIGN_KEY_CHECKS=0;\n" + "\n".join(drops) + "\n")
 
 
 def changed_tables(expected: dict[str, dict[str, Any]], found: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
