@@ -103,12 +103,15 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
         if complete:
             rollback.check_record(target)  # before its paths are used to take files from the backup
             _refuse_if_changed_since(deployment)
-        target.database_plan = _database_plan(target, database_mode, console)
+        target.database_plan = _database_plan(target, target.database_mode, console)
         if not yes:
             for line in _plan_lines(deployment, target.database_plan):
                 deployment.say(line)
             if not click.confirm("Roll back now?", default=False, err=True):
                 raise GateRefused("not confirmed: nothing was changed")
+        if database_mode:  # kept in the run's record: a rollback resumed after a kill decides the same
+            run.extra[DATABASE_MODE] = database_mode
+            run.write_report()
         if complete:
             # Running again from here: a rollback killed half-way is then finished by `wpgate rollback`.
             run.keep_duration()  # the time the release was live is no part of how long the run took
@@ -121,6 +124,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             except BaseException:
                 apply.clean_up(deployment)  # no old code left in the web root; production untouched
                 run.extra.pop("rollback_requested", None)
+                run.extra.pop(DATABASE_MODE, None)
                 run.status = "complete"  # as it was: its history already says when it completed
                 run.event("rollback_of_complete_run.abandoned")
                 run.write_report()
@@ -170,7 +174,7 @@ def _dry_run(settings: Settings, run: Run, console: Console, database_mode: str 
             if run.status == "complete":
                 _refuse_if_changed_since(deployment)
                 _backup_verifies(deployment)
-            decided = _database_plan(target, database_mode, console)
+            decided = _database_plan(target, target.database_mode, console)
             for line in _plan_lines(deployment, decided):
                 deployment.say(line)
             blocker = dry_run_blocker(decided)
@@ -374,9 +378,20 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
     deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
-def _target(deployment: Deployment, database_mode: str | None = None) -> rollback.Target:
+DATABASE_MODE = "rollback_database_mode"
+
+
+def database_mode(extra: dict[str, Any], given: str | None) -> str | None:
+    """The person's decision for the database (--keep-database, --restore-database): the one given now,
+    else the one an earlier rollback of the run was given (in its record), so that a rollback resumed
+    after a kill honours it."""
+    return given or extra.get(DATABASE_MODE)
+
+
+def _target(deployment: Deployment, database_mode_given: str | None = None) -> rollback.Target:
+    mode = database_mode(deployment.run.extra, database_mode_given)
     return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say, database_mode=database_mode)
+                           deployment.run, deployment.before, deployment.say, database_mode=mode)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,

@@ -224,6 +224,9 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
                     "backup to restore it from: restore it by hand"]
         return []
     result = decided or plan(target, mode)
+    if target.run.extra.get(PENDING) and not result.restore and result.backup is not None:
+        # An earlier attempt began restoring: its copy of visitors' rows must go back in, whatever is decided now.
+        result.restore, result.why = True, f"an earlier rollback began restoring the database; {result.why}"
     outcome = result.record()
     earlier = target.run.extra.get("database_rollback")
     if earlier:  # an earlier attempt's record stays: where it saved the database, what it found

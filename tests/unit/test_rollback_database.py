@@ -128,3 +128,12 @@ def test_a_job_the_release_queued_in_action_scheduler_is_a_change_of_the_release
                   wp_woocommerce_sessions=table({"s1": H + "s"}))
     described = [change.describe() for change in snapshot.release_changes(before, after)]
     assert described == ["table wp_actionscheduler_actions: 1 job queued"]
+
+
+def test_a_rollback_resumed_after_a_kill_keeps_the_database_decision_it_was_given():
+    from wpgate import recovery
+
+    record = {recovery.DATABASE_MODE: "restore"}
+    assert recovery.database_mode(record, None) == "restore"
+    assert recovery.database_mode(record, "keep") == "keep"
+    assert recovery.database_mode({}, None) is None
