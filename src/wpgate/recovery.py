@@ -104,12 +104,15 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
         if complete:
             rollback.check_record(target)  # before its paths are used to take files from the backup
             _refuse_if_changed_since(deployment)
-        target.database_plan = _database_plan(target, database_mode, console)
+        target.database_plan = _database_plan(target, target.database_mode, console)
         if not yes:
             for line in _plan_lines(deployment, target.database_plan):
                 deployment.say(line)
             if not click.confirm("Roll back now?", default=False, err=True):
                 raise GateRefused("not confirmed: nothing was changed")
+        if database_mode:  # kept in the run's record: a rollback resumed after a kill decides the same
+            run.extra[DATABASE_MODE] = database_mode
+            run.write_report()
         if complete:
             # Running again from here: a rollback killed half-way is then finished by `wpgate rollback`.
             run.keep_duration()  # the time the release was live is no part of how long the run took
@@ -122,6 +125,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             except BaseException:
                 apply.clean_up(deployment)  # no old code left in the web root; production untouched
                 run.extra.pop("rollback_requested", None)
+                run.extra.pop(DATABASE_MODE, None)
                 run.status = "complete"  # as it was: its history already says when it completed
                 run.event("rollback_of_complete_run.abandoned")
                 run.write_report()
@@ -171,19 +175,35 @@ def _dry_run(settings: Settings, run: Run, console: Console, database_mode: str 
             if run.status == "complete":
                 _refuse_if_changed_since(deployment)
                 _backup_verifies(deployment)
-            decided = _database_plan(target, database_mode, console)
+            decided = _database_plan(target, target.database_mode, console)
             for line in _plan_lines(deployment, decided):
                 deployment.say(line)
-            deployment.say("dry run: nothing was changed; the rollback could proceed")
-            plan_record: dict[str, Any] = {"could_proceed": True}
+            blocker = dry_run_blocker(decided)
+            plan_record: dict[str, Any] = {"could_proceed": blocker is None}
             if decided is not None:
                 plan_record.update(decided.record())
                 if decided.backup is not None:
                     plan_record["backup"] = {"id": decided.backup.id, "created_at": decided.backup.created_at,
                                              "age_seconds": round(decided.backup.age_seconds())}
+            if blocker:
+                plan_record["why_not"] = blocker
+                refused = GateRefused(f"dry run: nothing was changed; the rollback could not complete: {blocker}")
+                refused.report = run.report() | {"rollback_plan": plan_record}
+                raise refused
+            deployment.say("dry run: nothing was changed; the rollback could proceed")
             return run.report() | {"rollback_plan": plan_record}
     finally:
         run.close()
+
+
+def dry_run_blocker(decided: rollback_database.Plan | None) -> str | None:
+    """Why a rollback of the plan `decided` would not end proved (exit 5), so its dry run does not exit 0;
+    None when it could proceed. Without a plan (the site cannot be read now), that is not known."""
+    if decided is None:
+        return "whether the database goes back cannot be told before the files are put back"
+    if decided.problem:
+        return f"the database must go back, but {decided.problem}"
+    return None
 
 
 def _backup_verifies(deployment: Deployment) -> None:
@@ -340,6 +360,9 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
             run.updates[index]["status"] = "applied"
+        # Every update is in place: what the release changed in the database, before visitors' later writes
+        # mix in, when the run stopped before it took that snapshot.
+        rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
         passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"}
         if "6.5" not in passed:
             _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
@@ -365,10 +388,21 @@ def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[
     deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
-def _target(deployment: Deployment, database_mode: str | None = None) -> rollback.Target:
+DATABASE_MODE = "rollback_database_mode"
+
+
+def database_mode(extra: dict[str, Any], given: str | None) -> str | None:
+    """The person's decision for the database (--keep-database, --restore-database): the one given now,
+    else the one an earlier rollback of the run was given (in its record), so that a rollback resumed
+    after a kill honours it."""
+    return given or extra.get(DATABASE_MODE)
+
+
+def _target(deployment: Deployment, database_mode_given: str | None = None) -> rollback.Target:
+    mode = database_mode(deployment.run.extra, database_mode_given)
     return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
                            deployment.run, deployment.before, deployment.say, deployment.aside,
-                           database_mode=database_mode)
+                           database_mode=mode)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,

@@ -98,12 +98,14 @@ def roll_back(target: Target) -> list[str]:
     with run.action("rollback") as done:
         with target.aside.opened(target.transport, run.id):
             problems += _put_back_all(target)
-        try:
-            with run.action("maintenance_off"):
-                upgrader.maintenance_off(target.bridge)
-        except WpgateError as error:
-            problems.append(f"maintenance mode could not be turned off: {error}")
-        problems += rollback_database.roll_back(target, target.database_mode, target.database_plan)
+        try:  # a restore turns maintenance on before it saves the database; off once visitors' rows are back
+            problems += rollback_database.roll_back(target, target.database_mode, target.database_plan)
+        finally:
+            try:
+                with run.action("maintenance_off"):
+                    upgrader.maintenance_off(target.bridge)
+            except WpgateError as error:
+                problems.append(f"maintenance mode could not be turned off: {error}")
         problems += purge_caches(target)
         problems += prove(target)
         done["problems"] = problems

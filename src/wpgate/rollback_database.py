@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from wpgate import backup as backups, inventory
+from wpgate import backup as backups, inventory, upgrader
 from wpgate.backup import database, rows, snapshot
 from wpgate.backup.snapshot import Snapshot, VisitorRows
 from wpgate.bridge import Bridge
@@ -84,6 +84,7 @@ class Plan:
     after: Snapshot | None = None
     backup: Any = None  # the run's Backup, when it has one
     counted: bool = False  # visitors' rows were counted (the run has its snapshots)
+    uncounted: str | None = None  # why visitors' rows cannot be told from the run's, when the run has a snapshot
     problem: str | None = None  # why the database cannot go back (no backup)
 
     def fate(self, rows_of: VisitorRows) -> str:
@@ -95,6 +96,8 @@ class Plan:
         entry: dict[str, Any] = {"database": "restored" if self.restore else "kept", "why": self.why}
         if self.release_changes:
             entry["release_changes"] = self.release_changes
+        if self.uncounted:
+            entry["visitors_rows_not_counted"] = self.uncounted
         if self.counted:
             entry["visitors_rows"] = [{"table": r.table, "new": r.new, "changed": r.changed, "removed": r.removed,
                                        "fate": self.fate(r), **({"why": r.unsafe} if r.unsafe and self.restore else {})}
@@ -119,8 +122,8 @@ def plan(target: "Target", mode: str | None) -> Plan:
         with snapshot.connect(target.transport, target.bridge) as connection:
             now = connection.snapshot()
         result.release_changes = [c.describe() for c in snapshot.release_changes(before, after or now)]
-        result.visitors = snapshot.visitors_rows(before, after, now)
-        result.counted = True
+        result.visitors, result.uncounted = count_visitors(before, after, now)
+        result.counted = result.uncounted is None
         matters = bool(result.release_changes)
         stopped = "" if after else " (the run stopped before its snapshot after apply: every change since it began counts as the run's)"
         if matters:
@@ -142,6 +145,15 @@ def plan(target: "Target", mode: str | None) -> Plan:
     if result.restore and backup is None:
         result.problem = missing or "the run has no backup to restore the database from"
     return result
+
+
+def count_visitors(before: Snapshot, after: Snapshot | None, now: Snapshot) -> tuple[list[VisitorRows], str | None]:
+    """The rows visitors wrote since the run began, per table; without the snapshot after apply they cannot
+    be told from the run's own: none counted, and why (never "none")."""
+    if after is None:
+        return [], ("cannot tell which rows are visitors': the run stopped before its snapshot after apply, so "
+                    "every row written since it began may be its own")
+    return snapshot.visitors_rows(before, after, now), None
 
 
 def _differs_from_backup(target: "Target", backup: Any) -> list[str]:
@@ -167,9 +179,13 @@ def describe(result: Plan) -> list[str]:
     if result.problem:
         lines.append(f"  but {result.problem}")
     if not result.counted:
+        if result.uncounted:
+            lines.append(f"rows visitors wrote since the run began: {result.uncounted}")
         if result.restore:
             lines.append("rows written since the backup: they leave the live site; all of them are exported to the "
                          "run's folder (the run has no snapshots to tell visitors' rows from its own)")
+        elif result.uncounted:
+            lines.append("  every row written since stays live")
         return lines
     if not result.visitors:
         lines.append(f"rows visitors wrote since the run began: none ({NOT_COUNTED})")
@@ -208,7 +224,13 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
                     "backup to restore it from: restore it by hand"]
         return []
     result = decided or plan(target, mode)
+    if target.run.extra.get(PENDING) and not result.restore and result.backup is not None:
+        # An earlier attempt began restoring: its copy of visitors' rows must go back in, whatever is decided now.
+        result.restore, result.why = True, f"an earlier rollback began restoring the database; {result.why}"
     outcome = result.record()
+    earlier = target.run.extra.get("database_rollback")
+    if earlier:  # an earlier attempt's record stays: where it saved the database, what it found
+        target.run.extra.setdefault("database_rollback_attempts", []).append(earlier)
     target.run.extra["database_rollback"] = outcome
     if result.restore and result.backup is None:
         return [f"the database must go back ({result.why}), but {result.problem}: restore it by hand"]
@@ -225,20 +247,32 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     changed = backups.table_differences(backup.tables, tables_now, expected_label="the backup",
                                         found_label="the database", ignore=backup.changed_during_backup)
     outcome.update(backup=backup.id, changed=changed[:50])
-    if not changed:
+    # An attempt killed between its side copy and its put-back left the side copy and its saved dump: this
+    # attempt goes on from them (the database as it is now may be the backup already, or half loaded).
+    pending = target.run.extra.get(PENDING)
+    if not changed and not pending:
         target.say(f"  the database equals backup {backup.id} already")
         return []
     private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
-    saved = _new_file(target.run.folder, "database-before-rollback")
-    with target.run.action("save_database", to=str(saved)):
-        _save_database(target, saved)
+    # Nobody writes from the save to the put-back: a row written in between would be in neither (the
+    # caller turns maintenance off once this returns, however it ends).
+    with target.run.action("maintenance_on"):
+        upgrader.maintenance_on(bridge)
+    if pending:
+        saved = Path(pending["saved"])
+        target.say(f"  an earlier rollback was cut short after it copied the changed tables aside: going on from "
+                   f"its copy; the database as it was before any restore is in {saved}")
+    else:
+        saved = _new_file(target.run.folder, "database-before-rollback")
+        with target.run.action("save_database", to=str(saved)):
+            _save_database(target, saved)
     outcome["saved_before_restore"] = str(saved)
     target.say(f"  {result.why}; its state is saved in {saved}; restoring {backup.id}")
     facts = bridge.call("backup_facts", load_extensions=False)
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(transport, database.SQL_CLIENTS)
     prefix = str(facts.get("table_prefix") or "")
-    tables = rows.changed_tables(backup.tables, tables_now, prefix)
+    tables = pending["tables"] if pending else rows.changed_tables(backup.tables, tables_now, prefix)
     exported = _new_file(target.run.folder, "rows-since-backup")
     since: dict[str, Any] = {"file": str(exported)}
     outcome["rows_since_backup"] = since
@@ -251,11 +285,20 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
         try:  # the rows are compared in a side copy; without one, the whole saved database still holds them
             side = stack.enter_context(rows.side_copy(transport, client, options, credentials, tables,
                                                       backups.backup_config(target.site_name, site).verify_database,
-                                                      prefix=prefix, journal=journal))
-        except Exception as error:  # best effort: the restore goes on, the saved database holds every row
-            side, since["error"] = None, f"the changed tables could not be copied aside to compare: {error}"
-        with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
-            backups.restore_database(backup, site, transport, bridge)
+                                                      prefix=prefix, journal=journal, reuse=pending))
+            # Journaled until the put-back is done: a kill before then leaves the copy for the next attempt.
+            target.run.extra[PENDING] = {"saved": str(saved), "tables": side.tables, "side": side.name,
+                                         "scratch_prefix": side.scratch_prefix}
+            target.run.write_report()
+            stack.callback(_not_pending, target.run)  # however this ends but killed: the copy is dropped
+        except Exception as error:  # without it the rows visitors wrote could not be put back: no restore
+            since["error"] = f"the changed tables could not be copied aside to compare: {error}"
+            outcome["database"] = "not restored"
+            return [f"the database was not restored from {backup.id}: {since['error']}; it is as it was, and "
+                    f"saved in {saved}; roll back again once the cause is fixed, or restore it by hand"]
+        if changed:
+            with target.run.action("restore_database", backup=backup.id, changed=changed[:20]):
+                backups.restore_database(backup, site, transport, bridge)
         if side:
             try:
                 found = side.compare(set(backup.tables))
@@ -279,14 +322,21 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
             except Exception as error:
                 since["error"] = f"the rows written since the backup could not be exported: {error}"
     since["tables"] = [entry.record() for entry in found]
-    for key in ("error", "put_back_error"):
-        if key in since:
-            target.say(f"  {since[key]}; every row is in {saved}")
+    problems = [f"{since[key]}: the database went back to {backup.id}; every row written since is in {saved}: "
+                "load what is missing from it by hand" for key in ("error", "put_back_error") if key in since]
     for entry in found:
         target.say(f"  {entry.describe()}")
     if found:
         target.say(f"  rows written since the backup that are not live again are exported to {exported}")
-    return []
+    return problems
+
+
+PENDING = "database_rollback_pending"
+
+
+def _not_pending(run: Run) -> None:
+    run.extra.pop(PENDING, None)
+    run.write_report()
 
 
 def _new_file(folder: Path, stem: str) -> Path:

@@ -108,6 +108,14 @@ def site_state(bridge: Bridge) -> dict[str, Any]:
     return bridge.call("site_state", load_extensions=False)
 
 
+def maintenance_on(bridge: Bridge) -> None:
+    """Write ABSPATH/.maintenance as WordPress's upgrader does (visitors get its 503 page, nobody writes
+    to the database), through the transport, without loading WordPress; its time is the host's."""
+    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    bridge.transport.check(Command.of("sh", "-c", 'printf \'<?php $upgrading = %s; ?>\' "$(date +%s)" > "$1.wpgate" '
+                                      '&& mv -f -- "$1.wpgate" "$1"', "sh", path))
+
+
 def maintenance_off(bridge: Bridge) -> bool:
     """Remove ABSPATH/.maintenance through the transport, without loading WordPress (it must work
     when WordPress cannot load). Returns whether the file was there."""

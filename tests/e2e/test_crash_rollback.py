@@ -26,7 +26,8 @@ OLD = {"wpgate-hello": "1.0.0", FAULTY: "1.1.0"}
 # The rollback's actions that change the site or the run's files: a kill after each begin and each end.
 # (A kill after an action's end and one after the next action's begin leave the same state; the
 # sample and `make test-crash` reach both.)
-CHANGING = ("put_back", "maintenance_off", "save_database", "restore_database", "export_rows", "remove_workdir")
+CHANGING = ("put_back", "maintenance_on", "maintenance_off", "save_database", "restore_database", "put_back_rows",
+            "export_rows", "remove_workdir")
 
 
 SHARDS = 2  # the kill points are dealt to this many tests, which parallel workers run side by side

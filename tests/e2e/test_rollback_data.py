@@ -12,9 +12,11 @@ import os
 import pty
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.helpers import WPGATE, assert_unchanged, fingerprint, site_entry, wpgate, wpgate_json, write_config, \
     write_qa
@@ -169,6 +171,8 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "note" in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
     visitors_write(production, "B", note=True)
     production.sql("UPDATE wp_comments SET comment_content = 'Edited by its author' WHERE comment_author = 'Visitor A'")
+    # A row the release changed, edited since: a conflict, never put back over the restored one.
+    production.sql("UPDATE wp_options SET option_value = '4' WHERE option_name = 'wpgate_shop_db_version'")
 
     dry = wpgate("rollback", run, "--dry-run", config=config)
     assert dry.returncode == 0, dry.stderr
@@ -184,11 +188,40 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     assert "database: stays as it is, nothing in it is restored: kept on request (--keep-database); the release " \
            "changed the database" in kept.stderr
 
+    # Where the rows cannot be copied aside to be put back (here: a side database that is the site's own), the
+    # database is not restored and the rollback is not complete (exit 5); a rollback run again finishes it.
+    settings = yaml.safe_load(config.read_text())
+    settings["sites"]["production"]["backup"]["verify_database"] = production.db_name
+    broken = shop["folder"] / "wpgate-no-side-copy.yml"
+    broken.write_text(yaml.safe_dump(settings, sort_keys=False))
+    failed = wpgate("rollback", run, "--yes", "--json", config=broken)
+    assert failed.returncode == 5, failed.stderr
+    report = json.loads(failed.stdout)
+    assert report["status"] == "rollback_failed" and report["database_rollback"]["database"] == "not restored"
+    saved = report["database_rollback"]["saved_before_restore"]
+    assert any("was not restored" in problem and saved in problem for problem in report["rollback"]["problems"])
+    assert "note" in production.sql("SHOW COLUMNS FROM wp_wpgate_shop_orders")
+    assert live(production, "B") == {"comment": True, "account": True, "order": True}
+
+    # A rollback killed right after the database went back, before visitors' rows are put back: the next
+    # one goes on from the copy it made of them, and names the dump that attempt saved.
+    killed = subprocess.Popen([str(WPGATE), "-c", str(config), "rollback", run, "--yes"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "WPGATE_TEST_PAUSE_AFTER": "restore_database.done"})
+    while killed.poll() is None and Path(f"/proc/{killed.pid}/stat").read_text().split(") ")[1][0] != "T":
+        time.sleep(0.2)
+    killed.kill()
+    killed.wait()
+    assert not live(production, "B")["comment"]  # the backup's rows only
+
     rolled = wpgate("rollback", run, "--yes", "--json", config=config)
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     database = report["database_rollback"]
+    assert database["saved_before_restore"].endswith("database-before-rollback-2.sql"), database
+    assert "Comment B" in Path(database["saved_before_restore"]).read_text()
+    assert [attempt["saved_before_restore"] for attempt in report["database_rollback_attempts"]][:1] == [saved]
     assert database["database"] == "restored" and database["backup"] == report["backup"]["id"]
     assert {slug: version for slug, version in plugins(config).items() if slug.startswith("wpgate-")} == {
         "wpgate-hello": "1.0.0", "wpgate-shop": "2.0.0"}
@@ -206,10 +239,16 @@ def test_a_release_that_migrated_is_rolled_back_with_its_database_and_visitors_r
     tables = {entry["table"]: entry for entry in database["rows_since_backup"]["tables"]}
     assert tables["wp_comments"]["put_back"] >= 2 and tables["wp_users"]["put_back"] == 1
     assert "schema" in tables["wp_wpgate_shop_orders"]["not_put_back"]
+    assert tables["wp_options"]["conflicts"] >= 1, tables["wp_options"]
     exported = Path(database["rows_since_backup"]["file"]).read_text()
     assert "order B" in exported and "Comment B" not in exported
     assert f"{production.db_name}_wpgate_rows" not in production.sql("SHOW DATABASES")
-    assert [entry["status"] for entry in report["history"]] == ["complete", "rolled_back"]
+    assert [entry["status"] for entry in report["history"]] == ["complete", "rollback_failed", "rolled_back"]
+    # Maintenance is on from the database's save to the put-back of visitors' rows: nobody writes in between.
+    journal = [json.loads(line)["event"] for line in
+               (shop["folder"] / "state" / "runs" / run / "journal.jsonl").read_text().splitlines()]
+    on, off = journal.index("maintenance_on.done"), len(journal) - 1 - journal[::-1].index("maintenance_off.done")
+    assert on < journal.index("save_database.begin") < journal.index("put_back_rows.done") < off, journal
 
 
 def test_keep_and_restore_database_together_are_refused(shop):

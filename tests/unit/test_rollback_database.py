@@ -77,3 +77,63 @@ def test_a_snapshot_is_saved_private_and_read_back(tmp_path):
     assert snapshot.load(path) == taken
     path.write_bytes(b"not gzip")
     assert snapshot.load(path) is None and snapshot.load(tmp_path / "missing.json.gz") is None
+
+
+def test_a_dry_run_does_not_say_the_rollback_could_proceed_when_it_would_not_be_proved():
+    from wpgate import recovery
+    from wpgate.rollback_database import Plan
+
+    assert recovery.dry_run_blocker(Plan(False, "the release changed nothing")) is None
+    assert recovery.dry_run_blocker(Plan(True, "the release changed the database", backup=object())) is None
+    missing = Plan(True, "the release changed the database", problem="the run has no backup to restore it from")
+    assert "the run has no backup" in recovery.dry_run_blocker(missing)
+    assert "cannot be told" in recovery.dry_run_blocker(None)
+
+
+def test_without_the_snapshot_after_apply_visitors_rows_are_not_said_to_be_none():
+    from wpgate import rollback_database
+    from wpgate.rollback_database import Plan
+
+    before = state(wp_comments=table({"c1": H}))
+    now = state(wp_comments=table({"c1": H, "c2": "9" * 16}))
+    counted, why = rollback_database.count_visitors(before, None, now)
+    assert counted == [] and "cannot tell which rows are visitors'" in why
+    counted, why = rollback_database.count_visitors(before, before, now)
+    assert why is None and counted[0].new == 1
+    kept = Plan(False, "the release changed nothing", before=before,
+                uncounted=rollback_database.count_visitors(before, None, now)[1])
+    text = "\n".join(rollback_database.describe(kept))
+    assert "cannot tell which rows are visitors'" in text and "began: none" not in text
+    assert kept.record()["visitors_rows_not_counted"].startswith("cannot tell") and "visitors_rows" not in kept.record()
+
+
+def test_a_row_the_release_changed_and_someone_edited_since_is_a_conflict_never_put_back():
+    from wpgate.backup import rows
+
+    before = state(wp_options=table({"version": "1" * 16, "blogname": "2" * 16, "gone": "3" * 16}))
+    after = state(wp_options=table({"version": "5" * 16, "blogname": "2" * 16, "gone": "4" * 16}))
+    written = [("version", "6" * 16), ("blogname", "7" * 16)]  # both edited after apply
+    back, removals, conflicts = rows.choose("wp_options", written, ["gone"], before, after)
+    assert back == ["blogname"] and removals == [] and conflicts == 2
+    # As the run left it: the run's own, neither put back nor a conflict.
+    back, removals, conflicts = rows.choose("wp_options", [("version", "5" * 16)], [], before, after)
+    assert (back, removals, conflicts) == ([], [], 0)
+    entry = rows.TableRows("wp_options", changed=2, conflicts=2)
+    assert entry.record()["conflicts"] == 2 and "conflict" in entry.describe()
+
+
+def test_a_job_the_release_queued_in_action_scheduler_is_a_change_of_the_release():
+    before = state(wp_actionscheduler_actions=table({"a1": H + "s"}), wp_woocommerce_sessions=table({}))
+    after = state(wp_actionscheduler_actions=table({"a1": "1" * 16 + "s", "a2": H + "s"}),
+                  wp_woocommerce_sessions=table({"s1": H + "s"}))
+    described = [change.describe() for change in snapshot.release_changes(before, after)]
+    assert described == ["table wp_actionscheduler_actions: 1 job queued"]
+
+
+def test_a_rollback_resumed_after_a_kill_keeps_the_database_decision_it_was_given():
+    from wpgate import recovery
+
+    record = {recovery.DATABASE_MODE: "restore"}
+    assert recovery.database_mode(record, None) == "restore"
+    assert recovery.database_mode(record, "keep") == "keep"
+    assert recovery.database_mode({}, None) is None

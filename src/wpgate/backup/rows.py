@@ -58,6 +58,7 @@ class TableRows:
     examples: list[str] = field(default_factory=list)
     put_back: int | None = None  # rows visitors wrote, put back after the restore (None: not tried)
     not_put_back: str | None = None  # why the rows written since stay out, when they do
+    conflicts: int = 0  # rows the release changed and someone edited since: not put back, exported
 
     @property
     def exported(self) -> int:
@@ -75,6 +76,8 @@ class TableRows:
             entry["put_back"] = self.put_back
         if self.not_put_back:
             entry["not_put_back"] = self.not_put_back
+        if self.conflicts:
+            entry["conflicts"] = self.conflicts
         if self.examples:
             entry["examples"] = self.examples
         return entry
@@ -91,6 +94,9 @@ class TableRows:
             differ = "differs" if self.new == 1 else "differ"
             text = (f"table {self.table} (no primary key): {plural(self.new, 'row')} {differ} from the backup, "
                     f"exported; {self.removed} of the backup's restored")
+        if self.conflicts:
+            text += (f"; {plural(self.conflicts, 'row')} the release changed and someone edited since: not put "
+                     "back (a conflict, in the export)")
         if self.not_put_back:
             text += f"; not put back: {self.not_put_back}"
         return text + (f" (e.g. {'; '.join(self.examples[:3])})" if self.examples else "")
@@ -180,11 +186,7 @@ class SideCopy:
             gone = self.sql(f"SELECT {snapshot.hash_sql(key, 'b')} FROM {live} b "
                             f"WHERE NOT EXISTS (SELECT 1 FROM {side} s WHERE {same_key});\n")
             rows = [(found[0], found[1] + (found[2] if len(found) > 2 else "")) for found in written]
-            back = sorted(k for k, row in rows if not row[snapshot.HASH:].startswith(snapshot.CACHE)
-                          and not snapshot.is_the_runs(k, row, before, after, entry.table))
-            removals = sorted(found[0] for found in gone
-                              if not snapshot.is_the_runs(found[0], None, before, after, entry.table)
-                              and not _cache_in(before, entry.table, found[0]))
+            back, removals, entry.conflicts = choose(entry.table, rows, [found[0] for found in gone], before, after)
             for start in range(0, max(len(back), len(removals)), 500):
                 statements = ["SET FOREIGN_KEY_CHECKS=0;"]
                 chunk = removals[start:start + 500]
@@ -197,8 +199,8 @@ class SideCopy:
                                       f"({', '.join(map(database.string_literal, chunk))});")
                 self.sql("\n".join(statements) + "\n")
             entry.put_back = len(back) + len(removals)
-            left = len(rows) - len(back)
-            if left:
+            left = len(rows) - len(back) - entry.conflicts
+            if left > 0:
                 entry.not_put_back = (f"{plural(left, 'row')} the run wrote, or caches WordPress rebuilds "
                                       "(kept in the export)")
 
@@ -258,13 +260,23 @@ _HEADER = """-- Rows that wpgate's rollback took out of database {database}: eac
 
 @contextmanager
 def side_copy(transport: Transport, client: str, options: str, credentials: Credentials, tables: list[str],
-              configured: str | None, *, prefix: str, journal: ScratchJournal | None = None) -> Iterator[SideCopy]:
+              configured: str | None, *, prefix: str, journal: ScratchJournal | None = None,
+              reuse: dict[str, Any] | None = None) -> Iterator[SideCopy]:
     """Copy `tables` of the site's database into a side database for as long as the block runs:
     `<DB_NAME>_wpgate_rows`, or, when `backup.verify_database` is set, that database (only the copied
     tables are created and dropped there). When the database user may not create the side database and a
     `journal` is given, the copies go into the site's own database under a scratch prefix instead (a table
     whose name would be too long under it is left out). Tables outside WordPress's `prefix` that the backup
-    lacks are left out: the restore leaves them alone."""
+    lacks are left out: the restore leaves them alone. With `reuse` (an earlier attempt's copy, as its
+    record names it: side, scratch_prefix, tables), that copy is used as it is, then dropped."""
+    if reuse:
+        copy = SideCopy(transport, client, options, credentials, str(reuse["side"]), list(reuse["tables"]),
+                        bool(configured), prefix, str(reuse.get("scratch_prefix") or ""))
+        try:
+            yield copy
+        finally:
+            _drop(copy, transport, client, options, credentials, journal)
+        return
     if configured:
         database.scratch_name(credentials, configured)  # never the site's own database
     name = configured or database.check_name(credentials.name[:64 - len(SIDE_SUFFIX)] + SIDE_SUFFIX, "side database")
@@ -290,13 +302,19 @@ def side_copy(transport: Transport, client: str, options: str, credentials: Cred
         copy.sql("\n".join(statements) + "\n")
         yield copy
     finally:
-        if scratch_prefix:
-            database.drop_prefixed(transport, credentials, scratch_prefix)
-            journal.dropped(name, scratch_prefix)
-        else:
-            drops = [f"DROP TABLE IF EXISTS {copy.side(t)};" for t in tables] if configured else \
-                [f"DROP DATABASE IF EXISTS {ident(name)};"]
-            database.sql(transport, client, options, "SET FOREIGN_KEY_CHECKS=0;\n" + "\n".join(drops) + "\n")
+        _drop(copy, transport, client, options, credentials, journal)
+
+
+def _drop(copy: SideCopy, transport: Transport, client: str, options: str, credentials: Credentials,
+          journal: ScratchJournal | None) -> None:
+    if copy.scratch_prefix:
+        database.drop_prefixed(transport, credentials, copy.scratch_prefix)
+        if journal is not None:
+            journal.dropped(copy.name, copy.scratch_prefix)
+    else:
+        drops = [f"DROP TABLE IF EXISTS {copy.side(t)};" for t in copy.tables] if copy.configured else \
+            [f"DROP DATABASE IF EXISTS {ident(copy.name)};"]
+        database.sql(transport, client, options, "SET FOREIGN_KEY_CHECKS=0;\n" + "\n".join(drops) + "\n")
 
 
 def changed_tables(expected: dict[str, dict[str, Any]], found: dict[str, dict[str, Any]], prefix: str = "") -> list[str]:
@@ -314,6 +332,24 @@ def _same_row(columns: list[str], key: list[str], left: str, right: str) -> str:
     parts = [f"{right}.{ident(c)} = {left}.{ident(c)}" for c in key]
     parts += [f"{right}.{ident(c)} <=> {left}.{ident(c)}" for c in columns if c not in key]
     return " AND ".join(parts) or "TRUE"
+
+
+def choose(table: str, written: list[tuple[str, str]], gone: list[str], before: snapshot.Snapshot,
+           after: snapshot.Snapshot | None) -> tuple[list[str], list[str], int]:
+    """Of the rows written since the backup (`written`: key hash, row hash and mark, as they were before the
+    restore) and the keys removed since (`gone`): the keys to put back and to remove again, and how many are
+    conflicts. A key the release itself changed is never put back over the restored state, even when
+    someone edited it since: the release's change and theirs are mixed in it (a conflict, left in the export)."""
+    touched = [key for key, row in written if not snapshot.is_the_runs(key, row, before, after, table)
+               and snapshot.release_touched(key, before, after, table)]
+    touched += [key for key in gone if not snapshot.is_the_runs(key, None, before, after, table)
+                and snapshot.release_touched(key, before, after, table)]
+    skip = set(touched)
+    back = sorted(key for key, row in written if not row[snapshot.HASH:].startswith(snapshot.CACHE)
+                  and key not in skip and not snapshot.is_the_runs(key, row, before, after, table))
+    removals = sorted(key for key in gone if key not in skip
+                      and not snapshot.is_the_runs(key, None, before, after, table) and not _cache_in(before, table, key))
+    return back, removals, len(skip)
 
 
 def _cache_in(before: snapshot.Snapshot, table: str, key: str) -> bool:

@@ -51,6 +51,9 @@ _ROW_RULES: dict[str, tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = {
 # Whole tables of visitors' sessions and queued jobs (WooCommerce, Action Scheduler).
 SESSION_TABLES = ("woocommerce_sessions", "wc_sessions", "actionscheduler_actions", "actionscheduler_claims",
                   "actionscheduler_groups", "actionscheduler_logs")
+# Queues whose new rows count as the release's change (a migration queued to run later), though their rows
+# are marked as sessions for the put-back.
+QUEUE_TABLES = ("actionscheduler_actions",)
 _BLOG_NUMBER = re.compile(r"\d+_")
 HASH = 16
 
@@ -236,11 +239,13 @@ class TableChange:
     changed: int = 0
     removed: int = 0
     marked: int = 0
+    queued: int = 0  # jobs added to Action Scheduler's queue (plugins queue their migrations there)
     keys: set[str] = field(default_factory=set)
 
     @property
     def matters(self) -> bool:
-        return self.created or self.dropped or self.schema or bool(self.new or self.changed or self.removed)
+        return self.created or self.dropped or self.schema or bool(self.new or self.changed or self.removed
+                                                                    or self.queued)
 
     def describe(self) -> str:
         if self.created:
@@ -251,6 +256,7 @@ class TableChange:
         parts += [f"{plural(count, f'row {word}', f'rows {word}')}"
                   for count, word in ((self.new, "added"), (self.changed, "changed"), (self.removed, "removed"))
                   if count]
+        parts += [f"{plural(self.queued, 'job')} queued"] if self.queued else []
         return f"table {self.table}: {', '.join(parts)}" if parts else f"table {self.table}: only caches or sessions"
 
 
@@ -262,6 +268,7 @@ def compare(before: Snapshot, after: Snapshot) -> dict[str, TableChange]:
         change = TableChange(table, created=was is None, dropped=now is None,
                              schema=bool(was and now and was.schema != now.schema))
         old_rows, new_rows = (was.rows if was else {}), (now.rows if now else {})
+        queue = base_name(table, before.prefix) in QUEUE_TABLES
         for key in set(old_rows) | set(new_rows):
             old, new = old_rows.get(key), new_rows.get(key)
             if old == new:
@@ -269,6 +276,8 @@ def compare(before: Snapshot, after: Snapshot) -> dict[str, TableChange]:
             change.keys.add(key)
             if (old or "")[HASH:] or (new or "")[HASH:]:
                 change.marked += 1
+                if queue and old is None:  # marked only so that a rollback puts visitors' jobs back
+                    change.queued += 1
             elif old is None:
                 change.new += 1
             elif new is None:
@@ -313,6 +322,14 @@ def is_the_runs(key: str, row: str | None, before: Snapshot, after_apply: Snapsh
     at_start = was.rows.get(key) if was else None
     after = then.rows.get(key) if then else None
     return at_start != after and after == row
+
+
+def release_touched(key: str, before: Snapshot, after_apply: Snapshot | None, table: str) -> bool:
+    """The release changed the row of `key` during apply (added, changed or removed it)."""
+    if after_apply is None:
+        return False
+    was, then = before.tables.get(table), after_apply.tables.get(table)
+    return (was.rows.get(key) if was else None) != (then.rows.get(key) if then else None)
 
 
 @dataclass
