@@ -168,10 +168,11 @@ def sites(bed, tmp_path_factory):
     # page /shop/ and a monitor account, as the README's config expects.
     production = bed.create_site("walk-prod", core="6.5.5", plugins=OLD, varnish=True, own_database_only=True)
     password = "monitor-" + os.urandom(9).hex()
-    production.php("$id = wp_insert_post(array('post_type' => 'page', 'post_name' => 'shop', 'post_title' => 'Shop', "
-                   "'post_status' => 'publish', 'post_content' => 'The shop.'), true); if (is_wp_error($id)) exit(1);"
-                   f"$user = wp_insert_user(array('user_login' => 'monitor', 'user_pass' => '{password}', "
-                   "'user_email' => 'monitor@walk.test', 'role' => 'editor')); if (is_wp_error($user)) exit(1);")
+    for site in (production, staging):  # staging is production's copy: `wpgate qa` checks it the same way
+        site.php("$id = wp_insert_post(array('post_type' => 'page', 'post_name' => 'shop', 'post_title' => 'Shop', "
+                 "'post_status' => 'publish', 'post_content' => 'The shop.'), true); if (is_wp_error($id)) exit(1);"
+                 f"$user = wp_insert_user(array('user_login' => 'monitor', 'user_pass' => '{password}', "
+                 "'user_email' => 'monitor@walk.test', 'role' => 'editor')); if (is_wp_error($user)) exit(1);")
     webhook = WebhookReceiver("")
     webhook.start()
     home = folder / "home"
