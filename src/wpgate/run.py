@@ -229,9 +229,9 @@ class Run:
         return f"{failed['step']} {failed['name']}" if failed else None
 
 
-def _ends_in_journal(path: Path) -> list[dict[str, Any]]:
-    """A run recorded before wpgate kept its history: the statuses it ended in, from the journal."""
-    ends = []
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """The journal's events; a line cut short by a crash is left out."""
+    events = []
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
@@ -241,9 +241,15 @@ def _ends_in_journal(path: Path) -> list[dict[str, Any]]:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(event, dict) and event.get("event") == "run.end" and event.get("status") in STATUSES:
-            ends.append({"status": event["status"], "at": event.get("at", "")})
-    return ends
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
+def _ends_in_journal(path: Path) -> list[dict[str, Any]]:
+    """A run recorded before wpgate kept its history: the statuses it ended in, from the journal."""
+    return [{"status": event["status"], "at": event.get("at", "")} for event in read_journal(path)
+            if event.get("event") == "run.end" and event.get("status") in STATUSES]
 
 
 def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:

@@ -198,21 +198,7 @@ def load(state_dir: Path, run_id: str) -> Facts:
                  find_screenshots(folder / "screenshots"))
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The journal's events; a line cut short by a crash is left out."""
-    events = []
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events
+read_journal = run_module.read_journal  # the notifiers read a run's journal from here
 
 
 def find_screenshots(folder: Path) -> list[Screenshot]:
