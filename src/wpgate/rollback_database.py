@@ -268,7 +268,7 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
             _save_database(target, saved)
     outcome["saved_before_restore"] = str(saved)
     target.say(f"  {result.why}; its state is saved in {saved}; restoring {backup.id}")
-    facts = bridge.call("backup_facts", load_extensions=False)
+    facts = bridge.database_facts()
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(transport, database.SQL_CLIENTS)
     prefix = str(facts.get("table_prefix") or "")
@@ -350,7 +350,7 @@ def _new_file(folder: Path, stem: str) -> Path:
 
 
 def _save_database(target: "Target", path: Path) -> None:
-    facts = target.bridge.call("backup_facts", {"without_tables": True}, load_extensions=False)
+    facts = target.bridge.database_facts()
     credentials = database.Credentials.from_facts(facts)
     client = database.find_client(target.transport, ("mariadb-dump", "mysqldump"))
     with database.options_file(target.transport, credentials) as options, open_private(path) as output:

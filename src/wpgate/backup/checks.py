@@ -240,7 +240,7 @@ def drop_scratch_leftovers(journal: ScratchJournal, transport: Transport, bridge
     pending = journal.pending()
     if not pending:
         return []
-    credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
+    credentials = Credentials.from_facts(bridge.database_facts())
     dropped = []
     for entry in pending:
         if entry["database"] != credentials.name:
@@ -289,7 +289,7 @@ def _check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridg
     config = backup_config(backup.site, site)
     problems = dump_problems(backup, transport)
     compared: dict[str, Any] = {}
-    credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
+    credentials = Credentials.from_facts(bridge.database_facts())
     scratch = database.scratch_name(credentials, config.verify_database)
     say(f"restoring into scratch database {scratch} and a scratch folder in {config.dir}")
     # The files and the database are restored side by side: two host commands, neither waits for the other.

@@ -109,7 +109,7 @@ def restore_proof(site_name: str, site: SiteConfig, transport: Transport, bridge
     configured `backup.verify_database`, the scratch database `<DB_NAME>_wpgate_verify`, or (with WordPress's
     own grants only) scratch tables under a prefix in the site's database. BackupError when none will do."""
     config = _config(site_name, site)
-    credentials = Credentials.from_facts(bridge.call("backup_facts", load_extensions=False))
+    credentials = Credentials.from_facts(bridge.database_facts())
     with database.options_file(transport, credentials) as options:
         client = database.find_client(transport, database.SQL_CLIENTS)
         result = transport.run(Command.of(client, f"--defaults-extra-file={options}", "--batch",

@@ -22,7 +22,7 @@ def restore_database(backup: Backup, site: SiteConfig, transport: Transport, bri
     problems = dump_problems(backup, transport)
     if problems:
         raise BackupError(f"{transport.name}: not restoring {dump}: " + "; ".join(problems))
-    facts = bridge.call("backup_facts", load_extensions=False)
+    facts = bridge.database_facts()
     credentials = Credentials.from_facts(facts)
     prefix = str(facts.get("table_prefix") or "")
     client = database.find_client(transport, database.SQL_CLIENTS)

@@ -100,7 +100,7 @@ class Connection:
 
 @contextmanager
 def connect(transport: Transport, bridge: Bridge) -> Iterator[Connection]:
-    facts = bridge.call("backup_facts", {"without_tables": True}, load_extensions=False)
+    facts = bridge.database_facts()
     credentials = Credentials.from_facts(facts)
     client = database.find_client(transport, database.SQL_CLIENTS)
     with database.options_file(transport, credentials) as options:

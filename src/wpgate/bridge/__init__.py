@@ -35,6 +35,16 @@ class Bridge:
         self.site_name = site_name
         self.site = site
         self.transport = transport
+        self._database: dict[str, Any] | None = None
+
+    def database_facts(self) -> dict[str, Any]:
+        """Where the site's database is and how to connect (wp-config.php's DB_* constants, the table
+        prefix, the server's version), without the tables' statistics. Asked of the site once per
+        Bridge: nothing wpgate does changes wp-config.php, and each question loads WordPress again."""
+        if self._database is None:
+            self.call("backup_facts", {"without_tables": True}, load_extensions=False)
+        assert self._database is not None
+        return dict(self._database)
 
     def call(self, action: str, params: dict[str, Any] | None = None, *, admin: bool = False,
              load_extensions: bool = True, timeout: float = 600) -> Any:
@@ -59,7 +69,10 @@ class Bridge:
                                   hint="set `php:` for this site in the config")
             raise BridgeError(f"{where}: the PHP bridge gave no answer: {detail}")
         if answer.get("ok"):
-            return answer.get("result")
+            result = answer.get("result")
+            if action == "backup_facts" and isinstance(result, dict):
+                self._database = {key: value for key, value in result.items() if key != "tables"}
+            return result
         error = answer.get("error") or {}
         raise _bridge_error(where, error, answer.get("output", ""))
 
