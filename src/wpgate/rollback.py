@@ -15,6 +15,7 @@ from wpgate.caches.verify import Expectation
 from wpgate.command import Command
 from wpgate.config import SiteConfig
 from wpgate.errors import BadInput, WpgateError
+from wpgate.gates.apply import DRAIN_SECONDS
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
@@ -96,9 +97,11 @@ def roll_back(target: Target) -> list[str]:
     run = target.run
     problems: list[str] = []
     with run.action("rollback") as done:
-        with target.aside.opened(target.transport, run.id):
-            problems += _put_back_all(target)
-        try:  # a restore turns maintenance on before it saves the database; off once visitors' rows are back
+        # Core's put-back and a database restore turn maintenance on; off once both are done and visitors'
+        # rows are back.
+        try:
+            with target.aside.opened(target.transport, run.id):
+                problems += _put_back_all(target)
             problems += rollback_database.roll_back(target, target.database_mode, target.database_plan)
         finally:
             try:
@@ -124,6 +127,8 @@ def _put_back_all(target: Target) -> list[str]:
     web_problem: str | None = None
     for entry in reversed(changed_updates(run.updates)):
         label = f"{entry['type']} {entry['slug']}"
+        if entry["type"] == "core":
+            _maintenance_for_core(target)
         target.say(f"  putting back {label} {entry['from']}")
         try:
             with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
@@ -140,6 +145,15 @@ def _put_back_all(target: Target) -> list[str]:
                 web_problem = str(error)
                 target.say(f"  the web server's OPcache could not be reset: {error}")
     return problems
+
+
+def _maintenance_for_core(target: Target) -> None:
+    """Core goes back as it came in: behind WordPress's maintenance page, once the requests that began
+    before it have finished (the drain), so that no visitor gets a page built from two core versions (or
+    from old files and the code the web server compiled from new ones). It stays on through the
+    database's restore; roll_back turns it off however the rollback ends."""
+    with target.run.action("maintenance_on"):
+        upgrader.maintenance_on_drained(target.bridge, DRAIN_SECONDS)
 
 
 def _put_back(target: Target, entry: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from wpgate.backup.snapshot import Snapshot, VisitorRows
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.errors import WpgateError
+from wpgate.gates.apply import DRAIN_SECONDS
 from wpgate.report.facts import duration
 from wpgate.run import Run, open_private, private_folder
 from wpgate.transports import Transport
@@ -257,7 +258,7 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     # Nobody writes from the save to the put-back: a row written in between would be in neither (the
     # caller turns maintenance off once this returns, however it ends).
     with target.run.action("maintenance_on"):
-        upgrader.maintenance_on(bridge)
+        upgrader.maintenance_on_drained(bridge, DRAIN_SECONDS)
     if pending:
         saved = Path(pending["saved"])
         target.say(f"  an earlier rollback was cut short after it copied the changed tables aside: going on from "

@@ -70,12 +70,27 @@ def verify(digest: str, signature: str | None, principal: str, allowed_signers: 
                              "-n", NAMESPACE, "-s", str(signature_file))
         result = run_process(command.real_argv(), command=command, host="this machine",
                              input=digest.encode("utf-8"), timeout=60)
-    said = " ".join((result.stdout + result.stderr).decode("utf-8", "replace").split())
-    if not result.ok:
-        raise GateRefused(f"the approval's signature does not verify for {principal!r} against the config's "
-                          f"approvers ({allowed_signers}): signed by a key or principal not allowed there, or "
-                          f"over another digest (the release or an artifact changed after approval); "
-                          f"ssh-keygen: {said or 'exit status %d' % result.returncode}")
+        said = " ".join((result.stdout + result.stderr).decode("utf-8", "replace").split())
+        if not result.ok:
+            why = _why_not(signature_file, principal, allowed_signers)
+            raise GateRefused(f"the approval's signature does not verify for {principal!r} against the config's "
+                              f"approvers ({allowed_signers}): {why}; "
+                              f"ssh-keygen: {said or 'exit status %d' % result.returncode}")
     found = _KEY.search(said)
     return Verified(principal, f"{found.group(1)} {found.group(2)}" if found else "")
 
+
+
+def _why_not(signature_file: Path, principal: str, allowed_signers: Path) -> str:
+    """Which part of a failed verification failed: the signing key is not in the file, it is there under
+    other principals than the approver's name, or (key and name allowed) the signed digest is another."""
+    command = Command.of("ssh-keygen", "-Y", "find-principals", "-f", str(allowed_signers), "-s", str(signature_file))
+    result = run_process(command.real_argv(), command=command, host="this machine", timeout=60)
+    listed = result.stdout.decode("utf-8", "replace").splitlines() if result.ok else []
+    principals = [name.strip() for line in listed for name in line.split(",") if name.strip()]
+    if not principals:
+        return "the key that signed is not listed there"
+    if principal not in principals:
+        return (f"the key that signed is listed there for {', '.join(principals)}, not for {principal!r} "
+                "(approve with --by naming its principal)")
+    return "signed over another digest: the release or an artifact changed after approval"

@@ -17,6 +17,8 @@ Result of `install_component` (every kind):
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +108,16 @@ def site_state(bridge: Bridge) -> dict[str, Any]:
     core_updater.lock present, "upgrade_leftovers": absolute paths of the entries in
     wp-content/upgrade/ and in wp-content/upgrade-temp-backup/(plugins|themes)/}."""
     return bridge.call("site_state", load_extensions=False)
+
+
+def maintenance_on_drained(bridge: Bridge, seconds: float) -> None:
+    """Maintenance on, then `seconds` for the requests that began before it to finish (they may still write to
+    the database or load files about to change); no wait when it was on already."""
+    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    was_on = bridge.transport.exists(path)
+    maintenance_on(bridge)
+    if not was_on:
+        time.sleep(seconds)
 
 
 def maintenance_on(bridge: Bridge) -> None:

@@ -174,6 +174,26 @@ def test_on_a_host_that_never_revalidates_a_broken_plugin_is_named_at_its_own_up
     assert_no_unplanned_answer(visitors, outcome["journal"])
     assert_maintenance_for_core_only(visitors)
 
+    # And back, on request: the rollback puts core back as apply brought it in, behind WordPress's maintenance
+    # page with the web server's OPcache reset before it is lifted; plugins and themes by rename.
+    site = releases["productions"][name]
+    with Visitors(site.url, COMPONENTS, TARGETS) as visitors:
+        rolled = wpgate("rollback", outcome["report"]["run"], "--yes", config=releases["config"], timeout=600)
+    assert rolled.returncode == 0, rolled.stderr
+    tally = visitors.tally
+    assert tally.unplanned == [], "\n".join([tally.summary(), "what the rollback did then:",
+                                              *journal_near(outcome["journal"], tally.unplanned)])
+    pages = sorted((a for a in tally.answers if a.verdict == RELEASE and not a.path.endswith(".css")),
+                   key=lambda a: a.at)
+    assert pages[0].detail == "6.5.5 1.2.0 1.1.0 1.1.0 1.1.0", tally.summary()
+    assert pages[-1].detail == "6.1.9 1.0.0 1.0.0 1.0.0 1.0.0", tally.summary()
+    events = [json.loads(line) for line in outcome["journal"].read_text().splitlines()]
+    after = [(e["event"], e.get("type")) for e in events[next(i for i, e in enumerate(events)
+                                                              if e["event"] == "rollback.begin"):]]
+    core = after.index(("put_back.begin", "core"))
+    assert ("maintenance_on.done", None) in after[:core], after  # not only a window visitors happened to miss
+    assert after.index(("web_opcache.done", "core")) < after.index(("maintenance_off.begin", None)), after
+
 
 def assert_maintenance_for_core_only(visitors: Visitors) -> None:
     """Plugins and themes are swapped in: once a page shows the first plugin's new version (core was applied
