@@ -63,6 +63,20 @@ class Bridge:
         error = answer.get("error") or {}
         raise _bridge_error(where, error, answer.get("output", ""))
 
+    def require_wordpress(self) -> None:
+        """The site's folder holds WordPress, looked at without running PHP, in the bridge's words: a
+        command that reads the site through its web server only (`check`, `purge`) still says that
+        `path:` is wrong (bad input, exit 2), as `inventory` does, rather than report the pages failing."""
+        root = self.site.path.rstrip("/") or "/"
+        result = self.transport.run(Command.of(
+            "sh", "-c", 'test -d "$1" || exit 3; test -f "$1/wp-load.php" && test -f "$1/wp-includes/version.php" '
+            '|| exit 4', "sh", root), timeout=60)
+        if result.returncode in (3, 4):
+            message = (f"no folder at {root}" if result.returncode == 3 else
+                       f"no WordPress at {root} (wp-load.php or wp-includes/version.php is missing)")
+            raise _bridge_error(f"site {self.site_name} ({self.transport.name})",
+                                {"kind": "not_wordpress", "message": message}, "")
+
 
 def _framed(stdout: bytes, nonce: str) -> dict[str, Any] | None:
     match = re.search(rb"<<<wpgate:" + nonce.encode() + rb">>>(.*?)<<<end:" + nonce.encode() + rb">>>",
