@@ -14,13 +14,25 @@ from wpgate.config import SiteConfig
 from wpgate.errors import BridgeError
 from wpgate.transports import Transport
 
+# The bridge's files (bridge/php/NAME.php), in the order PHP runs them: boot loads WordPress, the middle
+# ones define the actions, actions.php holds the index of actions and dispatches the request.
+PARTS = ("boot", "inventory", "upgrade", "upgrade_components", "upgrade_core", "backup", "monitor", "caches",
+         "actions")
+_OPENING = b"<?php\n"
 _PHP_SOURCE: bytes | None = None
 
 
 def php_source() -> bytes:
+    """The bridge as the one program PHP reads: its files joined, each one's own `<?php` line dropped after
+    the first (they are there for editors and `php -l`; one program has one)."""
     global _PHP_SOURCE
     if _PHP_SOURCE is None:
-        _PHP_SOURCE = resources.files("wpgate.bridge").joinpath("bridge.php").read_bytes()
+        folder = resources.files("wpgate.bridge").joinpath("php")
+        texts = [folder.joinpath(f"{name}.php").read_bytes() for name in PARTS]
+        for name, text in zip(PARTS, texts):
+            if not text.startswith(_OPENING):
+                raise RuntimeError(f"bridge/php/{name}.php does not start with {_OPENING!r}")
+        _PHP_SOURCE = texts[0] + b"".join(text[len(_OPENING):] for text in texts[1:])
     return _PHP_SOURCE
 
 
