@@ -103,8 +103,13 @@ class BackupConfig(Strict):
         return name
 
 
+def is_http_url(text: str) -> bool:
+    """Whether TEXT is a whole http(s) URL: a host, then a path; no white space or control character."""
+    return bool(_HTTP_URL.fullmatch(text))
+
+
 def _http_url(url: str) -> str:
-    if not _HTTP_URL.fullmatch(url):
+    if not is_http_url(url):
         raise ValueError(f"{url!r} is not an http(s) URL")
     return url.rstrip("/")
 
@@ -121,89 +126,6 @@ def _api_id(value: Any) -> Any:
 
 
 ApiId = Annotated[str, BeforeValidator(_api_id)]  # goes into an API path: nothing else may
-
-
-class VarnishCache(Strict):
-    """Varnish in front of the site: `url` is where it listens; purges go there with the site's Host."""
-
-    url: HttpUrl
-    method: Literal["PURGE", "BAN"] = "PURGE"
-    # proxy-cache-purge: `/.*` with `X-Purge-Method: regex` (the Proxy Cache Purge plugin's VCL);
-    # varnish-caching: `/.*` with `X-VC-Purge-Method: regex` and `X-VC-Purge-Host`;
-    # exact: each key page (`checks.pages`) by its own URL.
-    convention: Literal["proxy-cache-purge", "varnish-caching", "exact"] = "proxy-cache-purge"
-    headers: dict[str, str] = Field(default_factory=dict)  # sent with every purge request
-
-
-class NginxCache(Strict):
-    """nginx's FastCGI (or proxy) cache: a purge location (ngx_cache_purge), or its folder on the host."""
-
-    purge_url: HttpUrl | None = None
-    cache_path: str | None = None
-
-    @field_validator("cache_path")
-    @classmethod
-    def _cache_folder(cls, path: str | None) -> str | None:
-        if path is None:
-            return None
-        path = absolute_path(path, path, "on the site's host (nginx's fastcgi_cache_path)")
-        if path.rstrip("/").count("/") < 3:
-            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder "
-                             "(such as /var/cache/nginx/fastcgi)")
-        return path
-
-    @model_validator(mode="after")
-    def _one_way(self) -> "NginxCache":
-        if (self.purge_url is None) == (self.cache_path is None):
-            raise ValueError("give exactly one of purge_url (ngx_cache_purge) and cache_path (the cache folder)")
-        return self
-
-
-# `api:` on a CDN entry is the provider's API base: changed only to reach a proxy or a test server.
-class CloudflareCache(Strict):
-    zone: ApiId
-    token_env: EnvName
-    urls: list[str] = Field(default_factory=list)  # empty: purge everything; a path is on the site's URL
-    api: HttpUrl = "https://api.cloudflare.com/client/v4"
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not ((url.startswith("/") and not re.search(r"[\s\x00-\x1f\x7f]", url)) or _HTTP_URL.fullmatch(url)):
-                raise ValueError(f"{url!r}: give a path on the site (/shop/) or a whole http(s) URL")
-        return urls
-
-
-class FastlyCache(Strict):
-    service: ApiId
-    token_env: EnvName
-    api: HttpUrl = "https://api.fastly.com"
-
-
-class BunnyCache(Strict):
-    pull_zone: ApiId
-    token_env: EnvName  # the account's API key, sent as the AccessKey header
-    api: HttpUrl = "https://api.bunny.net"
-
-
-class WebhookCache(Strict):
-    """Any other layer: a URL that purges it when called (`Authorization: Bearer` from token_env)."""
-
-    url: HttpUrl
-    method: Literal["POST", "PUT", "GET"] = "POST"
-    token_env: EnvName | None = None
-
-
-# One entry per cache layer type: the name used in `caches:` and its options' model.
-CACHE_TYPES: dict[str, type[Strict]] = {
-    "varnish": VarnishCache,
-    "nginx": NginxCache,
-    "cloudflare": CloudflareCache,
-    "fastly": FastlyCache,
-    "bunny": BunnyCache,
-    "webhook": WebhookCache,
-}
 
 
 class OpcacheConfig(Strict):
@@ -234,15 +156,19 @@ class CacheEntry(Strict):
     @model_validator(mode="before")
     @classmethod
     def _one_key(cls, value: Any) -> Any:
+        # The cache layers' registry; imported here, since each layer's module holds its options' model, built
+        # on this module's types.
+        from wpgate.caches.registry import LAYERS
+
         if isinstance(value, dict) and set(value) == {"type", "options"}:
             return value
         if not isinstance(value, dict) or len(value) != 1:
             raise ValueError("each cache is a mapping with one key, its type: "
-                             + ", ".join(sorted(CACHE_TYPES)))
+                             + ", ".join(sorted(LAYERS)))
         (kind, options), = value.items()
-        if kind not in CACHE_TYPES:
-            raise ValueError(f"unknown cache type {kind!r}; known: {', '.join(sorted(CACHE_TYPES))}")
-        return {"type": kind, "options": CACHE_TYPES[kind].model_validate(options or {})}
+        if kind not in LAYERS:
+            raise ValueError(f"unknown cache type {kind!r}; known: {', '.join(sorted(LAYERS))}")
+        return {"type": kind, "options": LAYERS[kind].Options.model_validate(options or {})}
 
 
 class AdminCheck(Strict):
