@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from wpgate.caches import CacheSite, Outcome, cdn
 from wpgate.command import Secret
-from wpgate.config import ApiId, EnvName, HttpUrl, Strict, is_http_url
+from wpgate.config_types import ApiId, EnvName, HttpUrl, Strict, is_http_url
 from wpgate.words import plural
 
 FILES_PER_REQUEST = 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed, cdn
-from wpgate.config import ApiId, EnvName, HttpUrl, Strict
+from wpgate.config_types import ApiId, EnvName, HttpUrl, Strict
 
 
 class FastlyCache(Strict):

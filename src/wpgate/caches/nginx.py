@@ -7,7 +7,7 @@ from pydantic import field_validator, model_validator
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.command import Command
-from wpgate.config import HttpUrl, Strict, absolute_path
+from wpgate.config_types import HttpUrl, Strict, absolute_path
 
 
 class NginxCache(Strict):

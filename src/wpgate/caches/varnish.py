@@ -9,7 +9,7 @@ from pydantic import Field
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
-from wpgate.config import HttpUrl, Strict
+from wpgate.config_types import HttpUrl, Strict
 from wpgate.words import plural
 
 

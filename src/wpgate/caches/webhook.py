@@ -7,7 +7,7 @@ from typing import Literal
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.command import Secret
-from wpgate.config import EnvName, HttpUrl, Strict
+from wpgate.config_types import EnvName, HttpUrl, Strict
 
 
 class WebhookCache(Strict):
