@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.caches.bunny import Bunny, BunnyCache
@@ -16,7 +17,6 @@ from wpgate.caches.fastly import Fastly, FastlyCache
 from wpgate.caches.webhook import Webhook, WebhookCache
 from wpgate.command import Secret
 from wpgate.config import SiteConfig
-from wpgate.testbed.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver
 
 TOKEN = "s3cr3t-token-value-42"
 
