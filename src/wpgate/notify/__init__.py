@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wpgate.notify.message import Message
+from wpgate.notify.registry import NOTIFIERS
 
 if TYPE_CHECKING:  # the config imports this package's registry: nothing of the config at import time
     from rich.console import Console
@@ -21,8 +22,6 @@ def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdow
         return []
     message = Message.of(report, markdown)
     results = []
-    from wpgate.notify.registry import NOTIFIERS
-
     for name, notifier in NOTIFIERS.items():
         options = getattr(config, name)
         if options is None:
