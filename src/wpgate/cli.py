@@ -17,7 +17,7 @@ from rich.console import Console
 
 from wpgate import __version__, config, progress, redact
 from wpgate.bridge import Bridge
-from wpgate.errors import EXIT_INTERRUPTED, BadInput, WpgateError
+from wpgate.errors import BadInput, ExitStatus, WpgateError
 from wpgate import inventory as inventory_module
 from wpgate.transports import for_site
 from wpgate.words import plural
@@ -364,26 +364,26 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with cli.make_context("wpgate", list(sys.argv[1:] if argv is None else argv)) as ctx:
             cli.invoke(ctx)
-        code = 0
+        code = ExitStatus.COMPLETE
     except click.exceptions.Exit as done:
         code = done.exit_code
     except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 0
+        code = done.code if isinstance(done.code, int) else ExitStatus.COMPLETE
     except click.ClickException as error:
         error.show()
-        code = 2
+        code = ExitStatus.BAD_INPUT
     except click.Abort:
         console.print("wpgate: interrupted")
-        code = EXIT_INTERRUPTED
+        code = ExitStatus.INTERRUPTED
     except WpgateError as error:
         console.print(f"wpgate: error: {error}", markup=False, soft_wrap=True)
         code = error.exit_code
     except KeyboardInterrupt:
         console.print("wpgate: interrupted")
-        code = EXIT_INTERRUPTED
+        code = ExitStatus.INTERRUPTED
     except Exception as error:  # an unexpected failure: one line here, the traceback in a file
         path = _write_traceback(ctx.obj if ctx is not None else None)
         console.print(f"wpgate: unexpected error: {type(error).__name__}: {error} (traceback in {path})",
                       markup=False, soft_wrap=True)
-        code = 1
-    sys.exit(code)
+        code = ExitStatus.ERROR
+    sys.exit(int(code))

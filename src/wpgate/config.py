@@ -7,27 +7,24 @@ import posixpath
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from wpgate import redact, yamlfile
 from wpgate.command import Secret
+from wpgate.config_types import (Duration, EnvName, HttpUrl, Strict, absolute_path, is_http_url,  # noqa: F401
+                                 parse_duration)
 from wpgate.errors import BadInput, ConfigError
+from wpgate.notify.registry import NOTIFIERS
 
 DEFAULT_CONFIG = "wpgate.yml"
 CONFIG_ENV = "WPGATE_CONFIG"
 
 # Patterns are matched whole (`fullmatch`): `$` alone would let a trailing newline through.
-_DURATION = re.compile(r" *(\d+(?:\.\d+)?) *([smh]) *")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SSH_TARGET = re.compile(r"(?:(?P<user>[^@\s:/\[\]]+)@)?(?P<host>[^@\s:/\[\]-][^@\s:/\[\]]*|\[[0-9a-fA-F:]+\])"
                          r"(?::(?P<port>\d{1,5}))?")
-# An http(s) URL: a host, then a path; no white space or control character anywhere.
-_HTTP_URL = re.compile(r"https?://[^/\s\x00-\x1f\x7f]+(?:/[^\s\x00-\x1f\x7f]*)?")
 
 
 def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
@@ -39,40 +36,6 @@ def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"port in {target!r} is out of range")
     return match.group("user"), match.group("host").strip("[]"), port
-
-
-def absolute_path(path: str, as_given: str, where: str) -> str:
-    """`path` without a trailing slash; refused (naming it `as_given`) unless absolute."""
-    if not path.startswith("/"):
-        raise ValueError(f"{as_given!r} must be an absolute path {where}")
-    return path.rstrip("/") or "/"
-
-
-def parse_duration(value: Any) -> float:
-    """`90s`, `5m`, `2h` into seconds; a number without its unit is refused as ambiguous."""
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: use a number with s, m or h, like 60s, 5m, 2h")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be more than zero")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not an environment variable name (name the variable, not the secret)")
-    return value
-
-
-EnvName = Annotated[str, BeforeValidator(lambda v: _check_env_name(str(v)) if v is not None else v)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class BackupConfig(Strict):
@@ -103,109 +66,6 @@ class BackupConfig(Strict):
         return name
 
 
-def _http_url(url: str) -> str:
-    if not _HTTP_URL.fullmatch(url):
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    return url.rstrip("/")
-
-
-HttpUrl = Annotated[str, BeforeValidator(lambda v: _http_url(v) if isinstance(v, str) else v)]
-
-
-def _api_id(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # Bunny's pull zone ids are numbers
-    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
-        raise ValueError(f"{value!r} is not an id (letters, digits, _ and -)")
-    return value
-
-
-ApiId = Annotated[str, BeforeValidator(_api_id)]  # goes into an API path: nothing else may
-
-
-class VarnishCache(Strict):
-    """Varnish in front of the site: `url` is where it listens; purges go there with the site's Host."""
-
-    url: HttpUrl
-    method: Literal["PURGE", "BAN"] = "PURGE"
-    # proxy-cache-purge: `/.*` with `X-Purge-Method: regex` (the Proxy Cache Purge plugin's VCL);
-    # varnish-caching: `/.*` with `X-VC-Purge-Method: regex` and `X-VC-Purge-Host`;
-    # exact: each key page (`checks.pages`) by its own URL.
-    convention: Literal["proxy-cache-purge", "varnish-caching", "exact"] = "proxy-cache-purge"
-    headers: dict[str, str] = Field(default_factory=dict)  # sent with every purge request
-
-
-class NginxCache(Strict):
-    """nginx's FastCGI (or proxy) cache: a purge location (ngx_cache_purge), or its folder on the host."""
-
-    purge_url: HttpUrl | None = None
-    cache_path: str | None = None
-
-    @field_validator("cache_path")
-    @classmethod
-    def _cache_folder(cls, path: str | None) -> str | None:
-        if path is None:
-            return None
-        path = absolute_path(path, path, "on the site's host (nginx's fastcgi_cache_path)")
-        if path.rstrip("/").count("/") < 3:
-            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder "
-                             "(such as /var/cache/nginx/fastcgi)")
-        return path
-
-    @model_validator(mode="after")
-    def _one_way(self) -> "NginxCache":
-        if (self.purge_url is None) == (self.cache_path is None):
-            raise ValueError("give exactly one of purge_url (ngx_cache_purge) and cache_path (the cache folder)")
-        return self
-
-
-# `api:` on a CDN entry is the provider's API base: changed only to reach a proxy or a test server.
-class CloudflareCache(Strict):
-    zone: ApiId
-    token_env: EnvName
-    urls: list[str] = Field(default_factory=list)  # empty: purge everything; a path is on the site's URL
-    api: HttpUrl = "https://api.cloudflare.com/client/v4"
-
-    @field_validator("urls")
-    @classmethod
-    def _urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not ((url.startswith("/") and not re.search(r"[\s\x00-\x1f\x7f]", url)) or _HTTP_URL.fullmatch(url)):
-                raise ValueError(f"{url!r}: give a path on the site (/shop/) or a whole http(s) URL")
-        return urls
-
-
-class FastlyCache(Strict):
-    service: ApiId
-    token_env: EnvName
-    api: HttpUrl = "https://api.fastly.com"
-
-
-class BunnyCache(Strict):
-    pull_zone: ApiId
-    token_env: EnvName  # the account's API key, sent as the AccessKey header
-    api: HttpUrl = "https://api.bunny.net"
-
-
-class WebhookCache(Strict):
-    """Any other layer: a URL that purges it when called (`Authorization: Bearer` from token_env)."""
-
-    url: HttpUrl
-    method: Literal["POST", "PUT", "GET"] = "POST"
-    token_env: EnvName | None = None
-
-
-# One entry per cache layer type: the name used in `caches:` and its options' model.
-CACHE_TYPES: dict[str, type[Strict]] = {
-    "varnish": VarnishCache,
-    "nginx": NginxCache,
-    "cloudflare": CloudflareCache,
-    "fastly": FastlyCache,
-    "bunny": BunnyCache,
-    "webhook": WebhookCache,
-}
-
-
 class OpcacheConfig(Strict):
     """How the web server's OPcache is reset after an update (the CLI's is another process).
 
@@ -234,15 +94,18 @@ class CacheEntry(Strict):
     @model_validator(mode="before")
     @classmethod
     def _one_key(cls, value: Any) -> Any:
+        # The cache layers' registry, imported when a config is read: the layers' modules import this one.
+        from wpgate.caches.registry import LAYERS
+
         if isinstance(value, dict) and set(value) == {"type", "options"}:
             return value
         if not isinstance(value, dict) or len(value) != 1:
             raise ValueError("each cache is a mapping with one key, its type: "
-                             + ", ".join(sorted(CACHE_TYPES)))
+                             + ", ".join(sorted(LAYERS)))
         (kind, options), = value.items()
-        if kind not in CACHE_TYPES:
-            raise ValueError(f"unknown cache type {kind!r}; known: {', '.join(sorted(CACHE_TYPES))}")
-        return {"type": kind, "options": CACHE_TYPES[kind].model_validate(options or {})}
+        if kind not in LAYERS:
+            raise ValueError(f"unknown cache type {kind!r}; known: {', '.join(sorted(LAYERS))}")
+        return {"type": kind, "options": LAYERS[kind].Options.model_validate(options or {})}
 
 
 class AdminCheck(Strict):
@@ -295,62 +158,17 @@ class ChecksConfig(Strict):
 NOTIFY_OUTCOMES = ("complete", "refused", "rolled_back", "rollback_failed")
 
 
-class WebhookNotify(Strict):
-    """A Slack-compatible incoming webhook: the URL itself, or (when it holds a token) the variable holding it."""
-
-    url: str | None = None
-    url_env: EnvName | None = None
-    timeout: Duration = "10s"  # type: ignore[assignment]
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str | None) -> str | None:
-        if url is not None and not _HTTP_URL.fullmatch(url):
-            raise ValueError(f"{url!r} is not an http(s) URL")
-        return url
-
-    @model_validator(mode="after")
-    def _one_url(self) -> "WebhookNotify":
-        if (self.url is None) == (self.url_env is None):
-            raise ValueError("give exactly one of url and url_env (url_env names the variable holding a secret URL)")
-        return self
+def _notify_config() -> type[Strict]:
+    """`notify:`: one optional key per notifier of the registry (its options' model lives with it), and `on`."""
+    channels: dict[str, Any] = {name: (notifier.Options | None, None) for name, notifier in NOTIFIERS.items()}
+    return create_model("NotifyConfig", __base__=Strict, **channels,
+                        on=(list[Literal["complete", "refused", "rolled_back", "rollback_failed"]],
+                            Field(default_factory=lambda: list(NOTIFY_OUTCOMES))))
 
 
-class EmailNotify(Strict):
-    """A mail server that takes the message (SMTP), and who gets it."""
-
-    host: str
-    port: int = Field(default=25, gt=0, lt=65536)
-    sender: str = Field(alias="from")
-    to: list[str] = Field(min_length=1)
-    user: str | None = None
-    password_env: EnvName | None = None
-    starttls: bool = False
-    timeout: Duration = "15s"  # type: ignore[assignment]
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, addresses: list[str]) -> list[str]:
-        for address in addresses:
-            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
-                raise ValueError(f"{address!r} is not an email address")
-        return addresses
-
-    @model_validator(mode="after")
-    def _login(self) -> "EmailNotify":
-        if (self.user is None) != (self.password_env is None):
-            raise ValueError("user and password_env go together (both, or neither for a server without login)")
-        if self.user and not self.starttls and self.host not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError(f"a login to {self.host} needs starttls: true, or the password would cross the "
-                             "network in the clear")
-        return self
+NotifyConfig = _notify_config()
 
 
-class NotifyConfig(Strict):
-    webhook: WebhookNotify | None = None
-    email: EmailNotify | None = None
-    on: list[Literal["complete", "refused", "rolled_back", "rollback_failed"]] = Field(
-        default_factory=lambda: list(NOTIFY_OUTCOMES))
 
 
 class SiteConfig(Strict):
@@ -373,7 +191,7 @@ class SiteConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        if not _HTTP_URL.fullmatch(url):
+        if not is_http_url(url):
             raise ValueError(f"{url!r} is not an http(s) URL")
         return url.rstrip("/")
 
@@ -411,10 +229,11 @@ class SiteConfig(Strict):
                     names[f"caches[{index}].{cache.type}.{key}"] = value
         if self.checks.admin:
             names["checks.admin.password_env"] = self.checks.admin.password_env
-        if self.notify and self.notify.webhook and self.notify.webhook.url_env:
-            names["notify.webhook.url_env"] = self.notify.webhook.url_env
-        if self.notify and self.notify.email and self.notify.email.password_env:
-            names["notify.email.password_env"] = self.notify.email.password_env
+        for name in NOTIFIERS:
+            options = getattr(self.notify, name, None)
+            for key, value in (options.model_dump() if options else {}).items():
+                if key.endswith("_env") and value:
+                    names[f"notify.{name}.{key}"] = value
         return names
 
 

@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wpgate import yamlfile
-from wpgate.errors import EXIT_INTERRUPTED, BadInput
+from wpgate.errors import BadInput, ExitStatus
 
 PRODUCTION = {"core": "6.1.9", "plugins": {"wpgate-hello": "1.0.0", "wpgate-notes": "1.0.0", "wpgate-seo": "3.0.0"},
               "themes": {"wpgate-parent": "1.0.0", "wpgate-child": "1.0.0"}}
@@ -41,7 +41,6 @@ STAGING = {"core": "6.5.5", "plugins": {"wpgate-hello": "1.2.0", "wpgate-notes":
 # `--broken`: a plugin whose update stops WordPress from loading (fixture fault `fatal_on_load`).
 CULPRIT = ("plugin", "wpgate-faulty", "1.1.0", "2.0.1")
 REPORT_FILE = "report.html"
-ROLLED_BACK = 4
 
 # The first line of the config the demo writes: a folder holding it is an earlier demo's, which a new
 # demo may replace; any other folder that is not empty is left alone.
@@ -102,16 +101,16 @@ def run(folder: Path, console: Console, *, broken: bool = False) -> int:
 
                 run_id = run_module.latest_run(folder / ".wpgate") or ""
         _summary(folder, shown, console, broken=broken)
-        return 0
+        return ExitStatus.COMPLETE
     except StepFailed as failure:
         expected = f", expected {failure.expected}" if failure.expected else ""
         console.print(f"wpgate demo: stopped at `{failure.command}` (exit {failure.exit_code}{expected}); "
                       "stopping the demo's servers.", markup=False)
-        return failure.exit_code or 1
+        return failure.exit_code or ExitStatus.ERROR
     except KeyboardInterrupt:
         console.print(f"wpgate demo: interrupted during {step}; stopping the demo's servers.",
                       markup=False)
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     finally:
         if bed is not None:
             # A second Ctrl-C must not cut the shutdown short and leave a server running.
@@ -219,7 +218,7 @@ def _steps(shown: str, *, broken: bool = False) -> list[Step]:
     deploy = Step("deploy for real, gate by gate" if not broken else
                   "deploy for real: the faulty update is caught after the change and production rolled back "
                   "(exit 4)", ["-c", config, "deploy", release, "--to", "production", "--yes"],
-                  ROLLED_BACK if broken else 0)
+                  ExitStatus.ROLLED_BACK if broken else ExitStatus.COMPLETE)
     return [
         Step("what production runs today", ["-c", config, "inventory", "production"]),
         Step("diff the sites and capture staging's tested components as a release",

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import Any
+
 from wpgate import redact
+
+
+class ExitStatus(IntEnum):
+    """How a command ended, as DESIGN.md's exit codes: the one table of them."""
+
+    COMPLETE = 0
+    ERROR = 1                 # unexpected: a bug, its traceback written to a file
+    BAD_INPUT = 2             # config, manifest, arguments, a site that cannot be read
+    REFUSED = 3               # a gate refused before production changed
+    ROLLED_BACK = 4           # failed after a change, rolled back and proved
+    ROLLBACK_INCOMPLETE = 5   # failed after a change, the rollback not proved: a person must act
+    INTERRUPTED = 130         # Ctrl-C, SIGTERM
 
 
 class WpgateError(Exception):
     """An expected failure: one clear line for the user, and the exit code it stands for."""
 
-    exit_code = 2
+    exit_code = ExitStatus.BAD_INPUT
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -24,7 +39,7 @@ class WpgateError(Exception):
 class BadInput(WpgateError):
     """Config, manifest, QA record or arguments are wrong: exit 2."""
 
-    exit_code = 2
+    exit_code = ExitStatus.BAD_INPUT
 
 
 class ConfigError(BadInput):
@@ -62,22 +77,30 @@ class BridgeError(SiteError):
 class GateRefused(WpgateError):
     """A gate refused before production changed: exit 3."""
 
-    exit_code = 3
+    exit_code = ExitStatus.REFUSED
+
+
+class GateFailed(WpgateError):
+    """A gate's condition does not hold: what failed, and the evidence that shows it. Inside a deploy the
+    pipeline turns it into a refusal (3) or a rollback (4, 5); met on its own it is a refusal."""
+
+    exit_code = ExitStatus.REFUSED
+
+    def __init__(self, message: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence or {}
 
 
 class RolledBack(WpgateError):
     """Failed after a change; production was rolled back and verified: exit 4."""
 
-    exit_code = 4
+    exit_code = ExitStatus.ROLLED_BACK
 
 
 class RollbackIncomplete(WpgateError):
     """Failed after a change and the rollback is not proved: a person must act. Exit 5."""
 
-    exit_code = 5
-
-
-EXIT_INTERRUPTED = 130
+    exit_code = ExitStatus.ROLLBACK_INCOMPLETE
 
 
 def yaml_problem(error: Exception) -> str:

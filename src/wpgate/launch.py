@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # ExitStatus.INTERRUPTED, written out: nothing of wpgate is imported yet here
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
+from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
 from wpgate.testbed import fixtures
 from wpgate.testbed.bed import http_get
-from wpgate.testbed.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
 
 pytestmark = pytest.mark.e2e
 

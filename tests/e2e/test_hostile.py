@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
+from tests.support.cdn import CloudflareApi, WebhookReceiver
 from wpgate.release import Release
 from wpgate import release as release_module
-from wpgate.testbed.cdn import CloudflareApi, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ import yaml
 
 from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
                                write_config, write_qa)
-from wpgate.testbed.cdn import CloudflareApi
+from tests.support.cdn import CloudflareApi
 from wpgate.testbed.fixtures import FAULTS
 
 pytestmark = pytest.mark.e2e

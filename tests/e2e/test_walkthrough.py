@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from tests.e2e.helpers import WPGATE, assert_unchanged, fingerprint, write_qa
+from tests.support.cdn import WebhookReceiver
 from wpgate import upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import SiteConfig
 from wpgate.testbed import fixtures
-from wpgate.testbed.cdn import WebhookReceiver
 from wpgate.transports import LocalTransport
 
 pytestmark = pytest.mark.e2e

@@ -8,10 +8,10 @@ import pytest
 
 from wpgate.caches import CacheSite
 from wpgate.caches.layers import configured
-from wpgate.caches.nginx import Nginx
-from wpgate.caches.varnish import Varnish
+from wpgate.caches.nginx import Nginx, NginxCache
+from wpgate.caches.varnish import Varnish, VarnishCache
 from wpgate.caches.verify import Expectation, _state, serving_layer
-from wpgate.config import NginxCache, SiteConfig, VarnishCache
+from wpgate.config import SiteConfig
 
 
 def target(**site) -> CacheSite:
@@ -93,3 +93,39 @@ def test_the_caches_gate_says_which_markers_were_seen_on_which_pages():
                                         "shop 2.0, plugin seo 3.1; no marker on any page for core wordpress")
     nothing = {"layers": layers, "verify": {"pages": {"/": {"status": 200, "shows": [], "not_shown": ["plugin seo"]}}}}
     assert caches.summary(nothing) == "purged object cache, opcache; no page (/) carries a version marker of plugin seo"
+
+
+# --- the registries: one per plugin kind ----------------------------------------------------------------
+
+def test_the_config_accepts_exactly_the_registered_layers_each_with_its_own_options():
+    from wpgate.caches.registry import LAYERS
+
+    assert set(LAYERS) == {"varnish", "nginx", "cloudflare", "fastly", "bunny", "webhook"}
+    site = SiteConfig(path="/srv/www", url="https://example.com", caches=[
+        {"varnish": {"url": "http://v"}}, {"nginx": {"purge_url": "http://n/purge"}},
+        {"cloudflare": {"zone": "z", "token_env": "T"}}, {"fastly": {"service": "s", "token_env": "T"}},
+        {"bunny": {"pull_zone": 7, "token_env": "T"}}, {"webhook": {"url": "http://w/hook"}}])
+    for entry in site.caches:
+        layer = LAYERS[entry.type]
+        assert layer.name == entry.type and type(entry.options) is layer.Options
+        assert layer.__module__ == layer.Options.__module__  # the options' model lives with its purger
+    with pytest.raises(ValueError, match="unknown cache type 'memcached'; known: bunny, cloudflare, fastly, nginx, "
+                                         "varnish, webhook"):
+        SiteConfig(path="/srv/www", url="https://example.com", caches=[{"memcached": {}}])
+
+
+def test_the_page_cache_table_matches_the_bridges_plugins():
+    import re
+    from importlib import resources
+
+    from wpgate.caches.plugins import PLUGINS
+    from wpgate.caches.plugins.litespeed import LiteSpeedCache
+
+    php = resources.files("wpgate.bridge").joinpath("php", "caches.php").read_text()
+    listed = php[php.index("function wpgate_page_cache_plugins()"):]
+    bridge_keys = re.findall(r"^\t\t'([a-z0-9-]+)'\s*=> array\(", listed, re.M)
+    keys = [plugin.key for plugin in PLUGINS]
+    assert len(set(keys)) == len(keys) == 12 and set(keys) == set(bridge_keys)
+    assert all(plugin.name and plugin.calls for plugin in PLUGINS)
+    assert [type(p) for p in PLUGINS].count(LiteSpeedCache) == 1
+    assert keys.index("wp-rocket") < keys.index("autoptimize") < keys.index("proxy-cache-purge")

@@ -8,15 +8,15 @@ import json
 
 import pytest
 
+from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import http as cache_http
-from wpgate.caches.bunny import Bunny
-from wpgate.caches.cloudflare import Cloudflare
-from wpgate.caches.fastly import Fastly
-from wpgate.caches.webhook import Webhook
+from wpgate.caches.bunny import Bunny, BunnyCache
+from wpgate.caches.cloudflare import Cloudflare, CloudflareCache
+from wpgate.caches.fastly import Fastly, FastlyCache
+from wpgate.caches.webhook import Webhook, WebhookCache
 from wpgate.command import Secret
-from wpgate.config import BunnyCache, CloudflareCache, FastlyCache, SiteConfig, WebhookCache
-from wpgate.testbed.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver
+from wpgate.config import SiteConfig
 
 TOKEN = "s3cr3t-token-value-42"
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from wpgate import config
+from wpgate.caches.cloudflare import CloudflareCache
 from wpgate.errors import ConfigError
 
 SITE = """
@@ -54,7 +55,7 @@ def test_defaults():
     varnish = site.caches[0].options
     assert (varnish.method, varnish.convention, varnish.headers) == ("PURGE", "proxy-cache-purge", {})
     assert site.opcache.reload_command is None and site.opcache.url is None
-    cloudflare = config.CloudflareCache(zone="z", token_env="T")
+    cloudflare = CloudflareCache(zone="z", token_env="T")
     assert cloudflare.urls == [] and cloudflare.api == "https://api.cloudflare.com/client/v4"
 
 

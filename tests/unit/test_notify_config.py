@@ -78,3 +78,13 @@ def test_one_webhook_url_and_login_in_pairs(tmp_path):
                                          "password_env": "SMTP_PASSWORD"}}) == [
         "sites.production.notify.email: a login to smtp.example.com needs starttls: true, or the password would "
         "cross the network in the clear"]
+
+
+def test_one_registry_of_notifiers_each_with_its_options_and_sender():
+    from wpgate.notify.registry import NOTIFIERS
+
+    assert list(NOTIFIERS) == ["webhook", "email"]
+    assert set(config.NotifyConfig.model_fields) == {*NOTIFIERS, "on"}
+    for name, notifier in NOTIFIERS.items():
+        assert notifier.Options.__module__ == notifier.__name__ and callable(notifier.send)
+        assert config.NotifyConfig.model_fields[name].annotation == notifier.Options | None

@@ -208,3 +208,22 @@ def test_an_automatic_rollback_names_the_gate_that_failed(tmp_path):
     facts = facts_module.load(state, "20261126-101500-ab12")
     assert facts.outcome[0] == "Rolled back" and facts.requested_rollback() is None
     assert facts.history_lines() == ["2026-11-26 10:16:00 UTC: rolled back (gate 6.3 apply failed)"]
+
+
+def test_the_apply_table_names_what_installed_each_update(tmp_path):
+    """Not "bulk upgrade": that reads as if plugins went in bulk; each went alone through WordPress's upgrader."""
+    applied = [{"type": "core", "slug": "wordpress", "to": "6.5.5", "method": "core_upgrade",
+                "database": {"from": 53496, "to": 57155, "upgraded": True}},
+               {"type": "plugin", "slug": "shop", "to": "2.0", "method": "bulk_upgrade", "database": None},
+               {"type": "theme", "slug": "child", "to": "1.1", "method": "install"}]
+    state = run_folder(tmp_path, status="complete", gates=[
+        {"step": "6.3", "name": "apply", "status": "passed", "evidence": {"applied": applied}}])
+    facts = facts_module.load(state, "20261126-101500-ab12")
+    [table] = gate_view(facts.gate("6.3")).tables
+    assert table.headers[3] == "Installed with"
+    assert [row[3] for row in table.rows] == [
+        "WordPress's core upgrader", "WordPress's plugin upgrader, this plugin alone",
+        "WordPress's theme installer (the theme was not on the site)"]
+    page = html.render(facts)
+    assert "bulk" not in page.lower() and "bulk" not in markdown.render(facts).lower()
+    assert "plugin upgrader, this plugin alone" in page

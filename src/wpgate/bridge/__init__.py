@@ -14,13 +14,25 @@ from wpgate.config import SiteConfig
 from wpgate.errors import BridgeError
 from wpgate.transports import Transport
 
+# The bridge's files (bridge/php/NAME.php), in the order PHP runs them: boot loads WordPress, the middle
+# ones define the actions, actions.php holds the index of actions and dispatches the request.
+PARTS = ("boot", "inventory", "upgrade", "upgrade_components", "upgrade_core", "backup", "monitor", "caches",
+         "actions")
+_OPENING = b"<?php\n"
 _PHP_SOURCE: bytes | None = None
 
 
 def php_source() -> bytes:
+    """The bridge as the one program PHP reads: its files joined, each one's own `<?php` line dropped after
+    the first (they are there for editors and `php -l`; one program has one)."""
     global _PHP_SOURCE
     if _PHP_SOURCE is None:
-        _PHP_SOURCE = resources.files("wpgate.bridge").joinpath("bridge.php").read_bytes()
+        folder = resources.files("wpgate.bridge").joinpath("php")
+        texts = [folder.joinpath(f"{name}.php").read_bytes() for name in PARTS]
+        for name, text in zip(PARTS, texts):
+            if not text.startswith(_OPENING):
+                raise RuntimeError(f"bridge/php/{name}.php does not start with {_OPENING!r}")
+        _PHP_SOURCE = texts[0] + b"".join(text[len(_OPENING):] for text in texts[1:])
     return _PHP_SOURCE
 
 
@@ -75,6 +87,20 @@ class Bridge:
             return result
         error = answer.get("error") or {}
         raise _bridge_error(where, error, answer.get("output", ""))
+
+    def require_wordpress(self) -> None:
+        """The site's folder holds WordPress, looked at without running PHP, in the bridge's words: a
+        command that reads the site through its web server only (`check`, `purge`) still says that
+        `path:` is wrong (bad input, exit 2), as `inventory` does, rather than report the pages failing."""
+        root = self.site.path.rstrip("/") or "/"
+        result = self.transport.run(Command.of(
+            "sh", "-c", 'test -d "$1" || exit 3; test -f "$1/wp-load.php" && test -f "$1/wp-includes/version.php" '
+            '|| exit 4', "sh", root), timeout=60)
+        if result.returncode in (3, 4):
+            message = (f"no folder at {root}" if result.returncode == 3 else
+                       f"no WordPress at {root} (wp-load.php or wp-includes/version.php is missing)")
+            raise _bridge_error(f"site {self.site_name} ({self.transport.name})",
+                                {"kind": "not_wordpress", "message": message}, "")
 
 
 def _framed(stdout: bytes, nonce: str) -> dict[str, Any] | None:

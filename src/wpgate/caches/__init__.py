@@ -67,10 +67,11 @@ class Outcome:
 
 
 class Layer(Protocol):
-    """A configured server cache or CDN (see `layers.PURGERS`); built from the site and its options."""
+    """A configured server cache or CDN (see `registry.LAYERS`); built from the site and its options."""
 
-    name: str
+    name: str  # its type in the config's `caches:`
     kind: str  # "server" or "cdn": server caches are purged first
+    Options: type  # its options' model (a config.Strict), validated when the config is read
 
     def describe(self) -> str:
         """What purge() will run, in one line."""

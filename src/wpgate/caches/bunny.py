@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from wpgate.caches import CacheSite, Outcome, cdn
-from wpgate.config import BunnyCache
+from wpgate.config_types import ApiId, EnvName, HttpUrl, Strict
+
+
+class BunnyCache(Strict):
+    pull_zone: ApiId
+    token_env: EnvName  # the account's API key, sent as the AccessKey header
+    api: HttpUrl = "https://api.bunny.net"
 
 
 class Bunny:
     name = "bunny"
     kind = "cdn"
+    Options = BunnyCache
 
     def __init__(self, target: CacheSite, options: BunnyCache) -> None:
         self.target = target

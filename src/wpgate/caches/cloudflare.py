@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from wpgate.caches import CacheSite, Outcome, cdn
 from wpgate.command import Secret
-from wpgate.config import CloudflareCache
+from wpgate.config_types import ApiId, EnvName, HttpUrl, Strict, is_http_url
 from wpgate.words import plural
 
 FILES_PER_REQUEST = 30
 
 
+# `api:` on a CDN entry is the provider's API base: changed only to reach a proxy or a test server.
+class CloudflareCache(Strict):
+    zone: ApiId
+    token_env: EnvName
+    urls: list[str] = Field(default_factory=list)  # empty: purge everything; a path is on the site's URL
+    api: HttpUrl = "https://api.cloudflare.com/client/v4"
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not ((url.startswith("/") and not re.search(r"[\s\x00-\x1f\x7f]", url)) or is_http_url(url)):
+                raise ValueError(f"{url!r}: give a path on the site (/shop/) or a whole http(s) URL")
+        return urls
+
+
 class Cloudflare:
     name = "cloudflare"
     kind = "cdn"
+    Options = CloudflareCache
 
     def __init__(self, target: CacheSite, options: CloudflareCache) -> None:
         self.target = target

@@ -23,7 +23,9 @@ def purge(settings: Settings, site_name: str, console: Console, *, dry_run: bool
         console.print(text, markup=False, soft_wrap=True)
 
     with for_site(site) as transport:
-        target = CacheSite(site_name, site, transport, Bridge(site_name, site, transport), say, settings.secret)
+        bridge = Bridge(site_name, site, transport)
+        bridge.require_wordpress()
+        target = CacheSite(site_name, site, transport, bridge, say, settings.secret)
         if dry_run:
             lines = layers.describe(target)
             say(f"dry run: nothing was purged. On {site_name} ({site.url}) wpgate would purge, in this order:")

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed, cdn
-from wpgate.config import FastlyCache
+from wpgate.config_types import ApiId, EnvName, HttpUrl, Strict
+
+
+class FastlyCache(Strict):
+    service: ApiId
+    token_env: EnvName
+    api: HttpUrl = "https://api.fastly.com"
 
 
 class Fastly:
     name = "fastly"
     kind = "cdn"
+    Options = FastlyCache
 
     def __init__(self, target: CacheSite, options: FastlyCache) -> None:
         self.target = target

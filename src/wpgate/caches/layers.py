@@ -5,25 +5,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed, page_caches
-from wpgate.caches.bunny import Bunny
-from wpgate.caches.cloudflare import Cloudflare
-from wpgate.caches.fastly import Fastly
-from wpgate.caches.nginx import Nginx
 from wpgate.caches.object_cache import ObjectCache
 from wpgate.caches.opcache import Opcache
-from wpgate.caches.varnish import Varnish
+from wpgate.caches.registry import LAYERS
 from wpgate.caches.verify import Expectation, verify
-from wpgate.caches.webhook import Webhook
-
-# The purger of each `caches:` type of the config (config.CACHE_TYPES holds their options).
-PURGERS = {
-    "varnish": Varnish,
-    "nginx": Nginx,
-    "cloudflare": Cloudflare,
-    "fastly": Fastly,
-    "bunny": Bunny,
-    "webhook": Webhook,
-}
 
 Journal = Callable[..., None]  # Run.event: one journal event, forced to disk
 
@@ -31,7 +16,7 @@ Journal = Callable[..., None]  # Run.event: one journal event, forced to disk
 def configured(target: CacheSite) -> list[Any]:
     """The configured layers: server caches first, then CDNs, each in the order listed, so that
     a CDN refetching from the origin gets what the server caches hold after their purge."""
-    layers = [PURGERS[entry.type](target, entry.options) for entry in target.site.caches]
+    layers = [LAYERS[entry.type](target, entry.options) for entry in target.site.caches]
     return sorted(layers, key=lambda layer: layer.kind != "server")
 
 

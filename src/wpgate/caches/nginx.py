@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator, model_validator
+
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.command import Command
-from wpgate.config import NginxCache
+from wpgate.config_types import HttpUrl, Strict, absolute_path
+
+
+class NginxCache(Strict):
+    """nginx's FastCGI (or proxy) cache: a purge location (ngx_cache_purge), or its folder on the host."""
+
+    purge_url: HttpUrl | None = None
+    cache_path: str | None = None
+
+    @field_validator("cache_path")
+    @classmethod
+    def _cache_folder(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        path = absolute_path(path, path, "on the site's host (nginx's fastcgi_cache_path)")
+        if path.rstrip("/").count("/") < 3:
+            raise ValueError(f"{path!r} is too near the root to be emptied: name nginx's own cache folder "
+                             "(such as /var/cache/nginx/fastcgi)")
+        return path
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "NginxCache":
+        if (self.purge_url is None) == (self.cache_path is None):
+            raise ValueError("give exactly one of purge_url (ngx_cache_purge) and cache_path (the cache folder)")
+        return self
 
 
 class Nginx:
     name = "nginx"
     kind = "server"
+    Options = NginxCache
 
     def __init__(self, target: CacheSite, options: NginxCache) -> None:
         self.target = target

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
+
+from pydantic import Field
 
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
-from wpgate.config import VarnishCache
+from wpgate.config_types import HttpUrl, Strict
 from wpgate.words import plural
+
+
+class VarnishCache(Strict):
+    """Varnish in front of the site: `url` is where it listens; purges go there with the site's Host."""
+
+    url: HttpUrl
+    method: Literal["PURGE", "BAN"] = "PURGE"
+    # proxy-cache-purge: `/.*` with `X-Purge-Method: regex` (the Proxy Cache Purge plugin's VCL);
+    # varnish-caching: `/.*` with `X-VC-Purge-Method: regex` and `X-VC-Purge-Host`;
+    # exact: each key page (`checks.pages`) by its own URL.
+    convention: Literal["proxy-cache-purge", "varnish-caching", "exact"] = "proxy-cache-purge"
+    headers: dict[str, str] = Field(default_factory=dict)  # sent with every purge request
 
 
 class Varnish:
     name = "varnish"
     kind = "server"
+    Options = VarnishCache
 
     def __init__(self, target: CacheSite, options: VarnishCache) -> None:
         self.target = target

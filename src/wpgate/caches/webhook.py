@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.command import Secret
-from wpgate.config import WebhookCache
+from wpgate.config_types import EnvName, HttpUrl, Strict
+
+
+class WebhookCache(Strict):
+    """Any other layer: a URL that purges it when called (`Authorization: Bearer` from token_env)."""
+
+    url: HttpUrl
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    token_env: EnvName | None = None
 
 
 class Webhook:
     name = "webhook"
     kind = "cdn"
+    Options = WebhookCache
 
     def __init__(self, target: CacheSite, options: WebhookCache) -> None:
         self.target = target

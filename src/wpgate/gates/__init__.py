@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
+from wpgate.errors import GateFailed
 
-
-class GateFailed(Exception):
-    """A gate's condition does not hold: what failed, and the evidence that shows it."""
-
-    def __init__(self, message: str, evidence: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.evidence = evidence or {}
+__all__ = ["GateFailed"]

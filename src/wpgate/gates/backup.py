@@ -138,6 +138,8 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
             raise GateFailed(f"the backup just taken, {taken.id}, does not verify: " + listing(reasons, "reasons"),
                              evidence | {"taken": taken.record(), "reasons": reasons})
         return _accept(deployment, taken, evidence, taken=True)
+    except GateFailed:
+        raise  # the gate's own refusal, with its reasons: not a backup error to wrap
     except WpgateError as error:
         raise GateFailed(f"backup: {error}", evidence) from None
 

@@ -134,6 +134,7 @@ def check_site(settings: Settings, site_name: str, console: Console) -> dict[str
     started = time.monotonic()
     with for_site(site) as transport, Watch(site_name, site, transport, Bridge(site_name, site, transport),
                                             settings, None, say) as watch:
+        watch.bridge.require_wordpress()
         watch.mark_log_position()
         results = watch.run("check")
     problems = Watch.problems(results)

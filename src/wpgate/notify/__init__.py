@@ -3,19 +3,15 @@ a notifier that fails is a warning line and a note in report.json, never a chang
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from wpgate.config import Settings
-from wpgate.notify import mail, webhook
 from wpgate.notify.message import Message
+from wpgate.notify.registry import NOTIFIERS
 
-# The name used under `notify:` in the config -> the function that sends one message with its options.
-SENDERS: dict[str, Callable[[Any, Message, Settings], str]] = {
-    "webhook": webhook.send,
-    "email": mail.send,
-}
+if TYPE_CHECKING:  # the config imports this package's registry: nothing of the config at import time
+    from rich.console import Console
+
+    from wpgate.config import Settings
 
 
 def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdown: str,
@@ -26,12 +22,12 @@ def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdow
         return []
     message = Message.of(report, markdown)
     results = []
-    for name, sender in SENDERS.items():
+    for name, notifier in NOTIFIERS.items():
         options = getattr(config, name)
         if options is None:
             continue
         try:
-            where = sender(options, message, settings)
+            where = notifier.send(options, message, settings)
         except Exception as error:  # whatever breaks in a notifier, the run's outcome stands
             reason = _reason(error)
             console.print(f"wpgate: warning: the {name} notification was not sent: {reason} "

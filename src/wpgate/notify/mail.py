@@ -3,17 +3,54 @@
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
+from pydantic import Field, field_validator, model_validator
+
+from wpgate.config_types import Duration, EnvName, Strict
 from wpgate.errors import WpgateError
 from wpgate.notify.message import Message
 
 if TYPE_CHECKING:
-    from wpgate.config import EmailNotify, Settings
+    from wpgate.config import Settings
+
+
+class EmailNotify(Strict):
+    """A mail server that takes the message (SMTP), and who gets it."""
+
+    host: str
+    port: int = Field(default=25, gt=0, lt=65536)
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    user: str | None = None
+    password_env: EnvName | None = None
+    starttls: bool = False
+    timeout: Duration = "15s"  # type: ignore[assignment]
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", address):
+                raise ValueError(f"{address!r} is not an email address")
+        return addresses
+
+    @model_validator(mode="after")
+    def _login(self) -> "EmailNotify":
+        if (self.user is None) != (self.password_env is None):
+            raise ValueError("user and password_env go together (both, or neither for a server without login)")
+        if self.user and not self.starttls and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(f"a login to {self.host} needs starttls: true, or the password would cross the "
+                             "network in the clear")
+        return self
+
+
+Options = EmailNotify  # `notify.email` in the config
 
 
 def compose(options: "EmailNotify", message: Message) -> EmailMessage:

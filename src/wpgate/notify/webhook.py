@@ -9,12 +9,39 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from pydantic import field_validator, model_validator
+
 from wpgate import web
+from wpgate.config_types import Duration, EnvName, Strict, is_http_url
 from wpgate.errors import WpgateError
 from wpgate.notify.message import COLORS, Message
 
 if TYPE_CHECKING:
-    from wpgate.config import Settings, WebhookNotify
+    from wpgate.config import Settings
+
+
+class WebhookNotify(Strict):
+    """A Slack-compatible incoming webhook: the URL itself, or (when it holds a token) the variable holding it."""
+
+    url: str | None = None
+    url_env: EnvName | None = None
+    timeout: Duration = "10s"  # type: ignore[assignment]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not is_http_url(url):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "WebhookNotify":
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of url and url_env (url_env names the variable holding a secret URL)")
+        return self
+
+
+Options = WebhookNotify  # `notify.webhook` in the config
 
 
 def payload(message: Message) -> dict:

@@ -198,12 +198,25 @@ def _apply(evidence: dict[str, Any], view: GateView) -> None:
             upgraded = (f"{database.get('from')} → {database.get('to')}" if database.get("upgraded")
                         else "unchanged" if database else "—")
             rows.append([str(item.get("type")), str(item.get("slug")), str(item.get("to")),
-                         str(item.get("method") or "—").replace("_", " "), upgraded])
+                         installed_with(item), upgraded])
         view.tables.append(Table("Installed and re-read", ["Type", "Component", "Version read back",
                                                            "Installed with", "Database"], rows))
         if view.status == "passed":
             view.summary = (f"{plural(len(applied), 'update')} installed from their own artifacts, each version "
                             "and file re-read from the site")
+
+
+def installed_with(item: dict[str, Any]) -> str:
+    """What installed one update, in the procedure's words: the bridge's method names WordPress's call
+    (its `bulk_upgrade()` is the Dashboard's Update now, here given one component, never several)."""
+    kind, method = str(item.get("type") or "component"), item.get("method")
+    if method == "bulk_upgrade":
+        return f"WordPress's {kind} upgrader, this {kind} alone"
+    if method == "install":
+        return f"WordPress's {kind} installer (the {kind} was not on the site)"
+    if method == "core_upgrade":
+        return "WordPress's core upgrader"
+    return str(method or "—")
 
 
 def _order(evidence: dict[str, Any], view: GateView) -> None:

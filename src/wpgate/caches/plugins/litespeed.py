@@ -11,10 +11,6 @@ from wpgate.caches.plugins import PageCachePlugin
 
 
 class LiteSpeedCache(PageCachePlugin):
-    key = "litespeed-cache"
-    name = "LiteSpeed Cache"
-    calls = "do_action('litespeed_purge_all'), then one web request to deliver it"
-
     def after_purge(self, target: CacheSite) -> str | None:
         # A query string LiteSpeed has not cached, so that the request reaches WordPress.
         url = f"{target.site.url}/?wpgate-purge={secrets.token_hex(6)}"
