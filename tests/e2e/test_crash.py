@@ -39,7 +39,7 @@ def dealt(points: KillPoints, shard: int, shards: int) -> KillPoints:
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_killed_at_each_state_change_and_a_sample_then_resumed(bed, tmp_path_factory, shard):
     release = shared_release(bed, tmp_path_factory, "crash-0", f"crash-{shard}")
-    points = kill_points(release["events"], crash_seed(), extra=2, full=full_matrix())
+    points = kill_points(release["events"], crash_seed(), extra=1, extra_before=1, full=full_matrix())
     outcomes = run_points(bed, release, dealt(points, shard, SHARDS), f"crash{shard}")
     # Killed early nothing changed; killed late it completes; in between it rolls back.
     expected = {"refused", "rolled_back", "complete"} if shard == 0 else {"rolled_back", "complete"}
