@@ -98,6 +98,9 @@ def run(settings: Settings, staging_name: str, baseline_name: str | None, output
     if baseline_inventory is not None:
         results.append(components(release, staging_inventory, baseline_inventory))
     entries, skipped = record_entries(results, config, baseline_name, at)
+    if baseline is not None and not LayoutCheck.configured(checked):  # the reviewer expects screenshots: say why not
+        skipped.setdefault(LayoutCheck.name, f"{baseline_name}'s checks set no visual_threshold: "
+                                             f"{LayoutCheck.unconfigured}")
     document = {
         "staging": staging_name, "url": staging.url, "baseline": baseline_name, "at": at,
         "status": "failed" if any(entry["status"] == "failed" for entry in entries) else "passed",
