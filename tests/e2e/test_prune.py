@@ -5,6 +5,7 @@ off-site, never what a run may still roll back to, never files wpgate did not wr
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,7 @@ def test_prune_removes_exactly_the_expected_on_the_host_and_off_site(scene):
     # The off-site folder keeps the file wpgate did not write, and says so; wpgate's own files are gone.
     assert sorted(p.name for p in (offsite / scene["second"]).iterdir()) == ["checksums by the admin.txt"]
     assert any("files wpgate did not write" in problem for problem in document["problems"])
+    assert re.search(r"^warning: off-site, .* holds files wpgate did not write", result.stderr, re.M)
     kept = {entry["name"]: " ".join(entry["reasons"]) for entry in document["backups"] if entry["keep"]}
     assert f"run {scene['deployed']['run']} is complete" in kept[run_backup]
     # The release deployed complete and the other abandoned: its zips go.

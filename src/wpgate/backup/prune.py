@@ -179,6 +179,8 @@ def lines(result: dict[str, Any]) -> list[str]:
             out.append(f"{going} artifact {entry['name']} ({size}): {'; '.join(entry['reasons'])}")
         else:
             out.append(f"could not remove artifact {entry['name']}: {'; '.join(entry['problems'])}")
+    out += [f"warning: {problem}" for entry in [*result["backups"], *result["artifacts"]] if entry.get("removed")
+            for problem in entry.get("problems", [])]
     gone_backups = sum(1 for entry in result["backups"] if not entry["keep"])
     gone_artifacts = sum(1 for entry in result["artifacts"] if not entry["keep"])
     out.append(f"{'dry run: ' if result['dry_run'] else ''}{result['site']}: {going} {gone_backups} of "

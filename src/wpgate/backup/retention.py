@@ -69,7 +69,7 @@ def backups(found: Iterable[tuple[str, datetime]], runs: Iterable[RunFacts], *, 
         if not retention:
             decisions[name].reasons.append("no retention set (backup.keep_last, backup.keep_daily)")
         elif keep_last and index < keep_last:
-            decisions[name].reasons.append(f"one of the {keep_last} newest (keep_last)")
+            decisions[name].reasons.append(f"among the {keep_last} newest (keep_last {keep_last})")
     if keep_daily:
         days: list[str] = []
         for name, created in ordered:
