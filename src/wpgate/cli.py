@@ -103,6 +103,23 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("site")
+@click.option("--dry-run", is_flag=True, help="List what would be removed and what is kept, and why; remove nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print every backup's and artifact's fate as JSON on stdout.")
+@click.pass_obj
+def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
+    """Apply SITE's backup retention (backup.keep_last, backup.keep_daily) and remove artifacts no run can still need."""
+    from wpgate.backup import prune as prune_module
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    result = prune_module.prune(obj.settings, site, dry_run=dry_run, say=say)
+    if as_json:
+        _print_json(result)
+
+
+@cli.command()
+@click.argument("site")
 @click.option("--json", "as_json", is_flag=True, help="Print what every check found as JSON on stdout.")
 @click.pass_obj
 def check(obj: Context, site: str, as_json: bool) -> None:

@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
 from wpgate import redact, yamlfile
 from wpgate.command import Secret
@@ -45,6 +45,17 @@ class BackupConfig(Strict):
     # A database the site's user may fill and empty for `restore --verify`, on hosts where it may not
     # create `<DB_NAME>_wpgate_verify` itself. Never one that holds data: wpgate drops its tables.
     verify_database: str | None = None
+    # Retention (`wpgate prune`, and after each complete deploy); neither set: every backup is kept.
+    keep_last: int | None = None
+    keep_daily: int | None = None
+
+    @field_validator("keep_last", "keep_daily", mode="before")
+    @classmethod
+    def _count(cls, value: Any, info: ValidationInfo) -> Any:
+        least = 1 if info.field_name == "keep_last" else 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ValueError(f"{value!r} is not a whole number of {least} or more")
+        return value
 
     @field_validator("dir")
     @classmethod

@@ -87,6 +87,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
         if dry_run:
             return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
+        _retention(settings, run, console)
         console.print(f"[bold green]complete[/]: production holds release {release.id}. "
                       f"Report: {run.folder / 'report.json'}")
         _notify(settings, run, console)
@@ -100,6 +101,31 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     finally:
         if scratch:
             scratch.cleanup()
+
+
+def _retention(settings: Settings, run: Run, console: Console) -> None:
+    """The last step of a complete run, when the site sets a retention (backup.keep_last or keep_daily): backup
+    retention and unneeded artifacts, as `wpgate prune` does. Its failure is a warning in
+    the output and the report, never a failed run: production is complete either way."""
+    from wpgate.backup import prune
+
+    site = settings.site(run.site)
+    if site.backup is None or (site.backup.keep_last is None and site.backup.keep_daily is None):
+        return  # no retention set: nothing changes for those who have not asked for it
+    try:
+        result = prune.prune(settings, run.site, dry_run=False)
+    except Exception as error:  # noqa: BLE001 (a retention that fails must not turn a complete run into a failure)
+        message = f"{type(error).__name__}: {error}" if not isinstance(error, WpgateError) else str(error)
+        run.extra["retention"] = {"warnings": [f"retention not applied: {message}"]}
+    else:
+        removed = [entry["name"] for entry in [*result["backups"], *result["artifacts"]] if entry.get("removed")]
+        run.extra["retention"] = {"removed": removed, "warnings": result["problems"]}
+    for warning in run.extra["retention"]["warnings"]:
+        console.print(f"  warning: {warning}", markup=False, soft_wrap=True)
+    removed = run.extra["retention"].get("removed")
+    if removed:
+        console.print(f"  retention: removed {', '.join(removed)}", markup=False, soft_wrap=True)
+    run.write_report()
 
 
 def require_yes_or_terminal(yes: bool, command: str) -> None:

@@ -1,0 +1,188 @@
+"""Applying retention: `wpgate prune SITE [--dry-run]`, and the last step of a complete deploy.
+
+Reads the site's backups (backup.dir on its host), the runs and saved releases in state_dir, decides with
+retention.py, then removes what goes: a backup's own parts and manifest on the host and off-site, then its
+folder when nothing else is left in it (a file someone put there is never removed, and its folder stays);
+and the zips in state_dir/artifacts that no run or release can still need.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from wpgate import release as release_module
+from wpgate.backup import offsite, retention
+from wpgate.backup.checks import find
+from wpgate.backup.model import ID, MANIFEST, PARTS, Backup, backup_config
+from wpgate.command import Command
+from wpgate.config import Settings, SiteConfig
+from wpgate.errors import WpgateError
+from wpgate.run import RUN_ID
+from wpgate.transports import Transport, for_site
+
+Say = Callable[[str], None]
+
+# The manifest goes first: a folder without it is no longer a backup to anyone (find() skips it), so an
+# interruption never leaves a "backup" with missing parts behind.
+_REMOVE = r"""
+folder=$1
+shift
+cd -- "$folder" || exit 1
+rm -f -- "$@" || exit 1
+cd / && rmdir -- "$folder" 2>/dev/null || echo "left: other files remain in the folder"
+"""
+
+
+def read_runs(state_dir: Path) -> tuple[list[retention.RunFacts], list[str]]:
+    """Every run in state_dir/runs (id, site, status, backup, its release's artifacts); and what could not be read."""
+    runs, unreadable = [], []
+    folder = state_dir / "runs"
+    for run_folder in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not RUN_ID.fullmatch(run_folder.name):
+            continue
+        try:
+            report = json.loads((run_folder / "report.json").read_text())
+        except FileNotFoundError:
+            continue  # a run folder made an instant before its first report: it has nothing yet
+        except (OSError, json.JSONDecodeError):
+            unreadable.append(str(run_folder / "report.json"))
+            continue
+        artifacts: tuple[str, ...] = ()
+        if (run_folder / "release.yml").exists():
+            try:
+                artifacts = _artifacts_of(release_module.load(run_folder / "release.yml"))
+            except WpgateError:
+                unreadable.append(str(run_folder / "release.yml"))
+        history = report.get("history") or [{}]
+        backup = report.get("backup") or {}
+        runs.append(retention.RunFacts(
+            id=run_folder.name, site=str(report.get("site")), status=str(report.get("status")),
+            release=str(report.get("release")), backup=backup.get("id") if isinstance(backup, dict) else None,
+            artifacts=artifacts, ended_at=str(history[-1].get("at", "")) if isinstance(history[-1], dict) else ""))
+    return runs, unreadable
+
+
+def read_releases(state_dir: Path) -> tuple[list[retention.ReleaseFacts], list[str]]:
+    releases, unreadable = [], []
+    folder = state_dir / "releases"
+    for path in sorted(folder.glob("*.yml")) if folder.is_dir() else []:
+        try:
+            loaded = release_module.load(path)
+        except WpgateError:
+            unreadable.append(str(path))
+            continue
+        releases.append(retention.ReleaseFacts(loaded.id, _artifacts_of(loaded)))
+    return releases, unreadable
+
+
+def _artifacts_of(loaded: release_module.Release) -> tuple[str, ...]:
+    return tuple(update.artifact.path for update in loaded.updates)
+
+
+def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambda text: None) -> dict[str, Any]:
+    """Apply retention to the site's backups and to the artifacts; the decisions and what was removed."""
+    site = settings.site(site_name)
+    config = backup_config(site_name, site)
+    state_dir = settings.state_dir
+    runs, unreadable_runs = read_runs(state_dir)
+    with for_site(site) as transport:
+        found = find(site_name, site, transport)
+        site_runs = [run for run in runs if run.site == site_name]
+        decisions = retention.backups([(backup.id, backup.created) for backup in found], site_runs,
+                                      keep_last=config.keep_last, keep_daily=config.keep_daily)
+        if unreadable_runs:
+            for decision in decisions:
+                if not decision.keep:
+                    decision.keep = True
+                    decision.reasons = [f"cannot read {', '.join(unreadable_runs)}: kept, to be safe"]
+        by_id = {backup.id: backup for backup in found}
+        backups_out = []
+        for decision in decisions:
+            entry = decision.as_dict() | {"path": by_id[decision.name].folder, "offsite": by_id[decision.name].offsite}
+            if not decision.keep and not dry_run:
+                entry["removed"], entry["problems"] = remove_backup(transport, site_name, site, by_id[decision.name])
+            backups_out.append(entry)
+    releases, unreadable_releases = read_releases(state_dir)
+    artifacts_dir = state_dir / "artifacts"
+    names = sorted(path.relative_to(state_dir).as_posix() for path in artifacts_dir.glob("*.zip")) \
+        if artifacts_dir.is_dir() else []
+    artifacts_out = []
+    for decision in retention.artifacts(names, releases, runs, [*unreadable_runs, *unreadable_releases]):
+        entry = decision.as_dict() | {"bytes": (state_dir / decision.name).stat().st_size}
+        if not decision.keep and not dry_run:
+            try:
+                (state_dir / decision.name).unlink()
+                entry["removed"], entry["problems"] = True, []
+            except OSError as error:
+                entry["removed"], entry["problems"] = False, [f"cannot remove {state_dir / decision.name}: {error.strerror}"]
+        artifacts_out.append(entry)
+    result = {"site": site_name, "dry_run": dry_run, "keep_last": config.keep_last, "keep_daily": config.keep_daily,
+              "backups": backups_out, "artifacts": artifacts_out}
+    result["problems"] = [problem for entry in [*backups_out, *artifacts_out] for problem in entry.get("problems", [])]
+    for line in lines(result):
+        say(line)
+    return result
+
+
+def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup: Backup) -> tuple[bool, list[str]]:
+    """Remove one backup wpgate made: its manifest and parts on the host, then off-site; (removed, problems)."""
+    config = backup_config(site_name, site)
+    problems = []
+    if not ID.fullmatch(backup.id) or backup.folder != f"{config.dir}/{backup.id}":
+        return False, [f"{backup.folder} is not a backup folder of {site_name}: left alone"]
+    names = [MANIFEST, *[name for name in backup.parts if name in PARTS]]
+    try:
+        result = transport.run(Command.of("sh", "-c", _REMOVE, "sh", backup.folder, *names))
+    except WpgateError as error:
+        return False, [f"on {transport.name}, cannot remove {backup.folder}: {error}"]
+    if not result.ok:
+        return False, [f"on {transport.name}, cannot remove {backup.folder}: {result.error_text(200)}"]
+    if "left:" in result.text():
+        problems.append(f"on {transport.name}, {backup.folder} holds files wpgate did not write: "
+                        "the backup's own files were removed, the folder and those files were left")
+    if config.offsite:
+        copy = offsite.folder(config.offsite, backup.id)
+        if copy.is_dir():
+            try:
+                (copy / MANIFEST).unlink(missing_ok=True)
+                for name in names[1:]:
+                    (copy / name).unlink(missing_ok=True)
+                try:
+                    copy.rmdir()
+                except OSError:
+                    problems.append(f"off-site, {copy} holds files wpgate did not write: the backup's own files "
+                                    "were removed, the folder and those files were left")
+            except OSError as error:
+                problems.append(f"off-site, cannot remove {copy}: {error.strerror}")
+    return not any("cannot remove" in problem for problem in problems), problems
+
+
+def lines(result: dict[str, Any]) -> list[str]:
+    """The human view: one line per backup and artifact, then a summary."""
+    going = "would remove" if result["dry_run"] else "removed"
+    out = []
+    for entry in result["backups"]:
+        if entry["keep"]:
+            out.append(f"kept backup {entry['name']}: {'; '.join(entry['reasons'])}")
+        elif result["dry_run"] or entry.get("removed"):
+            where = " and off-site" if entry.get("offsite") else ""
+            out.append(f"{going} backup {entry['name']} (on the host{where}): {'; '.join(entry['reasons'])}")
+        else:
+            out.append(f"could not remove backup {entry['name']}: {'; '.join(entry['problems'])}")
+    for entry in result["artifacts"]:
+        size = offsite.human_size(entry["bytes"])
+        if entry["keep"]:
+            out.append(f"kept artifact {entry['name']} ({size}): {'; '.join(entry['reasons'])}")
+        elif result["dry_run"] or entry.get("removed"):
+            out.append(f"{going} artifact {entry['name']} ({size}): {'; '.join(entry['reasons'])}")
+        else:
+            out.append(f"could not remove artifact {entry['name']}: {'; '.join(entry['problems'])}")
+    out += [f"warning: {problem}" for entry in [*result["backups"], *result["artifacts"]] if entry.get("removed")
+            for problem in entry.get("problems", [])]
+    gone_backups = sum(1 for entry in result["backups"] if not entry["keep"])
+    gone_artifacts = sum(1 for entry in result["artifacts"] if not entry["keep"])
+    out.append(f"{'dry run: ' if result['dry_run'] else ''}{result['site']}: {going} {gone_backups} of "
+               f"{len(result['backups'])} backups and {gone_artifacts} of {len(result['artifacts'])} artifacts")
+    return out
