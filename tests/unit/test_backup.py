@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from wpgate.backup.database import BackupError, Credentials
 from wpgate.command import MASK, Secret
 from wpgate.config import BackupConfig
 from wpgate.gates.backup import inventory_changes
+from wpgate.transports import LocalTransport
 from pydantic import ValidationError
 
 
@@ -219,3 +222,19 @@ def test_where_a_backup_folder_could_be_served():
     assert candidate_urls("https://example.com", "/srv/www/example/wp", "/srv/www/example/backups", []) == [
         "https://example.com/backups", "https://example.com/example/backups"]
     assert candidate_urls("https://example.com", "/srv/www/example", "/var/backups/wpgate", []) == []
+
+
+def test_the_options_file_lives_in_a_private_folder_and_a_killed_run_s_day_old_folder_is_swept(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    stale, recent = tmp_path / "wpgate-db-stale1", tmp_path / "wpgate-db-recent"
+    for folder in (stale, recent):
+        folder.mkdir(mode=0o700)
+        (folder / "client.cnf").write_text("[client]\npassword=old\n")
+    old = time.time() - 2 * 86400
+    os.utime(stale, (old, old))
+    with database.options_file(LocalTransport(), credentials()) as path:
+        written = Path(path)
+        assert written.read_text() == credentials().options_file().value
+        assert written.parent.stat().st_mode & 0o777 == 0o700 and written.stat().st_mode & 0o777 == 0o600
+    assert not written.parent.exists() and not stale.exists()
+    assert recent.exists()  # another run's, maybe in use

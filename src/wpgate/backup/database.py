@@ -128,7 +128,11 @@ def find_client(transport: Transport, names: tuple[str, ...]) -> str:
 @contextmanager
 def options_file(transport: Transport, credentials: Credentials) -> Iterator[str]:
     """A private folder on the host holding the client options file; its path, removed afterwards."""
-    script = ('umask 077; folder=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || exit 1; '
+    # A wpgate process killed (SIGKILL) while a client ran leaves its folder behind, the password in it
+    # readable by this user alone: such folders a day old are swept first (a client reads the file as it starts).
+    script = ('umask 077; find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -name "wpgate-db-*" -user "$(id -u)" '
+              '-mmin +1440 -exec rm -rf -- {} + 2>/dev/null; '
+              'folder=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || exit 1; '
               'cat > "$folder/client.cnf" || { rm -rf "$folder"; exit 1; }; printf "%s" "$folder"')
     content = credentials.options_file()
     result = transport.run(Command.of("sh", "-c", script, "sh"), input=content.value.encode())
