@@ -172,6 +172,7 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
     if dry_run:
         _dry_run(deployment)
         return
+    _caches_reachable(deployment)
     if not yes:
         _confirm(deployment)
     _gate(deployment, "6.2", "backup",
@@ -191,6 +192,19 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
     _gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
     _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
     apply.clean_up(deployment)
+
+
+def _caches_reachable(deployment: Deployment) -> None:
+    """Before the backup and the first change: each CDN's credentials by its provider's read-only call. A token
+    refused only at gate 6.5 would roll back a healthy release; refused now, gate 6.5 fails and nothing changed."""
+    try:
+        held = caches_gate.check_access(deployment)
+    except GateFailed as failure:
+        deployment.run.gate("6.5", "caches", "failed",
+                            failure.evidence | {"error": failure.message, "before_change": True})
+        _say_gate(deployment, "6.5", "caches", "failed", "")
+        raise
+    deployment.run.event("caches.access", checks=held)
 
 
 def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:

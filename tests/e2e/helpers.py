@@ -49,12 +49,13 @@ def wpgate(*args: str, config: Path | None = None, env: dict[str, str] | None = 
 
 
 def wpgate_paused_after(event: str, act: Callable[[], None], *args: str, config: Path,
-                        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+                        timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run wpgate stopped (SIGSTOP) right after the journal's first `event` (WPGATE_TEST_PAUSE_AFTER); `act()`,
     then let it go on to its end."""
     argv = [str(WPGATE), "-c", str(config), *args]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               stdin=subprocess.DEVNULL, env={**os.environ, "WPGATE_TEST_PAUSE_AFTER": event})
+                               stdin=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {}), "WPGATE_TEST_PAUSE_AFTER": event})
     try:
         deadline = time.monotonic() + timeout  # a guard against a hang, not a measure
         while not _stopped(process.pid):

@@ -151,6 +151,20 @@ def test_a_cdn_credential_refused_by_its_read_only_call_fails_the_dry_run_and_pu
     assert secrets_in(result.stdout + result.stderr, wrong["WPGATE_TEST_CF_TOKEN"], *TOKENS.values()) == []
     assert_unchanged(before, fingerprint(site))
 
+    # The real deploy checks the same before its backup and its first change: refused, not rolled back.
+    result = run("deploy", str(layered["release"]), "--to", "failing", "--yes", "--json", config=layered["config"],
+                 tokens=wrong)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "refused" and "tokens/verify answered 401" in result.stderr
+    gates = {g["step"]: g for g in report["gates"]}
+    assert gates["6.5"]["status"] == "failed" and gates["6.5"]["evidence"]["before_change"] is True
+    assert "6.2" not in gates and "6.3" not in gates  # no backup taken, nothing applied
+    assert "(run " in result.stderr and "production was not changed)" in result.stderr
+    assert all(r.method == "GET" for api in apis.values() for r in api.requests[seen[api.name]:])
+    assert secrets_in(result.stdout + result.stderr, wrong["WPGATE_TEST_CF_TOKEN"], *TOKENS.values()) == []
+    assert_unchanged(before, fingerprint(site))
+
 
 def test_deploy_purges_every_layer_in_order_and_visitors_get_the_release(layered, deployed):
     site, config = layered["production"], layered["config"]

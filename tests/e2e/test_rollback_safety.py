@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
-                               write_config, write_qa)
+                               wpgate_paused_after, write_config, write_qa)
 from tests.support.cdn import CloudflareApi
 from wpgate.testbed.fixtures import FAULTS
 
@@ -98,12 +98,18 @@ def test_rollback_again_after_an_unreachable_cdn_keeps_wordpress_and_then_proves
     as the README says: with the CDN still unreachable it changes nothing and says why; once it answers,
     the rollback is proved. At every step the site is byte for byte and table for table as before."""
     site = production(bed, "safe-cdn")
-    unreachable = {"cloudflare": {"zone": "zone123", "token_env": "WPGATE_TEST_CF_TOKEN",
-                                  "api": f"http://127.0.0.1:{closed_port()}/client/v4"}}
-    config = with_site(release, "safe-cdn", site, caches=[unreachable])
     before = fingerprint(site)
-    report = deploy(release, config, "safe-cdn", code=5)
+    # The CDN answers the deploy's check of its token, before any change, then goes away for good.
+    with CloudflareApi(TOKEN["WPGATE_TEST_CF_TOKEN"]) as gone:
+        cdn = {"cloudflare": {"zone": "zone123", "token_env": "WPGATE_TEST_CF_TOKEN", "api": gone.api}}
+        config = with_site(release, "safe-cdn", site, caches=[cdn])
+        result = wpgate_paused_after("caches.access", gone.stop, "deploy", str(release["manifest"]), "--to",
+                                     "safe-cdn", "--yes", "--json", config=config, env=TOKEN)
+    assert result.returncode == 5, result.stderr
+    report = json.loads(result.stdout)
     assert report["status"] == "rollback_failed"
+    unreachable = {"cloudflare": {**cdn["cloudflare"], "api": f"http://127.0.0.1:{closed_port()}/client/v4"}}
+    config = with_site(release, "safe-cdn", site, caches=[unreachable])
     assert any("caches after the rollback" in problem for problem in report["rollback"]["problems"])
     # The run is not over: its copies stay, outside the site's root, which is byte for byte as before.
     assert (aside_root(site) / report["run"]).is_dir()

@@ -66,7 +66,8 @@ class MockApi:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def misbehave(self, kind: str, times: int = 1) -> None:
-        """Answer the next `times` requests with `kind`: "429" (Retry-After: 1), "503", "malformed", or
+        """Answer the next `times` purge requests (POST; the read-only calls that check a credential are answered
+        as usual) with `kind`: "429" (Retry-After: 1), "503", "malformed", or
         "echo-403" (a 403 whose message quotes the credential headers received)."""
         with self._lock:
             for _ in range(times):
@@ -87,7 +88,7 @@ class MockApi:
     def answer(self, method: str, path: str, headers: dict[str, str], body: str) -> Reply:
         with self._lock:
             self.requests.append(Recorded(method, path, headers, body))
-            if self.script:
+            if self.script and method == "POST":
                 return self._echoed(self.script.pop(0), headers)
         if self.verify_path and method == "GET" and path == self.verify_path.format(id=self.resource):
             return self.verified() if self.authorised(headers) else self.error(401, "Authentication error")

@@ -27,16 +27,22 @@ def describe(deployment: "Deployment") -> list[str]:
     return layers.describe(target(deployment))
 
 
-def dry_run(deployment: "Deployment") -> dict[str, Any]:
-    """All `deploy --dry-run` runs of the gate: the layers it would purge, in order, and each CDN's credentials
-    checked with its read-only call (nothing is purged). GateFailed when a credential is refused."""
-    cache_site = target(deployment)
+def check_access(deployment: "Deployment") -> list[dict[str, Any]]:
+    """Each CDN's credentials, checked with its provider's read-only call (nothing is purged): what a deploy
+    does before its first change, since a token refused at this gate would roll back a healthy release.
+    GateFailed when one is refused or cannot be reached."""
     try:
-        held = layers.check_access(cache_site)
+        return layers.check_access(target(deployment))
     except PurgeFailed as failure:
         raise GateFailed(failure.message, failure.evidence) from None
+
+
+def dry_run(deployment: "Deployment") -> dict[str, Any]:
+    """All `deploy --dry-run` runs of the gate: the layers it would purge, in order, and each CDN's credentials
+    checked (check_access). GateFailed when a credential is refused."""
+    held = check_access(deployment)
     return {"reason": "dry run: deploy purges these layers after the last update, then fetches the key pages",
-            "layers": layers.describe(cache_site), "preconditions": held}
+            "layers": layers.describe(target(deployment)), "preconditions": held}
 
 
 def run(deployment: "Deployment") -> dict[str, Any]:
