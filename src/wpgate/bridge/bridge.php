@@ -1217,6 +1217,9 @@ function wpgate_action_install_core( array $params ) {
 	$label = "WordPress $version";
 	$from  = $wp_version;
 	wpgate_check_core_zip( $package, $version );
+	if ( ! empty( $params['swap'] ) ) {
+		return wpgate_core_swap( $params, $package, $version );
+	}
 	$config_file  = wpgate_config_file();
 	$config_bytes = file_get_contents( $config_file );
 	$state        = wpgate_upgrade_start( $package, 'update_core', $params );
@@ -1321,6 +1324,273 @@ function wpgate_action_install_core( array $params ) {
 	);
 }
 
+/**
+ * Core with as little as possible done while visitors get the maintenance page. Before it goes up: the
+ * package is unpacked into swap.staged (the run's folder, on ABSPATH's filesystem), every file checked
+ * against the artifact's (swap.files), PHP's and MySQL's versions checked against the new version.php
+ * as update_core() does, and the files that update_core() would leave in wp-admin/ and wp-includes/
+ * (neither in the package nor in its $_old_files) copied into the staged folders. Then the maintenance
+ * file (WordPress's), the drain, and renames only: wp-includes and wp-admin whole (the live ones go to
+ * swap.aside), each root file of the package over the live one. What update_core() does after its copy
+ * follows, from the new version's update-core.php: the $_old_files deleted, its _upgrade_*() steps,
+ * _core_updated_successfully, then Core_Upgrader's upgrader_process_complete (type core). wp-content is
+ * never touched: a core package carries none (wpgate_check_core_zip). The maintenance file stays for the
+ * caller (web OPcache, database upgrade, then maintenance off). The old root files are in the copy the
+ * caller kept aside before.
+ */
+function wpgate_core_swap( array $params, $package, $version ) {
+	global $wp_version, $wpdb, $wp_filesystem, $_old_files, $_old_requests_files;
+	$label = "WordPress $version";
+	$from  = $wp_version;
+	$swap  = isset( $params['swap'] ) && is_array( $params['swap'] ) ? $params['swap'] : array();
+	foreach ( array( 'staged', 'aside' ) as $key ) {
+		if ( ! isset( $swap[ $key ] ) || ! is_string( $swap[ $key ] ) || '' === $swap[ $key ] || '/' !== $swap[ $key ][0] || preg_match( '#(^|/)\.\.(/|$)#', $swap[ $key ] ) ) {
+			wpgate_fail( 'bad_request', "$label: the swap's $key must be an absolute path" );
+		}
+	}
+	if ( empty( $swap['files'] ) || ! is_array( $swap['files'] ) ) {
+		wpgate_fail( 'bad_request', "$label: the swap names no files to check the unpacked package against" );
+	}
+	$drain = isset( $params['drain_seconds'] ) ? min( 10.0, max( 0.0, (float) $params['drain_seconds'] ) ) : 0.0;
+	$config_file  = wpgate_config_file();
+	$config_bytes = file_get_contents( $config_file );
+	$state        = wpgate_upgrade_start( $package, 'update_core', array() );
+	$state['lock_before'] = wpgate_core_lock();
+	$staged = untrailingslashit( $swap['staged'] );
+	$aside  = untrailingslashit( $swap['aside'] );
+	$root   = "$staged/wordpress";
+	$live   = untrailingslashit( ABSPATH );
+	$moved  = array(); // folder => true once the new one is live
+	wpgate_on_failure(
+		function () use ( $state, $config_file, $config_bytes, $staged, &$moved ) {
+			wpgate_core_cleanup( $state, $config_file, $config_bytes );
+			if ( ! $moved ) {
+				wpgate_remove_tree( $staged );
+			}
+		}
+	);
+	$feedback = array();
+	add_filter(
+		'update_feedback',
+		function ( $message ) use ( &$feedback ) {
+			$feedback[] = wpgate_plain( $message );
+			return $message;
+		}
+	);
+	$skin     = new WP_Ajax_Upgrader_Skin();
+	$upgrader = new Core_Upgrader( $skin );
+	$upgrader->init();
+	$upgrader->upgrade_strings();
+	$connected = $upgrader->fs_connect( array( ABSPATH, WP_CONTENT_DIR ), false );
+	if ( ! $connected || is_wp_error( $connected ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress cannot write its files: " . wpgate_upgrader_failure( $skin, $connected ) );
+	}
+	if ( ! WP_Upgrader::create_lock( 'core_updater', 15 * MINUTE_IN_SECONDS ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: " . wpgate_plain( $upgrader->strings['locked'] ) );
+	}
+	if ( file_exists( $aside ) || is_link( $aside ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: $aside exists already, where the live core folders would go: nothing was changed" );
+	}
+	wpgate_remove_tree( $staged );
+	if ( ! wp_mkdir_p( $staged ) || ! wp_mkdir_p( $aside ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: cannot create $staged or $aside" );
+	}
+	clearstatcache();
+	$devices = array( @stat( $live ), @stat( $staged ), @stat( $aside ) );
+	if ( ! $devices[0] || ! $devices[1] || ! $devices[2] || $devices[0]['dev'] !== $devices[1]['dev'] || $devices[0]['dev'] !== $devices[2]['dev'] ) {
+		wpgate_fail( 'upgrade_failed', "$label: $staged is not on the filesystem of $live, so the new core cannot be swapped in by rename: nothing was changed" );
+	}
+
+	// Everything that needs no maintenance.
+	apply_filters( 'update_feedback', $upgrader->strings['unpack_package'] );
+	$unzipped = unzip_file( $package, $staged );
+	if ( is_wp_error( $unzipped ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: the package could not be unpacked: " . $unzipped->get_error_message() );
+	}
+	$differ = array();
+	foreach ( $swap['files'] as $name => $sha256 ) {
+		$path = "$root/$name";
+		if ( ! is_file( $path ) || ! hash_equals( (string) $sha256, (string) hash_file( 'sha256', $path ) ) ) {
+			$differ[] = $name;
+		}
+	}
+	if ( $differ ) {
+		wpgate_fail( 'upgrade_failed', "$label: " . count( $differ ) . " unpacked files differ from the artifact's, e.g. " . implode( ', ', array_slice( $differ, 0, 3 ) ) . ': nothing was changed' );
+	}
+	$version_text = file_get_contents( "$root/wp-includes/version.php" );
+	$required     = array();
+	foreach ( array( 'required_php_version', 'required_mysql_version' ) as $name ) {
+		$required[ $name ] = preg_match( '/\$' . $name . '\s*=\s*\'([^\']+)\'/', $version_text, $match ) ? $match[1] : '0';
+	}
+	$mysql_version = $wpdb->db_version();
+	$mysql_ok      = ( file_exists( WP_CONTENT_DIR . '/db.php' ) && empty( $wpdb->is_mysql ) ) || version_compare( $mysql_version, $required['required_mysql_version'], '>=' );
+	if ( ! version_compare( PHP_VERSION, $required['required_php_version'], '>=' ) || ! $mysql_ok ) {
+		wpgate_fail( 'upgrade_failed', "$label requires PHP {$required['required_php_version']} and MySQL {$required['required_mysql_version']} or higher; this host has PHP " . PHP_VERSION . " and MySQL $mysql_version: nothing was changed" );
+	}
+	// The new version's list of files to delete and its post-update steps, as Core_Upgrader loads them.
+	if ( function_exists( 'update_core' ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: wp-admin/includes/update-core.php was loaded already (by a plugin?), so the new version's could not be: nothing was changed" );
+	}
+	require_once "$root/wp-admin/includes/update-core.php";
+	$old_files = array_merge( (array) $_old_files, array_values( (array) $_old_requests_files ) );
+	// The old Requests classes the code running now may still need once the new files are live.
+	if ( function_exists( '_preload_old_requests_classes_and_interfaces' ) ) {
+		_preload_old_requests_classes_and_interfaces( trailingslashit( ABSPATH ) );
+	}
+	// The old Requests files stay until the web server's OPcache is reset (the caller removes them with the
+	// database upgrade): code compiled from the old files autoloads them on its first HTTP request, and a web
+	// server that never revalidates runs that code until the reset. update_core() keeps them in place while it
+	// copies, for the same reason in its own process.
+	$later = array_values( array_unique( array_map( 'strval', (array) $_old_requests_files ) ) );
+	$kept  = wpgate_core_carry_over( $live, $root, array_diff( $old_files, $later ) );
+	$root_files = array();
+	foreach ( scandir( $root ) as $name ) {
+		if ( '.' !== $name && '..' !== $name && ! in_array( $name, array( 'wp-admin', 'wp-includes', 'wp-content' ), true ) ) {
+			if ( ! is_file( "$root/$name" ) ) {
+				wpgate_fail( 'upgrade_failed', "$label: the package holds $name at its root, which is neither a file nor wp-admin or wp-includes" );
+			}
+			$root_files[] = $name;
+		}
+	}
+
+	// Maintenance on, as update_core() writes it, then only renames.
+	apply_filters( 'update_feedback', __( 'Enabling Maintenance mode&#8230;' ) );
+	$maintenance = "$live/.maintenance";
+	if ( false === file_put_contents( "$maintenance.wpgate", '<?php $upgrading = ' . time() . '; ?>' ) || ! rename( "$maintenance.wpgate", $maintenance ) ) {
+		wpgate_fail( 'upgrade_failed', "$label: cannot write $maintenance: nothing was changed" );
+	}
+	@chmod( $maintenance, FS_CHMOD_FILE );
+	$maintenance_at = microtime( true );
+	if ( $drain > 0 ) {
+		usleep( (int) ( $drain * 1000000 ) );
+	}
+	$swap_at = microtime( true );
+	apply_filters( 'update_feedback', __( 'Copying the required files&#8230;' ) );
+	foreach ( array( 'wp-includes', 'wp-admin' ) as $folder ) {
+		$problem = wpgate_rename_swap( "$live/$folder", "$root/$folder", "$aside/$folder" );
+		if ( null !== $problem ) {
+			foreach ( array_keys( $moved ) as $done ) { // the folder swapped already goes back: old core whole
+				@rename( "$live/$done", "$root/$done" );
+				@rename( "$aside/$done", "$live/$done" );
+			}
+			$moved = array();
+			wpgate_fail( 'upgrade_failed', "$label: $problem" );
+		}
+		$moved[ $folder ] = true;
+	}
+	foreach ( $root_files as $name ) {
+		if ( ! @rename( "$root/$name", "$live/$name" ) ) {
+			$error = error_get_last();
+			wpgate_fail( 'upgrade_failed', "$label: cannot move the new $name into $live: " . ( $error ? $error['message'] : 'rename failed' ) . '; wp-admin and wp-includes are the new ones already' );
+		}
+	}
+	$swapped_at = microtime( true );
+	// What update_core() does once the files are in.
+	foreach ( array_diff( $old_files, $later ) as $old_file ) {
+		$old_file = trailingslashit( ABSPATH ) . $old_file;
+		if ( ! $wp_filesystem->exists( $old_file ) ) {
+			continue;
+		}
+		if ( ! $wp_filesystem->delete( $old_file, true ) && $wp_filesystem->is_file( $old_file ) ) {
+			$wp_filesystem->put_contents( $old_file, '' );
+		}
+	}
+	foreach ( array( '_upgrade_422_remove_genericons', '_upgrade_440_force_deactivate_incompatible_plugins', '_upgrade_core_deactivate_incompatible_plugins' ) as $step ) {
+		if ( function_exists( $step ) ) {
+			$step();
+		}
+	}
+	wp_cache_flush();
+	wp_cache_delete( 'alloptions', 'options' );
+	delete_site_transient( 'update_core' );
+	do_action( '_core_updated_successfully', $version );
+	delete_site_option( 'auto_core_update_failed' );
+	do_action( 'upgrader_process_complete', $upgrader, array( 'action' => 'update', 'type' => 'core' ) );
+	delete_site_transient( 'update_core' );
+	WP_Upgrader::release_lock( 'core_updater' );
+	wpgate_remove_tree( $staged ); // what is left of it: the emptied wordpress/ folder
+	$config_changed = wpgate_core_cleanup( $state, $config_file, $config_bytes );
+	if ( $config_changed ) {
+		wpgate_fail( 'upgrade_failed', "$label: the update changed $config_file; it was put back as it was." );
+	}
+	clearstatcache();
+	$version_file  = file_get_contents( ABSPATH . WPINC . '/version.php' );
+	$found_version = wpgate_core_version( $version_file );
+	if ( $found_version !== $version ) {
+		wpgate_fail( 'upgrade_failed', "$label: swapped in, but wp-includes/version.php says " . ( $found_version ? $found_version : '(nothing)' ) );
+	}
+	return array(
+		'kind'                       => 'core',
+		'slug'                       => 'wordpress',
+		'from'                       => $from,
+		'version'                    => $found_version,
+		'method'                     => 'core_swap',
+		'swapped'                    => true,
+		'old_files_later'            => array_values( array_filter( $later, function ( $file ) { return file_exists( ABSPATH . $file ); } ) ),
+		'carried_over'               => array_slice( $kept, 0, 50 ),
+		'carried_over_count'         => count( $kept ),
+		'db_version'                 => (int) $wpdb->get_var( "SELECT option_value FROM $wpdb->options WHERE option_name = 'db_version'" ),
+		'files_db_version'           => wpgate_core_db_version( $version_file ),
+		'db_upgrade_request_blocked' => false,
+		'user'                       => $state['user'],
+		'messages'                   => array_values( array_filter( $feedback ) ),
+		'seconds'                    => round( microtime( true ) - $state['started'], 3 ),
+		'maintenance_seconds'        => array(
+			'drain' => round( $swap_at - $maintenance_at, 3 ),
+			'swap'  => round( $swapped_at - $swap_at, 3 ),
+			'after' => round( microtime( true ) - $swapped_at, 3 ),
+		),
+	);
+}
+
+/**
+ * What update_core() would leave in the live wp-admin/ and wp-includes/ (it copies over them and deletes
+ * only its $_old_files): every file there that the package does not have and $_old_files does not name
+ * (a language folder in wp-includes/, a file a host put there), copied into the staged folder so that the
+ * swap keeps it. Returns their paths.
+ */
+function wpgate_core_carry_over( $live, $root, array $old_files ) {
+	$old = array();
+	foreach ( $old_files as $file ) {
+		$old[ rtrim( $file, '/' ) ] = true;
+	}
+	$kept = array();
+	foreach ( array( 'wp-admin', 'wp-includes' ) as $folder ) {
+		if ( ! is_dir( "$live/$folder" ) || is_link( "$live/$folder" ) ) {
+			continue;
+		}
+		$items = new RecursiveIteratorIterator( new RecursiveDirectoryIterator( "$live/$folder", FilesystemIterator::SKIP_DOTS ), RecursiveIteratorIterator::SELF_FIRST );
+		foreach ( $items as $path => $item ) {
+			$name = substr( $path, strlen( $live ) + 1 );
+			if ( file_exists( "$root/$name" ) || is_link( "$root/$name" ) ) {
+				continue;
+			}
+			$covered = false;
+			for ( $part = $name; '.' !== $part && '' !== $part; $part = dirname( $part ) ) {
+				if ( isset( $old[ $part ] ) ) {
+					$covered = true;
+					break;
+				}
+			}
+			if ( $covered ) {
+				continue;
+			}
+			if ( $item->isLink() ) {
+				@symlink( readlink( $path ), "$root/$name" );
+			} elseif ( $item->isDir() ) {
+				wp_mkdir_p( "$root/$name" );
+			} elseif ( ! wp_mkdir_p( dirname( "$root/$name" ) ) || ! copy( $path, "$root/$name" ) ) {
+				wpgate_fail( 'upgrade_failed', "WordPress: cannot carry $name over into the new core's folders: nothing was changed" );
+			} else {
+				@chmod( "$root/$name", fileperms( $path ) & 0777 );
+				@touch( "$root/$name", filemtime( $path ) );
+			}
+			$kept[] = $name;
+		}
+	}
+	return $kept;
+}
+
 // The value of WordPress's core update lock, read from the database itself, or null.
 function wpgate_core_lock() {
 	global $wpdb;
@@ -1356,6 +1626,18 @@ function wpgate_action_upgrade_db( array $params ) {
 		return (int) $wpdb->get_var( "SELECT option_value FROM $wpdb->options WHERE option_name = 'db_version'" );
 	};
 	$from = $read();
+	// Files of the old core that the web server's old compiled code needed until its OPcache was reset.
+	$removed = array();
+	foreach ( isset( $params['remove_old_files'] ) ? (array) $params['remove_old_files'] : array() as $file ) {
+		$file = (string) $file;
+		if ( 0 !== strpos( $file, 'wp-includes/' ) || preg_match( '#(^|/)\.\.(/|$)#', $file ) ) {
+			wpgate_fail( 'bad_request', "upgrade_db: $file is not an old file of core's wp-includes/" );
+		}
+		if ( file_exists( ABSPATH . $file ) || is_link( ABSPATH . $file ) ) {
+			wpgate_remove_tree( rtrim( ABSPATH . $file, '/' ) );
+			$removed[] = $file;
+		}
+	}
 	wp_upgrade();
 	wp_cache_delete( 'alloptions', 'options' );
 	$to = $read();
@@ -1368,6 +1650,9 @@ function wpgate_action_upgrade_db( array $params ) {
 		'wordpress' => $wp_version,
 		'upgraded'  => $from !== $to,
 	);
+	if ( $removed ) {
+		$result['old_files_removed'] = count( $removed );
+	}
 	if ( is_multisite() ) {
 		$result['multisite'] = 'only the main site and the network tables were upgraded; upgrade the other sites from Network Admin > Updates > Upgrade Network';
 	}
