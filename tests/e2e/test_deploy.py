@@ -169,8 +169,6 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert apply_gate["applied"][0]["method"] == "core_swap"
     assert (root / "wp-includes/languages/wpgate-test.mo").read_bytes() == b"kept across the core update"
     assert not (root / "wp-admin/import-b2.php").exists() and not (root / "htaccess.dist").exists()
-    # 6.1.9's Requests library stayed until the web server's OPcache was reset; the database upgrade removed it.
-    assert not (root / "wp-includes/Requests/Hooks.php").exists() and (root / "wp-includes/Requests/src").is_dir()
     # wpgate-shop's upgrader_process_complete hook ran once its new files were live (it reads its own header).
     assert production.php("echo get_option('wpgate_shop_upgraded_by_upgrader');").strip().endswith("2.0.0")
 
