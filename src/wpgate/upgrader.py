@@ -52,8 +52,7 @@ class Swap:
 
 def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str,
                       hold_maintenance: bool = False, drain_seconds: float = 0.0,
-                      swap: Swap | None = None, drain_max_seconds: float | None = None,
-                      drain_pages: float = 0.0) -> dict[str, Any]:
+                      swap: Swap | None = None) -> dict[str, Any]:
     """Install `kind` `slug` at `version` from `package`, an absolute path on the site's host to a
     zip made for this call, outside wp-content/upgrade/. The package is consumed: deleted
     afterwards, also when the install fails (a path refused outright is left alone).
@@ -81,10 +80,7 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     renames only (wp-includes and wp-admin whole, the live ones to `swap.aside`; each root file over the
     live one), then what update_core() does after its copy (the new version's $_old_files deleted, its
     _upgrade_*() steps, _core_updated_successfully) and upgrader_process_complete (type core). `swap.staged`
-    and `swap.aside` must be on ABSPATH's filesystem. The drain is then measured: right before maintenance the
-    PHP side asks for the home page twice, and waits `drain_pages` times the slower answer's seconds, within
-    [`drain_seconds`, `drain_max_seconds`] (the maximum when the site does not answer the host). Result: method
-    "core_swap", swapped, carried_over, old_files_later (for `upgrade_database`), page_seconds, and
+    and `swap.aside` must be on ABSPATH's filesystem. Result: method "core_swap", swapped, carried_over,
     maintenance_seconds (drain, swap, after: the seconds of each part inside maintenance).
     """
     if kind not in TYPES:
@@ -92,8 +88,7 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     if swap is not None and (kind == "core") != hold_maintenance:
         raise ValueError("a plugin's or theme's swap holds no maintenance; core's does")
     params = {"slug": slug, "package": package, "version": version, "hold_maintenance": hold_maintenance,
-              "drain_seconds": drain_seconds, "drain_max_seconds": drain_max_seconds or drain_seconds,
-              "drain_pages": drain_pages, **({"swap": swap.params()} if swap else {})}
+              "drain_seconds": drain_seconds, **({"swap": swap.params()} if swap else {})}
     try:
         return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)
     except BridgeError as error:

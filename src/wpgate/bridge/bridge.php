@@ -1352,8 +1352,6 @@ function wpgate_core_swap( array $params, $package, $version ) {
 		wpgate_fail( 'bad_request', "$label: the swap names no files to check the unpacked package against" );
 	}
 	$drain = isset( $params['drain_seconds'] ) ? min( 10.0, max( 0.0, (float) $params['drain_seconds'] ) ) : 0.0;
-	$drain_max   = isset( $params['drain_max_seconds'] ) ? min( 30.0, max( $drain, (float) $params['drain_max_seconds'] ) ) : $drain;
-	$drain_pages = isset( $params['drain_pages'] ) ? max( 0.0, (float) $params['drain_pages'] ) : 0.0;
 	$config_file  = wpgate_config_file();
 	$config_bytes = file_get_contents( $config_file );
 	$state        = wpgate_upgrade_start( $package, 'update_core', array() );
@@ -1455,23 +1453,6 @@ function wpgate_core_swap( array $params, $package, $version ) {
 		}
 	}
 
-	// How long a request already past WordPress's maintenance check may still run: as long as a page takes
-	// now, on this host under its present load, measured twice; the drain is DRAIN_PAGES times the slower,
-	// within [drain, drain_max] (drain_max when the site cannot be asked from here).
-	$page_seconds = null;
-	if ( $drain_pages > 0 && $drain_max > $drain ) {
-		for ( $try = 0; $try < 2; $try++ ) {
-			$asked    = microtime( true );
-			$response = wp_remote_get( home_url( '/' ), array( 'timeout' => max( 1, (int) ceil( $drain_max ) ), 'redirection' => 0, 'sslverify' => false, 'headers' => array( 'Cache-Control' => 'no-cache' ) ) );
-			if ( is_wp_error( $response ) ) {
-				$page_seconds = null;
-				break;
-			}
-			$page_seconds = max( (float) $page_seconds, microtime( true ) - $asked );
-		}
-		$drain = null === $page_seconds ? $drain_max : min( $drain_max, max( $drain, $drain_pages * $page_seconds ) );
-	}
-
 	// Maintenance on, as update_core() writes it, then only renames.
 	apply_filters( 'update_feedback', __( 'Enabling Maintenance mode&#8230;' ) );
 	$maintenance = "$live/.maintenance";
@@ -1554,7 +1535,6 @@ function wpgate_core_swap( array $params, $package, $version ) {
 		'user'                       => $state['user'],
 		'messages'                   => array_values( array_filter( $feedback ) ),
 		'seconds'                    => round( microtime( true ) - $state['started'], 3 ),
-		'page_seconds'               => null === $page_seconds ? null : round( $page_seconds, 3 ),
 		'maintenance_seconds'        => array(
 			'drain' => round( $swap_at - $maintenance_at, 3 ),
 			'swap'  => round( $swapped_at - $swap_at, 3 ),

@@ -21,17 +21,13 @@ if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core's files change
-# only after they had time to finish. A page renders in well under a second on an idle host; on a loaded one (the
-# test suite's 2 cores, 4 workers) 1 s let a request meet the new files, with Core_Upgrader's copy and with core
-# swapped in by rename alike (a 6.1.9 wp-settings.php beside 6.5.5's default-filters.php, under the visitor
-# test's load on php -S), so the wait stays at least 2 s. With the swap it is also measured: right before
-# maintenance the host asks for the home page twice and waits DRAIN_PAGES times the slower answer when that is
-# longer, at most DRAIN_MAX_SECONDS (and that when the host cannot reach its own site). Counting the requests in
-# flight (php-fpm's status page) would be exact, but no server but php-fpm offers it.
-DRAIN_SECONDS = 2.0
-DRAIN_MAX_SECONDS = 5.0
-DRAIN_PAGES = 3.0
-COPY_DRAIN_SECONDS = 2.0
+# only after they had this long to finish. Core is unpacked, checked and prepared before the file goes up, and
+# swapped in by renames in milliseconds after this wait, so only a request still running a full second after
+# maintenance went up, and only for the files it had not loaded yet, could meet the new core. Under the visitor
+# test's load (tests/e2e/test_visitors.py: nginx + php-fpm with and without validate_timestamps, php -S) none
+# does. The 2 s this was while WordPress copied the files (0.7 s more of exposure) are no longer needed.
+# A fixed wait is still a stopgap: counting the requests in flight (php-fpm's status page) would be exact.
+DRAIN_SECONDS = 1.0
 
 
 def describe(deployment: "Deployment") -> list[str]:
@@ -42,7 +38,7 @@ def describe(deployment: "Deployment") -> list[str]:
         lines[0] += f"; old versions are kept in {deployment.aside.describe()}"
     for number, update in enumerate(deployment.release.updates, 1):
         how = ("unpacked beside the live root and checked against the artifact; then maintenance on, a "
-               f"wait for requests already running ({DRAIN_PAGES:g} times a page's time now, {DRAIN_SECONDS:g}–{DRAIN_MAX_SECONDS:g} s), wp-admin, wp-includes and the root files "
+               f"{DRAIN_SECONDS:g} s wait for requests already running, wp-admin, wp-includes and the root files "
                "renamed in, WordPress's post-update steps and hooks as its core upgrader runs them, the web server's "
                "OPcache reset, the database upgrade in a fresh PHP process, maintenance off" if update.type == "core" else
                f"WordPress's {update.type} upgrader, as the Dashboard's Update now does (its hooks fire as there), "
@@ -245,16 +241,11 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     web: Outcome | None = None
     try:
         with run.action("install", index=index) as done:
-            swap = _core_swap(deployment, update)
             installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
                                                    package=package, version=update.to_version,
-                                                   hold_maintenance=True,
-                                                   **({"swap": swap, "drain_seconds": DRAIN_SECONDS,
-                                                       "drain_max_seconds": DRAIN_MAX_SECONDS,
-                                                       "drain_pages": DRAIN_PAGES} if swap else
-                                                      {"drain_seconds": COPY_DRAIN_SECONDS}))
-            done.update(method=installed.get("method"), page_seconds=installed.get("page_seconds"),
-                        maintenance_seconds=installed.get("maintenance_seconds"))
+                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS,
+                                                   swap=_core_swap(deployment, update))
+            done.update(method=installed.get("method"), maintenance_seconds=installed.get("maintenance_seconds"))
     except WpgateError as error:
         failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
     # Also after a failed install: the files may have changed half-way, and the rollback's own
