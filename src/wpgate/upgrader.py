@@ -7,7 +7,7 @@ pointing at the local zip, and checks its own result; the caller still re-reads 
 
 Result of `install_component` (every kind):
     kind, slug, version (read back from the files), method ("bulk_upgrade" | "install" for
-    plugins and themes, "core_upgrade" or "core_swap" for core), user (the administrator acted as, or None),
+    plugins and themes, "core_upgrade" for core), user (the administrator acted as, or None),
     messages (the upgrader's feedback), seconds.
   plugin: file (main plugin file), active, network_active, warnings (temporary backup problems)
   theme: active, parent, warnings
@@ -73,20 +73,11 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     place, before WordPress's upgrader_post_install filters end and upgrader_process_complete fires. The
     result then also says `swapped` (true). Nothing in the live folder changes before the renames, and a
     failure of the second rename puts the first back.
-
-    Core with `swap` (and `hold_maintenance`): no Core_Upgrader::upgrade(). Before the maintenance file goes
-    up the package is unpacked into `swap.staged`, checked against `swap.files`, and what update_core()
-    would leave in wp-admin/ and wp-includes/ is carried over into it; then maintenance on, the drain, and
-    renames only (wp-includes and wp-admin whole, the live ones to `swap.aside`; each root file over the
-    live one), then what update_core() does after its copy (the new version's $_old_files deleted, its
-    _upgrade_*() steps, _core_updated_successfully) and upgrader_process_complete (type core). `swap.staged`
-    and `swap.aside` must be on ABSPATH's filesystem. Result: method "core_swap", swapped, carried_over,
-    maintenance_seconds (drain, swap, after: the seconds of each part inside maintenance).
     """
     if kind not in TYPES:
         raise ValueError(f"kind must be one of {', '.join(TYPES)}, not {kind!r}")
-    if swap is not None and (kind == "core") != hold_maintenance:
-        raise ValueError("a plugin's or theme's swap holds no maintenance; core's does")
+    if swap is not None and (kind == "core" or hold_maintenance):
+        raise ValueError("a swap is for plugins and themes, and holds no maintenance")
     params = {"slug": slug, "package": package, "version": version, "hold_maintenance": hold_maintenance,
               "drain_seconds": drain_seconds, **({"swap": swap.params()} if swap else {})}
     try:
@@ -95,20 +86,16 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
         raise _upgrade_error(error, f"installing {kind} {slug} {version}") from None
 
 
-def upgrade_database(bridge: Bridge, remove_old_files: list[str] | None = None) -> dict[str, Any]:
+def upgrade_database(bridge: Bridge) -> dict[str, Any]:
     """Run WordPress's database upgrade (wp_upgrade()) in a fresh PHP process, which loads the core
     files now on disk as wp-admin/upgrade.php does (no plugins, no theme).
 
     Returns {"from": db_version before, "to": db_version after, "wordpress": version of the files,
     "upgraded": whether anything changed}, plus "multisite" (a note) on a network: only the main
     site and the network tables are upgraded there.
-
-    `remove_old_files` (paths below ABSPATH, in wp-includes/): files of the old core that a core swap left in
-    place until the web server's OPcache was reset (its "old_files_later"), removed first; then the result
-    also says "old_files_removed" (how many were there).
     """
     try:
-        return bridge.call("upgrade_db", {"remove_old_files": remove_old_files or []})
+        return bridge.call("upgrade_db")
     except BridgeError as error:
         raise _upgrade_error(error, "upgrading the database") from None
 

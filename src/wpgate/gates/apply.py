@@ -20,14 +20,11 @@ from wpgate.release import Update, artifact_file
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
-# Once WordPress's maintenance file is written, requests already past its check still run: core's files change
-# only after they had this long to finish. Core is unpacked, checked and prepared before the file goes up, and
-# swapped in by renames in milliseconds after this wait, so only a request still running a full second after
-# maintenance went up, and only for the files it had not loaded yet, could meet the new core. Under the visitor
-# test's load (tests/e2e/test_visitors.py: nginx + php-fpm with and without validate_timestamps, php -S) none
-# does. The 2 s this was while WordPress copied the files (0.7 s more of exposure) are no longer needed.
-# A fixed wait is still a stopgap: counting the requests in flight (php-fpm's status page) would be exact.
-DRAIN_SECONDS = 1.0
+# Once WordPress's maintenance file is written, requests already past its check still run: core files
+# change only after they had this long to finish. A page renders in well under a second on an idle host;
+# on a loaded one (the test suite's 2 cores, 4 workers) 1 s let one request meet the new files.
+# A fixed wait is a stopgap: counting the requests in flight (php-fpm's status page) would be exact.
+DRAIN_SECONDS = 2.0
 
 
 def describe(deployment: "Deployment") -> list[str]:
@@ -37,10 +34,8 @@ def describe(deployment: "Deployment") -> list[str]:
     if deployment.aside is not None:
         lines[0] += f"; old versions are kept in {deployment.aside.describe()}"
     for number, update in enumerate(deployment.release.updates, 1):
-        how = ("unpacked beside the live root and checked against the artifact; then maintenance on, a "
-               f"{DRAIN_SECONDS:g} s wait for requests already running, wp-admin, wp-includes and the root files "
-               "renamed in, WordPress's post-update steps and hooks as its core upgrader runs them, the web server's "
-               "OPcache reset, the database upgrade in a fresh PHP process, maintenance off" if update.type == "core" else
+        how = ("Core_Upgrader with maintenance on, the web server's OPcache reset, the database upgrade in a "
+               "fresh PHP process, maintenance off" if update.type == "core" else
                f"WordPress's {update.type} upgrader, as the Dashboard's Update now does (its hooks fire as there), "
                "unpacks it beside the live folder, where it is checked against the artifact; then it is swapped "
                "in by rename, with no maintenance page, and the web server's OPcache is reset before the probe")
@@ -213,21 +208,6 @@ def _after_swap(deployment: "Deployment", index: int, update: Update, live: str,
     return web
 
 
-def _core_swap(deployment: "Deployment", update: Update) -> upgrader.Swap | None:
-    """Where core is unpacked and checked before maintenance, and where its live folders go when the new ones
-    are renamed in; None (WordPress's Core_Upgrader then copies the files, in maintenance) when the run's folder
-    is not on the filesystem of ABSPATH, where a rename cannot reach."""
-    run, transport = deployment.run, deployment.transport
-    live, staged = live_path(deployment, update), deployment.aside.staged(run.id, update.type, update.slug)
-    replaced = f"{workdir(deployment)}/new/core-replaced"
-    devices = transport.check(Command.of("stat", "-c", "%d", "--", live, workdir(deployment))).text().split()
-    if len(devices) != 2 or devices[0] != devices[1]:
-        run.event("core_swap.unavailable", live=live, workdir=workdir(deployment))
-        return None
-    local = artifact_file(deployment.settings.state_dir, update.artifact)
-    return upgrader.Swap(live=live, staged=staged, aside=replaced, files=artifacts.file_hashes(local))
-
-
 def _install_core(deployment: "Deployment", index: int, update: Update,
                   package: str) -> tuple[dict[str, Any], Any, Outcome | None]:
     """Maintenance on (WordPress's upgrader writes the file, wpgate keeps it) → the files → the web
@@ -243,9 +223,8 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
         with run.action("install", index=index) as done:
             installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
                                                    package=package, version=update.to_version,
-                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS,
-                                                   swap=_core_swap(deployment, update))
-            done.update(method=installed.get("method"), maintenance_seconds=installed.get("maintenance_seconds"))
+                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS)
+            done["method"] = installed.get("method")
     except WpgateError as error:
         failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
     # Also after a failed install: the files may have changed half-way, and the rollback's own
@@ -259,7 +238,7 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     if failure is None:
         try:
             with run.action("upgrade_database", index=index) as done:
-                database = upgrader.upgrade_database(bridge, installed.get("old_files_later"))
+                database = upgrader.upgrade_database(bridge)
                 done.update(database)
         except WpgateError as error:
             failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
