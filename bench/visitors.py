@@ -1,7 +1,7 @@
 """Benchmark: what visitors see while one update is applied (core 6.1.9 → 6.5.5, an active plugin, the active
 theme), with `wpgate deploy` and with WordPress's upgrader alone, on identical production sites, in the same run.
 
-    .venv/bin/python bench/visitors.py [--setups php,nginx-0] [--clients 4] [--rate 20]
+    .venv/bin/python bench/visitors.py [--setups php,nginx-0] [--updates core,plugin,theme]
 
 Visitors (tests/e2e/visitors.py: several clients, about 20 requests/s over the home page, a page the plugins
 render and the plugin's stylesheet) classify every answer: a complete page of one release, WordPress's
@@ -113,16 +113,19 @@ def with_upgrader(bed: TestBed, setup: str, kind: str, manifest: Path, state: Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setups", default="php,nginx-0", help=f"comma-separated, of {', '.join(SETUPS)}")
-    setups = [name for name in parser.parse_args().setups.split(",") if name]
-    unknown = [name for name in setups if name not in SETUPS]
+    parser.add_argument("--updates", default=",".join(UPDATES), help=f"comma-separated, of {', '.join(UPDATES)}")
+    arguments = parser.parse_args()
+    setups = [name for name in arguments.setups.split(",") if name]
+    kinds = [name for name in arguments.updates.split(",") if name]
+    unknown = [name for name in setups if name not in SETUPS] + [name for name in kinds if name not in UPDATES]
     if unknown:
-        parser.error(f"unknown setups {unknown}")
+        parser.error(f"unknown setups or updates {unknown}")
     print(f"{'setup':8} {'update':7} {'engine':16} {'answers':>7} {'maintenance':>12} {'unplanned':>9}  first unplanned")
     with TestBed() as bed, tempfile.TemporaryDirectory(prefix="wpgate-bench-") as scratch:
         folder = Path(scratch)
         manifests, state = releases(bed, folder)
         for setup in setups:
-            for kind in UPDATES:
+            for kind in kinds:
                 for engine, measure in (("wpgate deploy", lambda: with_wpgate(bed, folder, setup, kind, manifests[kind])),
                                         ("upgrader alone", lambda: with_upgrader(bed, setup, kind, manifests[kind], state))):
                     tally = measure().tally
