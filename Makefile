@@ -43,13 +43,13 @@ PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 test: deps bytecode
 	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
-	TMPDIR=$$scratch $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS); \
+	TMPDIR=$$scratch $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS); \
 	status=$$?; rm -rf "$$scratch"; exit $$status
 
 # The crash matrices killed at every journal event, not a sample (see tests/README.md).
 test-crash: deps bytecode
 	@scratch=$$(mktemp -d $(TEST_TMP)/wpgate-tests.XXXXXX) && \
-	WPGATE_CRASH_FULL=1 TMPDIR=$$scratch $(PYTEST) -n 2 --dist loadgroup \
+	WPGATE_CRASH_FULL=1 TMPDIR=$$scratch $(PYTEST) -n 2 --dist loadgroup --no-loadscope-reorder \
 		tests/e2e/test_crash.py tests/e2e/test_crash_ssh.py $(PYTEST_ARGS); \
 	status=$$?; rm -rf "$$scratch"; exit $$status
 

@@ -36,17 +36,34 @@ def pytest_configure(config: pytest.Config) -> None:
         set_port_range(first, first + _PORTS_PER_WORKER - 1)
 
 
+# The e2e modules that take longest (a clean run's durations), started right after the crash shards.
+_LONGEST = ("test_deploy.py", "test_monitor.py", "test_demo.py", "test_rollback_safety.py", "test_visitors.py",
+            "test_upgrader.py", "test_caches.py", "test_hostile.py")
+
+
+def _start_order(item: pytest.Item) -> tuple[int, int]:
+    """Longest first, so that no long test starts last and runs alone: the crash shards, the longest e2e
+    modules, the other e2e modules, the test bed's, then the unit tests (seconds each) to fill the gaps.
+    Make runs pytest-xdist with --no-loadscope-reorder, which keeps this order (its default puts the
+    groups with the most tests first, and a crash shard is one test)."""
+    path = item.path
+    if item.get_closest_marker("crash_shard"):
+        return (0, 0)
+    if path.parent.name == "e2e" and path.name in _LONGEST:
+        return (1, _LONGEST.index(path.name))
+    return ({"e2e": 2, "testbed": 3}.get(path.parent.name, 4), 0)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """For parallel runs (`--dist loadgroup`): a module's tests stay together in one process, so its
-    fixtures are built once, but each shard of a crash matrix is a group of its own; the shards go
-    first, as the longest tests."""
+    fixtures are built once, but each shard of a crash matrix is a group of its own; longest first."""
     for item in items:
         if item.get_closest_marker("crash_shard"):
             item.add_marker(pytest.mark.xdist_group(item.nodeid))
         else:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    items.sort(key=lambda item: item.get_closest_marker("crash_shard") is None)
+    items.sort(key=_start_order)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
