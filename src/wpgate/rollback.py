@@ -48,29 +48,48 @@ if ( ! @rename( $aside, $live ) ) {
 ' -- "$live" "$aside" "$trash"
 rm -rf -- "$trash"
 """
-# Puts core back name by name: each name kept aside replaces the live one (a name no longer aside was put
-# back already: the live one stays); then the names the new core added at the root go. Run again after a
-# kill at any point, it goes on where it stopped and never removes a live name it has nothing to put in
-# its place for, but those the old core did not have.
+# Puts core back name by name, in one PHP process: each name kept aside replaces the live one (a name no longer
+# aside was put back already: the live one stays). A file replaces the live file by one rename, which is atomic:
+# the web server never finds index.php or wp-login.php missing (nginx answered 404 in that gap). A folder
+# (wp-admin, wp-includes) takes two renames, one right after the other, the live one going to a trash folder.
+# Then the names the new core added at the root go. Run again after a kill at any point, it goes on where it
+# stopped and never removes a live name it has nothing to put in its place for, but those the old core did not have.
 _PUT_BACK_CORE = r"""
 set -e
-live=$1 aside=$2 trash=$3 kept=$4
+live=$1 aside=$2 trash=$3 php=$4
 shift 4
 rm -rf -- "$trash"
 mkdir -m 700 -- "$trash"
-count=0
-for name in "$@"; do
-  count=$((count + 1))
-  if [ "$count" -le "$kept" ]; then
-    if [ ! -e "$aside/$name" ] && [ ! -L "$aside/$name" ]; then continue; fi
-    if [ -e "$live/$name" ] || [ -L "$live/$name" ]; then mv -- "$live/$name" "$trash/$name"; fi
-    mv -- "$aside/$name" "$live/$name"
-  elif [ -e "$live/$name" ]; then
-    mv -- "$live/$name" "$trash/$name"
-  fi
-done
+"$php" -n -r '
+[, $live, $aside, $trash, $kept] = array_slice( $argv, 0, 5 );
+$names = array_slice( $argv, 5 );
+function wpgate_move( $from, $to ) {
+	if ( ! @rename( $from, $to ) ) {
+		fwrite( STDERR, "cannot move $from to $to: " . error_get_last()["message"] . "\n" );
+		exit( 1 );
+	}
+}
+foreach ( $names as $number => $name ) {
+	$now = "$live/$name";
+	$has = file_exists( $now ) || is_link( $now );
+	if ( $number < (int) $kept ) {
+		$old = "$aside/$name";
+		if ( ! file_exists( $old ) && ! is_link( $old ) ) {
+			continue;
+		}
+		if ( $has && ( is_dir( $old ) || ( is_dir( $now ) && ! is_link( $now ) ) ) ) {
+			wpgate_move( $now, "$trash/$name" );
+		}
+		wpgate_move( $old, $now );
+	} elseif ( $has ) {
+		wpgate_move( $now, "$trash/$name" );
+	}
+}
+' -- "$live" "$aside" "$trash" "$@"
 rm -rf -- "$trash"
 """
+
+
 @dataclass
 class Target:
     """The site being rolled back and the run whose changes are undone."""
@@ -127,10 +146,10 @@ def _put_back_all(target: Target) -> list[str]:
     web_problem: str | None = None
     for entry in reversed(changed_updates(run.updates)):
         label = f"{entry['type']} {entry['slug']}"
-        if entry["type"] == "core":
-            _maintenance_for_core(target)
         target.say(f"  putting back {label} {entry['from']}")
         try:
+            if entry["type"] == "core":
+                _maintenance_for_core(target)
             with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
                 _put_back(target, entry)
             entry["status"] = "rolled_back"
@@ -194,7 +213,7 @@ def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str |
         _put_back_already(target, entry, label, was, aside)
         if not added:
             return
-    transport.check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", live, aside, f"{aside}.replaced",
+    transport.check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", live, aside, f"{aside}.replaced", target.site.php,
                                str(len(kept)), *kept, *added))
 
 

@@ -10,6 +10,7 @@ principal the file does not allow, or signed over another digest. By hand, the s
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import tempfile
@@ -80,7 +81,6 @@ def verify(digest: str, signature: str | None, principal: str, allowed_signers: 
     return Verified(principal, f"{found.group(1)} {found.group(2)}" if found else "")
 
 
-
 def _why_not(signature_file: Path, principal: str, allowed_signers: Path) -> str:
     """Which part of a failed verification failed: the signing key is not in the file, it is there under
     other principals than the approver's name, or (key and name allowed) the signed digest is another."""
@@ -90,7 +90,7 @@ def _why_not(signature_file: Path, principal: str, allowed_signers: Path) -> str
     principals = [name.strip() for line in listed for name in line.split(",") if name.strip()]
     if not principals:
         return "the key that signed is not listed there"
-    if principal not in principals:
+    if not any(fnmatch.fnmatchcase(principal, pattern) for pattern in principals):  # the file may hold patterns
         return (f"the key that signed is listed there for {', '.join(principals)}, not for {principal!r} "
                 "(approve with --by naming its principal)")
     return "signed over another digest: the release or an artifact changed after approval"

@@ -56,7 +56,7 @@ def core_tree(root: Path, version: str) -> None:
 
 def put_back(live: Path, aside: Path, kept: list[str], added: list[str]) -> None:
     LocalTransport().check(Command.of("sh", "-c", _PUT_BACK_CORE, "sh", str(live), str(aside),
-                                      f"{aside}.replaced", str(len(kept)), *kept, *added))
+                                      f"{aside}.replaced", "php", str(len(kept)), *kept, *added))
 
 
 def contents(root: Path) -> dict[str, str]:
