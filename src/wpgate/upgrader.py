@@ -110,10 +110,14 @@ def site_state(bridge: Bridge) -> dict[str, Any]:
     return bridge.call("site_state", load_extensions=False)
 
 
+def _maintenance_file(bridge: Bridge) -> str:
+    return f"{bridge.site.path.rstrip('/')}/.maintenance"
+
+
 def maintenance_on_drained(bridge: Bridge, seconds: float) -> None:
     """Maintenance on, then `seconds` for the requests that began before it to finish (they may still write to
     the database or load files about to change); no wait when it was on already."""
-    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    path = _maintenance_file(bridge)
     was_on = bridge.transport.exists(path)
     maintenance_on(bridge)
     if not was_on:
@@ -123,7 +127,7 @@ def maintenance_on_drained(bridge: Bridge, seconds: float) -> None:
 def maintenance_on(bridge: Bridge) -> None:
     """Write ABSPATH/.maintenance as WordPress's upgrader does (visitors get its 503 page, nobody writes
     to the database), through the transport, without loading WordPress; its time is the host's."""
-    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    path = _maintenance_file(bridge)
     bridge.transport.check(Command.of("sh", "-c", 'printf \'<?php $upgrading = %s; ?>\' "$(date +%s)" > "$1.wpgate" '
                                       '&& mv -f -- "$1.wpgate" "$1"', "sh", path))
 
@@ -131,7 +135,7 @@ def maintenance_on(bridge: Bridge) -> None:
 def maintenance_off(bridge: Bridge) -> bool:
     """Remove ABSPATH/.maintenance through the transport, without loading WordPress (it must work
     when WordPress cannot load). Returns whether the file was there."""
-    path = f"{bridge.site.path.rstrip('/')}/.maintenance"
+    path = _maintenance_file(bridge)
     present = bridge.transport.exists(path)
     if present:
         bridge.transport.check(Command.of("rm", "-f", "--", path))

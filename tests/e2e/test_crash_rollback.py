@@ -133,11 +133,7 @@ class Saved:
         for number, path in enumerate(self.paths):
             if path.exists():
                 subprocess.run(["cp", "-a", "--", str(path), str(folder / str(number))], check=True)
-        mariadb = site.mariadb
-        dump = subprocess.run(["mariadb-dump", "--no-defaults", f"--socket={mariadb.socket_path}",
-                               f"--user={mariadb.root_user}", "--single-transaction", "--skip-dump-date",
-                               site.db_name], capture_output=True, text=True, check=True).stdout
-        (folder / "database.sql").write_text(dump)
+        (folder / "database.sql").write_text(site.dump())
 
     def put_back(self) -> None:
         for number, path in enumerate(self.paths):

@@ -141,6 +141,10 @@ class Site:
                                f"\n{details}")
         return result.stdout
 
+    def dump(self) -> str:
+        """The site's whole database as the dump client writes it (no dump date: equal data, equal text)."""
+        return run(_dump_argv(self), what="mariadb-dump", timeout=120)
+
     def sql(self, statement: str) -> str:
         """Run SQL on this site's database (as MariaDB's root); tab-separated rows."""
         return self.mariadb.sql(statement, database=self.db_name)
@@ -418,7 +422,7 @@ class TestBed:
         shutil.copytree(site.path, folder / "files", symlinks=True, copy_function=shutil.copy2)
         (folder / "files" / "wp-config.php").unlink()
         dump = folder / "database.sql"
-        dump.write_text(run(_dump_argv(site), what="mariadb-dump", timeout=120))
+        dump.write_text(site.dump())
         return _Snapshot(files=folder / "files", dump=dump, url=site.url,
                          admin_password=site.admin_password)
 
