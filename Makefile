@@ -11,13 +11,14 @@ WP_BUILDS := $(WPGATE_CACHE)/npm/wp-playground-wordpress-builds-0.9.19.tgz
 
 # PHP and its extensions WordPress needs, MariaDB, the web servers and caches of the test bed, sshd
 # for the ssh transport, Debian's WordPress 6.1.9 with its default themes, the tools the
-# transports call on a host, openssl (test certificates), and Chromium (driven by Playwright to render
-# reports and screenshots).
+# transports call on a host, openssl (test certificates), Chromium (driven by Playwright to render
+# reports and screenshots), restic (backups with `engine: restic`) and redis-server (the broker of rollouts
+# with `engine: celery`).
 DEBIAN_PACKAGES := \
 	php-cli php-fpm php-mysql php-xml php-mbstring php-curl php-zip php-gd php-intl \
 	mariadb-server mariadb-client nginx varnish openssh-server openssh-client \
 	wordpress wordpress-theme-twentytwentythree wordpress-theme-twentytwentytwo \
-	zip unzip rsync curl coreutils openssl chromium
+	zip unzip rsync curl coreutils openssl chromium restic redis-server
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
