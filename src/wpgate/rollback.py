@@ -105,6 +105,11 @@ class Target:
     database_mode: str | None = None  # rollback_database.KEEP or RESTORE: the person's decision
     database_plan: Any = None  # a rollback_database.Plan made before (the prompt's): the same decision
 
+    def drain(self) -> dict[str, Any]:
+        """Wait out the requests the web server was running when maintenance went up (gates/apply.py's
+        DRAIN_SECONDS where it cannot tell); what it saw."""
+        return Opcache(_cache_site(self)).drain(DRAIN_SECONDS)
+
 
 def changed_updates(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The updates whose install began: what may differ from the pre-deployment state."""
@@ -171,8 +176,8 @@ def _maintenance_for_core(target: Target) -> None:
     before it have finished (the drain), so that no visitor gets a page built from two core versions (or
     from old files and the code the web server compiled from new ones). It stays on through the
     database's restore; roll_back turns it off however the rollback ends."""
-    with target.run.action("maintenance_on"):
-        upgrader.maintenance_on_drained(target.bridge, DRAIN_SECONDS)
+    with target.run.action("maintenance_on") as done:
+        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain)
 
 
 def _put_back(target: Target, entry: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ from wpgate.backup.snapshot import Snapshot, VisitorRows
 from wpgate.bridge import Bridge
 from wpgate.command import Command
 from wpgate.errors import WpgateError
-from wpgate.gates.apply import DRAIN_SECONDS
 from wpgate.report.facts import duration
 from wpgate.run import Run, open_private, private_folder
 from wpgate.transports import Transport
@@ -257,8 +256,8 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     private_folder(target.run.folder)  # a run recorded by an earlier wpgate may have a folder others can read
     # Nobody writes from the save to the put-back: a row written in between would be in neither (the
     # caller turns maintenance off once this returns, however it ends).
-    with target.run.action("maintenance_on"):
-        upgrader.maintenance_on_drained(bridge, DRAIN_SECONDS)
+    with target.run.action("maintenance_on") as done:
+        done["drain"] = upgrader.maintenance_on_drained(bridge, target.drain)
     if pending:
         saved = Path(pending["saved"])
         target.say(f"  an earlier rollback was cut short after it copied the changed tables aside: going on from "

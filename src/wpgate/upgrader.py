@@ -17,10 +17,9 @@ Result of `install_component` (every kind):
 
 from __future__ import annotations
 
-import time
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from wpgate.bridge import Bridge
 from wpgate.command import Command
@@ -54,6 +53,7 @@ class Swap:
 
 def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, version: str,
                       hold_maintenance: bool = False, drain_seconds: float = 0.0,
+                      drain_url: str | None = None, drain_token: str | None = None,
                       swap: Swap | None = None) -> dict[str, Any]:
     """Install `kind` `slug` at `version` from `package`, an absolute path on the site's host to a
     zip made for this call, outside wp-content/upgrade/. The package is consumed: deleted
@@ -66,8 +66,10 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
 
     With `hold_maintenance`, the maintenance file WordPress writes while the files change is left in
     place (WordPress would remove it at once): the caller removes it with `maintenance_off` once the
-    web server's PHP runs the new files. Then files change only `drain_seconds` after maintenance went
-    on, so that requests already past WordPress's maintenance check finish on the old files.
+    web server's PHP runs the new files. Then files change only once the requests already past WordPress's
+    maintenance check have finished on the old files: the PHP side requests `drain_url` (the drain file
+    of caches/opcache.py, whose answer carries `drain_token`), and waits `drain_seconds` where that
+    cannot tell. The result's `drain` says which.
 
     With `swap` (plugins and themes), WordPress's upgrader installs the package into `swap.staged` instead
     of over the live folder, and writes no maintenance file; the PHP side checks the staged files against
@@ -81,7 +83,8 @@ def install_component(bridge: Bridge, *, kind: str, slug: str, package: str, ver
     if swap is not None and (kind == "core" or hold_maintenance):
         raise ValueError("a swap is for plugins and themes, and holds no maintenance")
     params = {"slug": slug, "package": package, "version": version, "hold_maintenance": hold_maintenance,
-              "drain_seconds": drain_seconds, **({"swap": swap.params()} if swap else {})}
+              "drain_seconds": drain_seconds, **({"swap": swap.params()} if swap else {}),
+              **({"drain_url": drain_url, "drain_token": drain_token} if drain_url else {})}
     try:
         return bridge.call(f"install_{kind}", params, admin=True, load_extensions=True)
     except BridgeError as error:
@@ -114,14 +117,14 @@ def _maintenance_file(bridge: Bridge) -> str:
     return f"{bridge.site.path.rstrip('/')}/.maintenance"
 
 
-def maintenance_on_drained(bridge: Bridge, seconds: float) -> None:
-    """Maintenance on, then `seconds` for the requests that began before it to finish (they may still write to
-    the database or load files about to change); no wait when it was on already."""
+def maintenance_on_drained(bridge: Bridge, drain: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Maintenance on, then `drain()`: the wait for the requests that began before it to finish (they may
+    still write to the database or load files about to change); no wait when it was on already. Returns
+    what the drain saw."""
     path = _maintenance_file(bridge)
     was_on = bridge.transport.exists(path)
     maintenance_on(bridge)
-    if not was_on:
-        time.sleep(seconds)
+    return {"how": "on already"} if was_on else drain()
 
 
 def maintenance_on(bridge: Bridge) -> None:

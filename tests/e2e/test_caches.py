@@ -5,6 +5,7 @@ small local servers that speak Cloudflare's, Fastly's and Bunny's purge APIs, an
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -12,6 +13,10 @@ import pytest
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
+from wpgate import config as settings, transports
+from wpgate.caches import CacheSite
+from wpgate.caches.opcache import Opcache
+from wpgate.config import OpcacheConfig
 from wpgate.testbed import fixtures
 from wpgate.testbed.bed import http_get
 
@@ -368,3 +373,48 @@ def test_a_persistent_object_cache_drop_in_is_named_and_one_that_refuses_the_flu
                in result.stderr
     finally:
         dropin.unlink(missing_ok=True)
+
+
+SLOW_REQUEST = """<?php
+touch( __DIR__ . '/%(name)s.began' );
+usleep( 1500000 );
+touch( __DIR__ . '/%(name)s.ended' );
+"""
+
+
+def opcache_of(config: Path, name: str, **site_changes) -> Opcache:
+    site = settings.load(config).site(name)
+    site = site.model_copy(update=site_changes)
+    return Opcache(CacheSite(name, site, transports.for_site(site), bridge=None))  # type: ignore[arg-type]
+
+
+def test_the_drain_waits_for_the_requests_php_fpm_is_running_and_no_longer(layered):
+    """What the maintenance page's drain rests on: php-fpm's own scoreboard names the requests running when
+    maintenance went up, and the drain ends once they have. Where the web server cannot tell (the built-in
+    server with several workers) or is reached by a reload command only, the drain is the fixed wait."""
+    site, config = layered["unpurged"], layered["config"]  # nginx + php-fpm
+    root = Path(site.path)
+    name = f"wpgate-test-slow-{uuid.uuid4().hex[:8]}"
+    (root / f"{name}.php").write_text(SLOW_REQUEST % {"name": name})
+    visitor = threading.Thread(target=http_get, args=(f"{site.url}/{name}.php",))
+    try:
+        visitor.start()
+        for _ in range(500):  # the request is under way in a php-fpm worker
+            if (root / f"{name}.began").exists():
+                break
+            threading.Event().wait(0.02)
+        assert (root / f"{name}.began").exists()
+        drained = opcache_of(config, "unpurged").drain(fallback=30)
+        assert (root / f"{name}.ended").exists(), drained  # it waited for the slow request, and no longer:
+        assert drained["how"] == "fpm-fcgi" and drained["running"] >= 1 and "still_running" not in drained, drained
+        assert not list(root.glob("wpgate-drain-*")), "the drain file stays behind"
+    finally:
+        visitor.join()
+        for leftover in root.glob(f"{name}*"):
+            leftover.unlink()
+    # php -S with several workers (the bed's run 4): each serves a request at a time, and none says what.
+    staging = opcache_of(config, "staging").drain(fallback=0.2)
+    assert staging == {"how": "fixed", "seconds": 0.2, "web_server": {**staging["web_server"], "sapi": "cli-server",
+                                                                      "drained": False}}, staging
+    reloaded = opcache_of(config, "unpurged", opcache=OpcacheConfig(reload_command=["true"])).drain(fallback=0.2)
+    assert reloaded == {"how": "fixed", "seconds": 0.2, "web_server": {}}, reloaded

@@ -192,6 +192,10 @@ def test_on_a_host_that_never_revalidates_a_broken_plugin_is_named_at_its_own_up
                                                               if e["event"] == "rollback.begin"):]]
     core = after.index(("put_back.begin", "core"))
     assert ("maintenance_on.done", None) in after[:core], after  # not only a window visitors happened to miss
+    # The drains, the deploy's and the rollback's, asked php-fpm which requests were running, rather than wait
+    # a fixed time.
+    drains = [e["drain"] for e in events if e["event"] in ("install.done", "maintenance_on.done") and "drain" in e]
+    assert [d["how"] for d in drains if d["how"] != "on already"] == ["fpm-fcgi", "fpm-fcgi"], drains
     assert after.index(("web_opcache.done", "core")) < after.index(("maintenance_off.begin", None)), after
 
 

@@ -1,7 +1,8 @@
-"""The web server's OPcache: reset by a one-shot PHP file requested over HTTP, or by a reload command.
+"""The web server's PHP, reached by one-shot PHP files requested over HTTP: its OPcache reset (or a
+reload command), and the drain, a wait for the requests it was running when maintenance went up.
 
 The CLI process that ran the update has an OPcache of its own; the web server's PHP keeps serving
-the code it compiled (for ever, when it does not check timestamps) until its cache is reset. The
+the code it compiled (for ever, when it does not check timestamps) until its cache is reset. A
 one-shot file has a random name and token, deletes itself as it runs, and is removed by wpgate
 whatever the request gave.
 """
@@ -9,7 +10,12 @@ whatever the request gave.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import httpx
 
@@ -17,6 +23,8 @@ from wpgate.caches import CacheSite, Outcome, PurgeFailed
 from wpgate.caches import http as cache_http
 from wpgate.command import Command
 from wpgate.errors import TransportError
+
+log = logging.getLogger(__name__)
 
 _RESET_FILE = """<?php
 // wpgate: a one-shot OPcache reset for the web server's PHP. It deletes itself first.
@@ -33,6 +41,76 @@ $reset   = $enabled && function_exists( 'opcache_reset' ) ? opcache_reset() : fa
 echo json_encode( array( 'wpgate' => '%(token)s', 'enabled' => $enabled, 'reset' => $reset, 'sapi' => PHP_SAPI,
 	'php' => PHP_VERSION, 'restrict_api' => (string) ini_get( 'opcache.restrict_api' ) ) );
 """
+
+# The longest wait for requests still running when maintenance went up; one still running then (an export,
+# a stuck request) is left to finish on its own, and the answer says so.
+DRAIN_LIMIT = 5.0
+
+_DRAIN_FILE = """<?php
+// wpgate: the drain. WordPress's maintenance file is up, so a request that begins now gets its 503 page;
+// this waits (at most %(limit)s s) until the requests the web server's PHP was running have ended, and
+// answers what it saw. It deletes itself first.
+@unlink( __FILE__ );
+header( 'Content-Type: application/json' );
+header( 'Cache-Control: no-store, private' );
+if ( ! isset( $_GET['token'] ) || ! hash_equals( '%(token)s', (string) $_GET['token'] ) ) {
+	http_response_code( 403 );
+	exit;
+}
+// php-fpm's scoreboard (no status page needed): pid => [requests it began, the current one's duration].
+// A process on the same request keeps the first and a growing second.
+function wpgate_busy() {
+	$status = function_exists( 'fpm_get_status' ) ? @fpm_get_status() : false;
+	if ( ! is_array( $status ) || ! isset( $status['procs'] ) || ! is_array( $status['procs'] ) ) {
+		return null;
+	}
+	$busy = array();
+	foreach ( $status['procs'] as $proc ) {
+		if ( getmypid() !== (int) $proc['pid'] && ! in_array( $proc['state'], array( 'Idle', 'Starting' ), true ) ) {
+			$busy[ (int) $proc['pid'] ] = array( $proc['requests'], $proc['request-duration'] );
+		}
+	}
+	return $busy;
+}
+$began  = microtime( true );
+$answer = array( 'wpgate' => '%(token)s', 'sapi' => PHP_SAPI );
+if ( 'cli-server' === PHP_SAPI ) {
+	// One worker serves one request at a time: every request that began before this one has ended.
+	$answer['running']  = 0;
+	$answer['drained'] = (int) getenv( 'PHP_CLI_SERVER_WORKERS' ) <= 1;
+} else {
+	$left              = wpgate_busy();
+	$answer['running'] = null === $left ? null : count( $left );
+	while ( $left && microtime( true ) - $began < %(limit)s ) {
+		usleep( 20000 );
+		$now = wpgate_busy();
+		if ( null === $now ) {
+			$left = null;
+			break;
+		}
+		foreach ( $left as $pid => $was ) {
+			if ( ! isset( $now[ $pid ] ) || $now[ $pid ][0] !== $was[0] || $now[ $pid ][1] < $was[1] ) {
+				unset( $left[ $pid ] );
+			}
+		}
+	}
+	$answer['drained']       = array() === $left;
+	$answer['still_running'] = null === $left ? null : count( $left );
+}
+$answer['waited'] = round( microtime( true ) - $began, 3 );
+echo json_encode( $answer );
+"""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A one-shot file in the web root: its URL with the token (for the request), the URL as messages
+    show it, the token its answer must carry, and its path on the site's host."""
+
+    url: str
+    shown_url: str
+    token: str
+    path: str
 
 
 class Opcache:
@@ -67,32 +145,20 @@ class Opcache:
         return Outcome(self.name, f"reload command: {command.display()}", "exit 0", {"how": "reload_command"})
 
     def _one_shot(self) -> Outcome:
-        token = secrets.token_hex(16)
-        name = f"wpgate-opcache-{secrets.token_hex(8)}.php"
-        path = f"{self.target.site.path}/{name}"
-        url = f"{self.base_url}/{name}"
-        transport = self.target.transport
         ran = f"one-shot request {self.base_url}/wpgate-opcache-….php"
-        try:
-            transport.check(Command.of("sh", "-c", 'umask 022 && cat > "$1"', "sh", path),
-                            input=(_RESET_FILE % {"token": token}).encode())
+        with self._placed("opcache", _RESET_FILE) as placed:
             try:
                 with cache_http.client() as http:
-                    response = cache_http.send(http, "GET", url + f"?token={token}", what="opcache", attempts=2,
-                                               shown_url=url)
+                    response = cache_http.send(http, "GET", placed.url, what="opcache", attempts=2,
+                                               shown_url=placed.shown_url)
             except PurgeFailed as failure:
                 raise PurgeFailed(f"{failure.message}: set opcache.reload_command, or opcache.url when the "
                                   "site's URL does not reach its web server", {"layer": self.name}) from None
-        finally:
-            left = self._remove(path)
-        answer = _answer(response, token)
-        if answer is None:
-            raise PurgeFailed(f"opcache: {url} answered {response.status_code}, not wpgate's reset: is `path` the "
-                              "web root of `url`? Set opcache.url (the web server behind a CDN) or "
-                              "opcache.reload_command", {"layer": self.name, "status": response.status_code})
-        if left:
-            raise PurgeFailed(f"opcache: the one-shot file {path} could not be removed: {left}; remove it by hand",
-                              {"layer": self.name})
+            answer = _answer(response, placed.token)
+            if answer is None:
+                raise PurgeFailed(f"opcache: {placed.shown_url} answered {response.status_code}, not wpgate's reset: "
+                                  "is `path` the web root of `url`? Set opcache.url (the web server behind a CDN) "
+                                  "or opcache.reload_command", {"layer": self.name, "status": response.status_code})
         details = {"how": "one-shot request", "sapi": answer.get("sapi"), "php": answer.get("php")}
         if not answer.get("enabled"):
             return Outcome(self.name, ran, f"the web server's PHP ({answer.get('sapi')}) runs without OPcache: "
@@ -103,6 +169,69 @@ class Opcache:
                               {"layer": self.name, **details})
         return Outcome(self.name, ran, f"opcache_reset() ran in the web server's PHP ({answer.get('sapi')}); "
                                        "the file is gone", details)
+
+    @contextmanager
+    def drain_point(self) -> Iterator[Placed | None]:
+        """The drain file in the web root while the block runs, for a request made on the site's host (the
+        core update's, from WordPress's upgrader). None where the web server is reached by a reload command
+        only, or the file cannot be written: the drain is then a fixed wait. A file left behind (it removes
+        itself when requested) answers nothing without its token."""
+        placed = None
+        if not self.config.reload_command:
+            try:
+                placed = self._place("drain", _DRAIN_FILE, limit=DRAIN_LIMIT)
+            except PurgeFailed as failure:
+                log.warning("%s", failure.message)
+        try:
+            yield placed
+        finally:
+            left = placed and self._remove(placed.path)
+            if left:
+                log.warning("drain: the one-shot file %s could not be removed: %s", placed.path, left)
+
+    def drain(self, fallback: float) -> dict[str, Any]:
+        """Wait until the requests the web server's PHP was running have ended (maintenance is up, so no
+        new one reaches WordPress): asked of php-fpm's scoreboard, known of the built-in server. Where the
+        web server cannot tell (mod_php, several built-in workers, a reload command instead of HTTP, no
+        answer), `fallback` seconds. Returns what was seen."""
+        started = time.monotonic()
+        seen: dict[str, Any] = {}
+        with self.drain_point() as placed:
+            if placed is not None:
+                try:
+                    with cache_http.client() as http:
+                        response = http.get(placed.url, timeout=DRAIN_LIMIT + 10)
+                    seen = _answer(response, placed.token) or {"status": response.status_code}
+                except httpx.HTTPError as error:
+                    seen = {"error": type(error).__name__}
+        return finish_drain(seen, fallback, time.monotonic() - started)
+
+    @contextmanager
+    def _placed(self, kind: str, program: str, **fields: Any) -> Iterator[Placed]:
+        """`program` in the web root for the time of the block, then removed; a file that will not go is an
+        error after the block."""
+        placed = self._place(kind, program, **fields)
+        try:
+            yield placed
+        finally:
+            left = self._remove(placed.path)
+        if left:
+            raise PurgeFailed(f"{kind}: the one-shot file {placed.path} could not be removed: {left}; remove it by "
+                              "hand", {"layer": self.name})
+
+    def _place(self, kind: str, program: str, **fields: Any) -> Placed:
+        """`program` written to a random name in the web root (it deletes itself when requested)."""
+        token = secrets.token_hex(16)
+        name = f"wpgate-{kind}-{secrets.token_hex(8)}.php"
+        path = f"{self.target.site.path}/{name}"
+        shown_url = f"{self.base_url}/{name}"
+        try:
+            self.target.transport.check(Command.of("sh", "-c", 'umask 022 && cat > "$1"', "sh", path),
+                                        input=(program % {"token": token, **fields}).encode())
+        except TransportError as error:
+            raise PurgeFailed(f"{kind}: the one-shot file {path} could not be written: {error}",
+                              {"layer": self.name}) from None
+        return Placed(f"{shown_url}?token={token}", shown_url, token, path)
 
     def _remove(self, path: str) -> str | None:
         """Remove the one-shot file (it may have removed itself); what went wrong, if anything."""
@@ -123,3 +252,14 @@ def _answer(response: httpx.Response, token: str) -> dict | None:
     except ValueError:
         return None
     return answer if isinstance(answer, dict) and answer.get("wpgate") == token else None
+
+
+def finish_drain(seen: dict[str, Any], fallback: float, spent: float) -> dict[str, Any]:
+    """The drain's evidence from the web server's answer; where it could not tell, the rest of `fallback`
+    seconds is waited here."""
+    if seen.get("drained") or seen.get("still_running"):  # still running after DRAIN_LIMIT: left to finish
+        return {"how": seen.get("sapi"), "running": seen.get("running"), "waited": round(spent, 3),
+                **({"still_running": seen["still_running"]} if seen.get("still_running") else {})}
+    rest = max(0.0, fallback - spent)
+    time.sleep(rest)
+    return {"how": "fixed", "seconds": fallback, "web_server": {k: v for k, v in seen.items() if k != "wpgate"}}

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core files
-# change only after they had this long to finish. A page renders in well under a second on an idle host;
+# change only once they have ended. php-fpm's scoreboard says which are running, and the built-in server
+# runs one at a time (Opcache.drain); where the web server cannot tell (mod_php, several built-in workers,
+# an OPcache reload command), they get this long. A page renders in well under a second on an idle host;
 # on a loaded one (the test suite's 2 cores, 4 workers) 1 s let one request meet the new files.
-# A fixed wait is a stopgap: counting the requests in flight (php-fpm's status page) would be exact.
 DRAIN_SECONDS = 2.0
 
 
@@ -220,11 +221,13 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     database = None
     web: Outcome | None = None
     try:
-        with run.action("install", index=index) as done:
+        with run.action("install", index=index) as done, \
+                Opcache(caches_gate.target(deployment)).drain_point() as drain:
             installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
                                                    package=package, version=update.to_version,
-                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS)
-            done["method"] = installed.get("method")
+                                                   hold_maintenance=True, drain_seconds=DRAIN_SECONDS,
+                                                   drain_url=drain and drain.url, drain_token=drain and drain.token)
+            done.update(method=installed.get("method"), drain=installed.get("drain"))
     except WpgateError as error:
         failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
     # Also after a failed install: the files may have changed half-way, and the rollback's own

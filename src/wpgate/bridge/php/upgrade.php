@@ -240,7 +240,11 @@ function wpgate_upgrade_start( $package, $capability, array $params = array() ) 
 		'user'               => wpgate_become_updater( $capability ),
 	);
 	if ( $state['hold_maintenance'] ) {
-		$drain = isset( $params['drain_seconds'] ) ? min( 10.0, max( 0.0, (float) $params['drain_seconds'] ) ) : 0.0;
+		$drain = array(
+			'seconds' => isset( $params['drain_seconds'] ) ? min( 10.0, max( 0.0, (float) $params['drain_seconds'] ) ) : 0.0,
+			'url'     => isset( $params['drain_url'] ) ? (string) $params['drain_url'] : '',
+			'token'   => isset( $params['drain_token'] ) ? (string) $params['drain_token'] : '',
+		);
 		wpgate_hold_maintenance( $drain, $state['maintenance_before'] );
 	}
 	// After an update WordPress asks its update API for news and fetches translations. The bridge
@@ -288,9 +292,11 @@ function wpgate_upgrade_cleanup( array $state ) {
  * the package is fetched: after the last WP_Filesystem() call of every upgrader path, before any
  * file changes. The swap is on the global that update_core() and maintenance_mode() use.
  *
- * Once maintenance is on, files change only after `drain` seconds: a request that had passed
- * WordPress's maintenance check just before would otherwise load half its code from the old files
- * and half from the new (a theme's templates gone from under it: an empty page).
+ * Once maintenance is on, files change only after the drain: a request that had passed WordPress's
+ * maintenance check just before would otherwise load half its code from the old files and half from
+ * the new (a theme's templates gone from under it: an empty page). The drain asks the web server
+ * (DRAIN['url'], wpgate's drain file, which waits until the requests it was running have ended), and
+ * waits DRAIN['seconds'] where that cannot tell.
  */
 function wpgate_hold_maintenance( $drain, $maintenance_before ) {
 	add_filter(
@@ -319,9 +325,9 @@ function wpgate_declare_holding_filesystem() {
 		return;
 	}
 	class Wpgate_Filesystem_Holding extends WP_Filesystem_Direct {
-		public $drain       = 0.0;
+		public $drain       = array( 'seconds' => 0.0, 'url' => '', 'token' => '' );
 		public $maintenance = 'hold'; // hold: written, never deleted; skip: never written (a swap)
-		private $drained    = false;
+		public $drained     = null;   // what the drain saw, once it ran
 
 		public function delete( $file, $recursive = false, $type = false ) {
 			if ( wpgate_is_maintenance_file( $file ) ) {
@@ -342,12 +348,58 @@ function wpgate_declare_holding_filesystem() {
 		}
 
 		public function drain_once() {
-			if ( ! $this->drained && $this->drain > 0 ) {
-				usleep( (int) ( $this->drain * 1000000 ) );
+			if ( null === $this->drained ) {
+				$this->drained = wpgate_drain( $this->drain );
 			}
-			$this->drained = true;
 		}
 	}
+}
+
+/**
+ * The drain (see wpgate_hold_maintenance()): what the web server said, or the fixed wait where it could
+ * not tell (the request failed, or the answer is not the drain file's).
+ */
+function wpgate_drain( array $drain ) {
+	$began  = microtime( true );
+	$answer = null;
+	if ( '' !== $drain['url'] && function_exists( 'curl_init' ) ) {
+		$curl = curl_init( $drain['url'] );
+		curl_setopt_array(
+			$curl,
+			array(
+				CURLOPT_RETURNTRANSFER => true,
+				CURLOPT_CONNECTTIMEOUT => 5,
+				CURLOPT_TIMEOUT        => 20,
+				CURLOPT_FOLLOWLOCATION => false,
+			)
+		);
+		$body = curl_exec( $curl );
+		$code = (int) curl_getinfo( $curl, CURLINFO_HTTP_CODE );
+		curl_close( $curl );
+		$decoded = 200 === $code && is_string( $body ) ? json_decode( $body, true ) : null;
+		if ( is_array( $decoded ) && isset( $decoded['wpgate'] ) && hash_equals( $drain['token'], (string) $decoded['wpgate'] ) ) {
+			$answer = $decoded;
+		}
+	}
+	$spent = microtime( true ) - $began;
+	if ( $answer && ( ! empty( $answer['drained'] ) || ! empty( $answer['still_running'] ) ) ) {
+		return array_filter(
+			array(
+				'how'           => isset( $answer['sapi'] ) ? $answer['sapi'] : null,
+				'running'       => isset( $answer['running'] ) ? $answer['running'] : null,
+				'still_running' => empty( $answer['still_running'] ) ? null : $answer['still_running'],
+				'waited'        => round( $spent, 3 ),
+			),
+			function ( $value ) {
+				return null !== $value;
+			}
+		);
+	}
+	$rest = $drain['seconds'] - $spent;
+	if ( $rest > 0 ) {
+		usleep( (int) ( $rest * 1000000 ) );
+	}
+	return array( 'how' => 'fixed', 'seconds' => $drain['seconds'] );
 }
 
 function wpgate_is_maintenance_file( $file ) {

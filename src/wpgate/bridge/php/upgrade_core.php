@@ -19,7 +19,7 @@ function wpgate_config_file() {
  * wp-config.php is byte for byte what it was (put back, and the run failed, if it was not).
  */
 function wpgate_action_install_core( array $params ) {
-	global $wp_version, $wpdb;
+	global $wp_version, $wpdb, $wp_filesystem;
 	list( , $package, $version ) = wpgate_upgrade_params( $params, 'core' );
 	$label = "WordPress $version";
 	$from  = $wp_version;
@@ -125,6 +125,7 @@ function wpgate_action_install_core( array $params ) {
 		'user'                       => $state['user'],
 		'messages'                   => array_values( array_filter( $feedback ) ),
 		'seconds'                    => round( microtime( true ) - $state['started'], 3 ),
+		'drain'                      => isset( $wp_filesystem->drained ) ? $wp_filesystem->drained : null,
 	);
 }
 
