@@ -22,8 +22,6 @@ from wpgate.transports import Transport
 CORE_FOLDERS = ("wp-admin", "wp-includes")
 _CORE_ROOT_FILE = re.compile(r"^(wp-(?!config\.php$)[a-z-]+\.php|index\.php|xmlrpc\.php|license\.txt|readme\.html)$")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-# Python's own guard against hostile archives, where this Python has it (3.11.4 and later).
-_SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
 @dataclass(frozen=True)
@@ -70,20 +68,19 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
     _refuse_hard_links(transport, base, entries, f"{kind} {slug}")
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wpgate-capture-", dir=artifacts_dir) as scratch:
-        tree = Path(scratch) / "tree"
-        tree.mkdir()
         archive = Path(scratch) / "component.tar"
         with open(archive, "wb") as stream:
             transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
-        files, modes = _unpack(archive, tree, f"{kind} {slug}")
+        tree = _read_tar(archive, f"{kind} {slug}")
         top = "wordpress" if kind == "core" else slug
         packed = Path(scratch) / "artifact.zip"
-        pack(tree, packed, top, modes)
+        pack(tree if kind == "core" else _below(tree, slug), packed, top)
         sha256 = sha256_file(packed)
         name = f"{kind}-{slug}-{version}-{sha256[:12]}.zip"
         final = artifacts_dir / name
         if not final.exists():
             shutil.move(packed, final)
+    files = sum(1 for entry in tree.values() if entry.data is not None)
     relative = final.relative_to(state_dir).as_posix()
     return Capture(Artifact(path=relative, sha256=sha256), final, files)
 
@@ -113,56 +110,65 @@ def _refuse_hard_links(transport: Transport, base: str, entries: list[str], what
                         "replace it by a copy")
 
 
-def _unpack(archive: Path, tree: Path, what: str) -> tuple[int, dict[str, int]]:
-    """Extract a tar stream safely: regular files and folders only, nothing outside `tree`. Returns
-    the file count and each entry's permission bits (to be kept, never widened)."""
-    files = 0
-    modes: dict[str, int] = {}
+@dataclass(frozen=True)
+class Entry:
+    """A file (its bytes) or a folder (no bytes) of a component, with its permission bits."""
+
+    mode: int
+    data: bytes | None = None
+
+
+def _read_tar(archive: Path, what: str) -> dict[PurePosixPath, Entry]:
+    """A tar stream's entries, by path, read without writing them anywhere: regular files and folders
+    only, no path outside the component. Folders the stream implies but does not list are added."""
+    tree: dict[PurePosixPath, Entry] = {}
     with tarfile.open(archive, "r:") as tar:
         for member in tar:
             name = PurePosixPath(member.name)
-            if name.is_absolute() or ".." in name.parts:
+            if name.is_absolute() or ".." in name.parts or not name.parts:
                 raise SiteError(f"{what}: refusing a path outside the component: {member.name}")
             if member.issym() or member.islnk():
                 raise SiteError(f"{what}: {member.name} is a link; components with links cannot be "
                                 "replicated safely")
             if not (member.isfile() or member.isdir()):
                 raise SiteError(f"{what}: {member.name} is not a regular file or folder")
-            if member.isfile():
-                files += 1
-            modes[PurePosixPath(member.name).as_posix()] = member.mode & 0o777
-            tar.extract(member, tree, set_attrs=False, **_SAFE_EXTRACT)
-    return files, modes
+            file = tar.extractfile(member) if member.isfile() else None
+            tree[name] = Entry(member.mode & 0o777, file.read() if file else None)
+    for name in list(tree):
+        for parent in name.parents[:-1]:  # ends before "."
+            tree.setdefault(parent, Entry(FOLDER_MODE))
+    return tree
+
+
+def _below(tree: dict[PurePosixPath, Entry], top: str) -> dict[PurePosixPath, Entry]:
+    """The entries inside folder `top`, by their path below it."""
+    return {name.relative_to(top): entry for name, entry in tree.items() if name.parts[0] == top and name != PurePosixPath(top)}
 
 
 FILE_MODE, FOLDER_MODE = 0o644, 0o755
 
 
-def pack(tree: Path, destination: Path, top: str, modes: dict[str, int] | None = None) -> None:
+def pack(tree: dict[PurePosixPath, Entry], destination: Path, top: str) -> None:
     """Zip `tree` under the folder name `top`: sorted entries, fixed times, so the same files always
-    give the same bytes. Modes are 0644 for files and 0755 for folders, narrowed to the source's own
-    (`modes`, by path in `tree`): a file private on staging is never packed readable by all."""
-    modes = modes or {}
-    source = tree if top == "wordpress" else tree / top
-    entries = sorted(p for p in source.rglob("*"))
+    give the same bytes. Modes are 0644 for files and 0755 for folders, narrowed to the source's own:
+    a file private on staging is never packed readable by all."""
     # Level 1: WordPress's core packs in half the CPU time of the default level, for a zip about a
     # tenth larger; the zip only travels to the site's host and is consumed there.
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         folder = zipfile.ZipInfo(f"{top}/", date_time=ZIP_TIME)
         folder.external_attr = (0o40755 << 16) | 0x10
         archive.writestr(folder, b"")
-        for path in entries:
-            relative = path.relative_to(source).as_posix()
-            in_tree = path.relative_to(tree).as_posix()
-            if path.is_dir():
-                info = zipfile.ZipInfo(f"{top}/{relative}/", date_time=ZIP_TIME)
-                info.external_attr = ((stat.S_IFDIR | (FOLDER_MODE & modes.get(in_tree, FOLDER_MODE))) << 16) | 0x10
+        for name in sorted(tree):
+            entry = tree[name]
+            if entry.data is None:
+                info = zipfile.ZipInfo(f"{top}/{name.as_posix()}/", date_time=ZIP_TIME)
+                info.external_attr = ((stat.S_IFDIR | (FOLDER_MODE & entry.mode)) << 16) | 0x10
                 archive.writestr(info, b"")
             else:
-                info = zipfile.ZipInfo(f"{top}/{relative}", date_time=ZIP_TIME)
-                info.external_attr = (stat.S_IFREG | (FILE_MODE & modes.get(in_tree, FILE_MODE))) << 16
+                info = zipfile.ZipInfo(f"{top}/{name.as_posix()}", date_time=ZIP_TIME)
+                info.external_attr = (stat.S_IFREG | (FILE_MODE & entry.mode)) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+                archive.writestr(info, entry.data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
 
 
 def file_hashes(zip_path: Path) -> dict[str, str]:
