@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import smtplib
-import ssl
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +13,8 @@ from wpgate.errors import WpgateError
 from wpgate.notify.message import Message
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from wpgate.config import Settings
 
 
@@ -53,7 +51,11 @@ class EmailNotify(Strict):
 Options = EmailNotify  # `notify.email` in the config
 
 
-def compose(options: "EmailNotify", message: Message) -> EmailMessage:
+def compose(options: "EmailNotify", message: Message) -> "EmailMessage":
+    # Imported here, as smtplib and ssl in send(): every command loads the config, which names this module.
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     mail = EmailMessage()
     mail["Subject"] = message.subject
     mail["From"] = options.sender
@@ -67,6 +69,9 @@ def compose(options: "EmailNotify", message: Message) -> EmailMessage:
 
 
 def send(options: "EmailNotify", message: Message, settings: "Settings") -> str:
+    import smtplib
+    import ssl
+
     where = f"{options.host}:{options.port}"
     password = os.environ.get(options.password_env or "", "")
     try:

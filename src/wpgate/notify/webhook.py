@@ -7,11 +7,8 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
-
 from pydantic import field_validator, model_validator
 
-from wpgate import web
 from wpgate.config_types import Duration, EnvName, Strict, is_http_url
 from wpgate.errors import WpgateError
 from wpgate.notify.message import COLORS, Message
@@ -62,6 +59,10 @@ def send(options: "WebhookNotify", message: Message, settings: "Settings") -> st
     shown = f"${options.url_env}" if options.url_env else _host(url)
     if not url:
         raise WpgateError(f"environment variable {options.url_env} is not set")
+    import httpx  # here, not at the top: every command loads the config, which names this module
+
+    from wpgate import web
+
     try:
         response = web.post(url, json=payload(message), timeout=options.timeout)
     except httpx.HTTPError as error:
