@@ -241,7 +241,10 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     if failure is None:
         try:
             with run.action("upgrade_database", index=index) as done:
-                database = upgrader.upgrade_database(bridge)
+                database = (upgrader.upgrade_database(bridge) if _schema_changes(installed) else
+                            {"from": installed["db_version"], "to": installed["db_version"],
+                             "wordpress": installed.get("version"), "upgraded": False,
+                             "skipped": "the new files expect the db_version the database has"})
                 done.update(database)
         except WpgateError as error:
             failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
@@ -254,6 +257,14 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     if failure is not None:
         raise failure
     return installed, database, web
+
+
+def _schema_changes(installed: dict[str, Any]) -> bool:
+    """Whether the core just installed needs WordPress's database upgrade: its files expect another
+    db_version than the database has (a minor release keeps it; wp_upgrade() would return at once, after
+    loading WordPress in another process, while visitors get the maintenance page)."""
+    has, expects = installed.get("db_version"), installed.get("files_db_version")
+    return not (isinstance(has, int) and has == expects)
 
 
 def verify(deployment: "Deployment", index: int, update: Update) -> str:
