@@ -10,7 +10,8 @@ Three shapes cover wpgate's long steps:
 On a terminal every step is a line of one shared rich display. Otherwise (a CI log) a step prints a line every
 `PLAIN_EVERY` seconds while it lasts and one when it ends, with its size and time; a countdown also says when it
 starts, and a small transfer that is over at once says nothing. The command line hands its console to
-`use()`, so that the display and wpgate's other output share one stream.
+`use()`, so that the display and wpgate's other output share one stream; without it (the library
+on its own) nothing is shown.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def use(console: Console) -> None:
 
 
 def console() -> Console:
+    """The command line's console; none handed in (the library on its own), a quiet one: nothing is shown."""
     global _console
     if _console is None:
-        _console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _console = Console(quiet=True)
     return _console
 
 
