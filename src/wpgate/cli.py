@@ -17,6 +17,7 @@ from rich.console import Console
 
 from wpgate import __version__, config, progress, redact
 from wpgate.errors import BadInput, ExitStatus, WpgateError
+from wpgate.progress_view import ProgressView
 from wpgate.project import Project, RunResult, load_release
 from wpgate.words import plural
 
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Replicate the WordPress updates tested on staging onto production, one gate at a time."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
-    progress.use(console)
+    progress.use(ProgressView(console))
     # wpgate logs its own requests; the HTTP library's connection traces would bury the commands.
     for library in ("httpx", "httpcore"):
         logging.getLogger(library).setLevel(logging.WARNING)
@@ -64,7 +65,7 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
     if as_json:
         _print_json(found.data)
     else:
-        from wpgate import inventory as inventory_view
+        from wpgate import inventory_view
 
         inventory_view.render(found, site, console)
 

@@ -20,7 +20,7 @@ from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.output import Output
+from wpgate.output import Output, say_done, say_marked
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
@@ -87,8 +87,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
             return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
         _retention(settings, run, console)
-        console.print(f"[bold green]complete[/]: production holds release {release.id}. "
-                      f"Report: {run.folder / 'report.json'}")
+        say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         _notify(settings, run, console)
         return run.report()
     except BaseException as error:
@@ -261,9 +260,7 @@ def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[
 
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
-    mark = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]"}[status]
-    deployment.console.print(f"{mark} {step} {name}: {status}", end="")
-    deployment.console.print(f" — {detail}" if detail else "", markup=False, soft_wrap=True)
+    say_marked(deployment.console, status, f"{step} {name}: {status}", detail)
 
 
 def _summary(step: str, evidence: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.output import Output
+from wpgate.output import Output, say_done
 from wpgate.pipeline import Confirm, Deployment
 from wpgate.run import Run, who
 from wpgate.transports import for_site
@@ -67,8 +67,7 @@ def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool
         problem = _complete_if_proved(deployment)
         if problem is None:
             run.finish("complete")
-            console.print(f"[bold green]complete[/]: run {run.id} finished; production holds release "
-                          f"{run.release_id}")
+            say_done(console, f"run {run.id} finished; production holds release {run.release_id}")
             return run.report()
         console.print(f"run {run.id} cannot be completed ({problem}): rolling back", markup=False)
         requested = bool(run.extra.get("rollback_requested"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from wpgate.output import Output
+from wpgate.output import Output, say_marked
 
 from wpgate import checks
 from wpgate.bridge import Bridge
@@ -142,9 +142,7 @@ def check_site(settings: Settings, site_name: str, console: Output) -> dict[str,
               "seconds": round(time.monotonic() - started, 2), "checks": checks.summary(results),
               "problems": [problem.as_dict() for problem in problems]}
     for result in results:
-        mark = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]"}[result.status]
-        console.print(f"{mark} {result.check}: {result.status}", end="")
-        console.print(f" — {result.detail}" if result.detail else "", markup=False, soft_wrap=True)
+        say_marked(console, result.status, f"{result.check}: {result.status}", result.detail)
         for problem in result.problems:
             console.print(f"    {problem.line()}", markup=False, soft_wrap=True)
     if problems:
