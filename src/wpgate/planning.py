@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rich.console import Console
+from wpgate.output import Output
 
 from wpgate import artifacts, inventory
 from wpgate.bridge import Bridge
@@ -72,7 +72,7 @@ def _check_version(kind: str, slug: str, production: str, staging: str) -> None:
 
 
 def plan(settings: Settings, staging_name: str, production_name: str, output: Path,
-         console: Console) -> Release | None:
+         console: Output) -> Release | None:
     if staging_name == production_name:
         raise BadInput("--from and --to name the same site")
     staging_site = settings.site(staging_name)
