@@ -3,7 +3,8 @@
 WPGATE_TEST_KILL_AT=N kills this process with SIGKILL right after the Nth journal event it writes;
 WPGATE_TEST_FAIL_AT=N raises an error there instead, as a lost connection would. WPGATE_TEST_PAUSE_AFTER=EVENT
 stops it (SIGSTOP) right after the first EVENT, so that a test can damage the site or a file at that exact
-point and let it go on (SIGCONT). Never set in normal use: then no observer is installed at all.
+point and let it go on (SIGCONT); WPGATE_TEST_STOP_AT=N,M,… stops it right after each of those events (the
+crash matrix saves there what a kill would leave). Never set in normal use: then no observer is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Callable
 
 from wpgate.errors import WpgateError
 
-VARIABLES = ("WPGATE_TEST_KILL_AT", "WPGATE_TEST_FAIL_AT", "WPGATE_TEST_PAUSE_AFTER")
+VARIABLES = ("WPGATE_TEST_KILL_AT", "WPGATE_TEST_FAIL_AT", "WPGATE_TEST_PAUSE_AFTER", "WPGATE_TEST_STOP_AT")
 
 
 def observers_from_environment() -> list[Callable[[dict[str, Any]], None]]:
@@ -22,15 +23,17 @@ def observers_from_environment() -> list[Callable[[dict[str, Any]], None]]:
     if not any(os.environ.get(name) for name in VARIABLES):
         return []
     return [FaultHook(os.environ.get("WPGATE_TEST_KILL_AT"), os.environ.get("WPGATE_TEST_FAIL_AT"),
-                      os.environ.get("WPGATE_TEST_PAUSE_AFTER"))]
+                      os.environ.get("WPGATE_TEST_PAUSE_AFTER"), os.environ.get("WPGATE_TEST_STOP_AT"))]
 
 
 class FaultHook:
     """Counts the journal events this process writes and strikes at the one asked for."""
 
-    def __init__(self, kill_at: str | None, fail_at: str | None, pause_after: str | None) -> None:
+    def __init__(self, kill_at: str | None, fail_at: str | None, pause_after: str | None,
+                 stop_at: str | None = None) -> None:
         self.kill_at = int(kill_at) if kill_at else None
         self.fail_at = int(fail_at) if fail_at else None
+        self.stop_at = {int(number) for number in stop_at.split(",")} if stop_at else set()
         self.pause_after = pause_after or None
         self.written = 0
         self.paused = False
@@ -40,9 +43,11 @@ class FaultHook:
         if self.pause_after and name == self.pause_after and not self.paused:
             self.paused = True
             os.kill(os.getpid(), signal.SIGSTOP)
-        if self.kill_at is None and self.fail_at is None:
+        if self.kill_at is None and self.fail_at is None and not self.stop_at:
             return
         self.written += 1
+        if self.written in self.stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)
         if self.written == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         if self.written == self.fail_at:

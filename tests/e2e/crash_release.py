@@ -4,8 +4,11 @@ and one kill: a fresh production, the deploy killed after one journal event, the
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +16,8 @@ import httpx
 import yaml
 
 from tests.e2e.crash_points import describe
-from tests.e2e.helpers import aside_root, fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa
+from tests.e2e.helpers import (WPGATE, aside_root, fingerprint, site_entry, stopped, wpgate, wpgate_json, write_config,
+                               write_qa)
 from wpgate.testbed.cores import locked
 
 CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
@@ -125,6 +129,17 @@ def kill_and_resume(release: dict[str, Any], site, name: str, kill_at: int) -> s
                     env={"WPGATE_TEST_KILL_AT": str(kill_at)})
     assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
     [run] = runs_of(release["folder"]) - earlier
+    status = resumed(release, site, name, config, run, where, before, db_version)
+    # Each kill keeps a backup of ~25 MB: drop it once the point has passed.
+    shutil.rmtree(release["folder"] / "backups" / name, ignore_errors=True)
+    shutil.rmtree(release["folder"] / "offsite" / name, ignore_errors=True)
+    return status
+
+
+def resumed(release: dict[str, Any], site, name: str, config: Path, run: Path, where: str,
+            before: dict[str, Any], db_version: str) -> str:
+    """`wpgate resume` of a run cut short at `where`: the site healthy and fully at the release or fully as
+    before (`before`: its fingerprint then). Returns the run's ending."""
     assert json.loads((run / "report.json").read_text())["status"] == "running", where
     resumed = wpgate("resume", run.name, config=config)
     report = json.loads((run / "report.json").read_text())
@@ -150,10 +165,91 @@ def kill_and_resume(release: dict[str, Any], site, name: str, kill_at: int) -> s
     assert not (aside_root(site) / "lock").exists(), where
     # The run's copies are gone, and the aside folder with them: nothing of a run outlives it.
     assert not aside_root(site).exists(), (where, sorted(p.name for p in aside_root(site).iterdir()))
-    # Each kill keeps a backup of ~25 MB: drop it once the point has passed.
-    shutil.rmtree(release["folder"] / "backups" / name, ignore_errors=True)
-    shutil.rmtree(release["folder"] / "offsite" / name, ignore_errors=True)
     return status
+
+
+class Saved:
+    """What a kill would leave, saved while the process is stopped and put back later: the site's files and
+    database, and `paths` (wpgate's aside folder beside the root, backups, off-site copies, the run's folder,
+    the scratch journal). Put back by path and by database name: the run's record stays true."""
+
+    def __init__(self, site, paths: list[Path], folder: Path) -> None:
+        self.site, self.folder = site, folder
+        self.paths = [Path(site.path), *paths]
+        folder.mkdir()
+        for number, path in enumerate(self.paths):
+            if path.exists():
+                subprocess.run(["cp", "-a", "--", str(path), str(folder / str(number))], check=True)
+        (folder / "database.sql").write_text(site.dump())
+
+    def put_back(self) -> None:
+        for number, path in enumerate(self.paths):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            if (self.folder / str(number)).exists():
+                subprocess.run(["cp", "-a", "--", str(self.folder / str(number)), str(path)], check=True)
+        name = self.site.db_name
+        self.site.mariadb.sql(f"DROP DATABASE `{name}`; CREATE DATABASE `{name}` "
+                              "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+        self.site.mariadb.sql((self.folder / "database.sql").read_text(), database=name)
+
+
+def stopped_and_resumed(bed, release: dict[str, Any], points, prefix: str) -> dict[str, int]:
+    """The kill points of one deploy, without a deploy per point: the deploy stops (SIGSTOP,
+    WPGATE_TEST_STOP_AT) right after each point's event, where everything a SIGKILL would leave is saved,
+    and goes on to complete. Then each saved state is put back in turn and must be resumed as a killed run
+    (`resumed`). Failures are gathered, so one run names them all. `make test-crash` kills for real."""
+    numbers = sorted(points.before_change + points.after_change)
+    site = production(bed, prefix)
+    config = configure(release, site, prefix)
+    before = fingerprint(site)
+    db_version = site.php("echo get_option('db_version');").strip().splitlines()[-1]
+    folder, state = release["folder"], release["folder"] / "state"
+    earlier = runs_of(folder)
+    saved: dict[int, Saved] = {}
+    deploy = subprocess.Popen([str(WPGATE), "-c", str(config), "deploy", str(release["manifest"]), "--to", prefix,
+                               "--yes"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "WPGATE_TEST_STOP_AT": ",".join(map(str, numbers))})
+    try:
+        run = None
+        for number in numbers:
+            wait_until_stopped(deploy, describe(release["events"], number))
+            run = run or (runs_of(folder) - earlier).pop()
+            saved[number] = Saved(site, [aside_root(site), folder / "backups" / prefix, folder / "offsite" / prefix,
+                                         run, state / "releases", state / "scratch" / f"{prefix}.jsonl"],
+                                  folder / f"{prefix}-saved-{number}")
+            os.kill(deploy.pid, signal.SIGCONT)
+        _, stderr = deploy.communicate(timeout=600)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
+    assert deploy.returncode == 0, stderr
+    outcomes: dict[str, int] = {}
+    failures: list[str] = []
+    for number in numbers:
+        where = describe(release["events"], number)
+        saved[number].put_back()
+        try:
+            status = resumed(release, site, prefix, config, run, where, before, db_version)
+        except AssertionError as error:
+            failures.append(f"killed after {where}: {error}")
+        else:
+            outcomes[status] = outcomes.get(status, 0) + 1
+        shutil.rmtree(saved[number].folder)
+    bed.remove_site(site)
+    assert not failures, "\n".join(failures)
+    return outcomes
+
+
+def wait_until_stopped(process: subprocess.Popen, where: str) -> None:
+    deadline = time.monotonic() + 600  # a guard against a hang, not a measure
+    while not stopped(process.pid):
+        assert process.poll() is None, (where, "the deploy ended before it", process.communicate())
+        assert time.monotonic() < deadline, (where, "the deploy never reached it")
+        time.sleep(0.02)
 
 
 def run_points(bed, release: dict[str, Any], points, prefix: str) -> dict[str, int]:

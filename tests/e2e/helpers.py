@@ -58,7 +58,7 @@ def wpgate_paused_after(event: str, act: Callable[[], None], *args: str, config:
                                env={**os.environ, **(env or {}), "WPGATE_TEST_PAUSE_AFTER": event})
     try:
         deadline = time.monotonic() + timeout  # a guard against a hang, not a measure
-        while not _stopped(process.pid):
+        while not stopped(process.pid):
             assert process.poll() is None, f"wpgate ended before {event}: {process.communicate()}"
             assert time.monotonic() < deadline, f"wpgate never reached {event}"
             time.sleep(0.05)
@@ -74,7 +74,8 @@ def wpgate_paused_after(event: str, act: Callable[[], None], *args: str, config:
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
-def _stopped(pid: int) -> bool:
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat[stat.rfind(")") + 2:].split()[0] == "T"
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.crash_points import crash_seed, full_matrix
-from tests.e2e.crash_release import once_per_session
+from tests.e2e.crash_release import Saved, once_per_session
 from tests.e2e.helpers import aside_root, assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from wpgate.testbed.fixtures import FAULTS
 
@@ -118,37 +116,6 @@ def test_a_whole_rollback_has_the_events_the_matrix_needs(release):
     assert "remove_workdir.done" in names and names[-1] == "run.end"
 
 
-class Saved:
-    """Everything a failed deploy leaves behind, saved once and put back before each kill point, so that
-    the points share one deploy (it costs more than the rest of a point): the site's files and database,
-    wpgate's aside folder beside its root, the config's folder (backups, off-site copies), the run's folder
-    and the site's scratch journal. Put back by path and by database name: the run's record stays true."""
-
-    def __init__(self, site, release, config: Path, run: str, folder: Path) -> None:
-        state = Path(release["folder"]) / "state"
-        self.site, self.folder = site, folder
-        self.paths = [Path(site.path), aside_root(site), config.parent, state / "runs" / run,
-                      state / "scratch" / f"{site.name}.jsonl"]
-        folder.mkdir()
-        for number, path in enumerate(self.paths):
-            if path.exists():
-                subprocess.run(["cp", "-a", "--", str(path), str(folder / str(number))], check=True)
-        (folder / "database.sql").write_text(site.dump())
-
-    def put_back(self) -> None:
-        for number, path in enumerate(self.paths):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-            if (self.folder / str(number)).exists():
-                subprocess.run(["cp", "-a", "--", str(self.folder / str(number)), str(path)], check=True)
-        name = self.site.db_name
-        self.site.mariadb.sql(f"DROP DATABASE `{name}`; CREATE DATABASE `{name}` "
-                              "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
-        self.site.mariadb.sql((self.folder / "database.sql").read_text(), database=name)
-
-
 @pytest.mark.timeout(3600)  # a site, a deploy, then two rollbacks per kill point
 @pytest.mark.crash_shard
 @pytest.mark.parametrize("shard", range(SHARDS))
@@ -157,7 +124,10 @@ def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, re
     points = kill_points(events)
     assert len(points) >= 9
     site, config, before, run = failed(bed, release, f"crbk-s{shard}")
-    saved = Saved(site, release, config, run, tmp_path / "saved")
+    state = Path(release["folder"]) / "state"
+    # Put back before each kill point, so that the points share one deploy (it costs more than the rest).
+    saved = Saved(site, [aside_root(site), config.parent, state / "runs" / run,
+                         state / "scratch" / f"{site.name}.jsonl"], tmp_path / "saved")
     for kill_at in points[shard::SHARDS]:
         saved.put_back()
         killed = wpgate("rollback", run, "--yes", config=config, env={"WPGATE_TEST_KILL_AT": str(kill_at)})
