@@ -58,6 +58,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
     if not dry_run:
         require_yes_or_terminal(yes, "deploy")
     site = settings.site(site_name)
+    release = release.for_site(site_name)  # of a group release, exactly what this site's entry names
     settings.require_secrets(site_name)
     if site_name == release.staging_site:
         raise BadInput(f"site {site_name} is the release's staging site: deploy to production")
