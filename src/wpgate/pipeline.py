@@ -53,8 +53,11 @@ class Deployment:
 
 def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, dry_run: bool,
            auto_rollback: bool, console: Console, break_lock: bool = False,
-           require_existing_backup: bool = False) -> dict[str, Any]:
-    """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code."""
+           require_existing_backup: bool = False, run_id: str | None = None,
+           notify: bool = True) -> dict[str, Any]:
+    """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code. A rollout
+    names the run's id before it starts (its ledger finds the run again after a crash) and sends one
+    notification for all its sites (`notify=False`)."""
     if not dry_run:
         require_yes_or_terminal(yes, "deploy")
     site = settings.site(site_name)
@@ -64,7 +67,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
         raise BadInput(f"site {site_name} is the release's staging site: deploy to production")
     state_dir = settings.state_dir
     scratch = tempfile.TemporaryDirectory(prefix="wpgate-dry-run-") if dry_run else None
-    run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
+    run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id, run_id)
     run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
                     "status": "pending"} for u in release.updates]
     run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "pending"}
@@ -91,10 +94,11 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
         _retention(settings, run, console)
         console.print(f"[bold green]complete[/]: production holds release {release.id}. "
                       f"Report: {run.folder / 'report.json'}")
-        _notify(settings, run, console)
+        if notify:
+            _notify(settings, run, console)
         return run.report()
     except BaseException as error:
-        if not dry_run and run.status != "running":  # the run's record is final: say how it ended
+        if not dry_run and run.status != "running" and notify:  # the run's record is final: say how it ended
             _notify(settings, run, console)
             if isinstance(error, WpgateError) and error.report is not None:
                 error.report = run.report()
