@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.helpers import (WPGATE, assert_one_line_error, assert_unchanged, but_caches, fingerprint, site_entry,
                                wpgate, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
+from wpgate.testbed.process import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,8 @@ def scene(bed, tmp_path_factory):
     for name, site in sites.items():
         entries[name] = site_entry(site, ssh=ssh if name == "fleet-b" else None, notify=notify)
     config = write_config(folder, entries, state_dir="state",
-                          groups={"fleet": GROUP, "nobody": []}, fleet={"parallel": 2})
+                          groups={"fleet": GROUP, "nobody": [], "pair": ["fleet-e", "fleet-f"]},
+                          fleet={"parallel": 2, "broker_env": "WPGATE_BROKER_URL"})
     state = folder / "state"
     with webhook_receiver() as hook:
         env = {"WPGATE_TEST_WEBHOOK": hook.url}
@@ -82,6 +84,9 @@ def scene(bed, tmp_path_factory):
             "parallel 0": ("rollout", str(release), "--to", "fleet", "--parallel", "0", "--yes"),
             "no broker": ("rollout", str(release), "--to", "fleet", "--engine", "celery", "--yes"),
         }.items()}
+        bad["unreachable broker"] = wpgate("rollout", str(release), "--to", "fleet", "--engine", "celery", "--yes",
+                                           config=config, env={**env, "WPGATE_BROKER_URL":
+                                                               f"redis://127.0.0.1:{free_port()}/0"})
         rollouts_after_bad_input = (state / "rollouts").exists()
         not_approved = wpgate("rollout", str(release), "--to", "fleet", "--yes", config=config, env=env)
         run("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana Tester")
@@ -94,7 +99,8 @@ def scene(bed, tmp_path_factory):
         yield {"config": config, "state": state, "sites": sites, "run": run, "planned": json.loads(planned.stdout),
                "bad": bad, "rollouts_after_bad_input": rollouts_after_bad_input, "not_approved": not_approved,
                "before": before, "after": after, "halted": halted, "messages": messages, "folder": folder,
-               "hook": hook, "env": env, "refusals": refusals}
+               "hook": hook, "env": env, "refusals": refusals,
+               "staging": staging}
 
 
 def test_plan_for_a_group_skips_the_site_with_a_newer_plugin(scene):
@@ -114,7 +120,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(scene):
     assert_one_line_error(bad["waves shrink"], 2, "the waves must grow")
     assert_one_line_error(bad["waves exceed"], 2, "9 exceeds the group's 6 sites")
     assert_one_line_error(bad["parallel 0"], 2, "--parallel 0")
-    assert_one_line_error(bad["no broker"], 2, "broker")
+    assert_one_line_error(bad["no broker"], 2, "WPGATE_BROKER_URL (fleet.broker_env) is not set")
+    assert_one_line_error(bad["unreachable broker"], 3, "the broker named by WPGATE_BROKER_URL does not answer")
     assert not scene["rollouts_after_bad_input"]
     # Not approved: refused before any site changed (exit 3), the ledger says so.
     assert scene["not_approved"].returncode == 3, scene["not_approved"].stderr
@@ -212,3 +219,117 @@ def test_a_killed_controller_is_resumed_without_running_a_site_twice(scene):
     runs = runs_of(state, planned["id"])
     assert {name: ids for name, ids in runs.items()} == {name: [entry["run"]] for name, entry in data["sites"].items()}
     assert run("resume", rollout_id).returncode == 0  # ended: nothing more to do
+
+
+def test_celery_workers_take_sites_and_a_killed_worker_is_taken_over(scene, tmp_path):
+    """A real redis-server on loopback and two `wpgate worker` processes. The first takes the first site and is
+    stopped right after its first update is swapped in (WPGATE_TEST_PAUSE_AFTER), then killed with SIGKILL; the
+    second, started from another folder with its own copy of the config (its own state folder, the artifacts
+    fetched from the broker), takes the site over through its run, which ends complete or rolled back (never
+    half-updated), and the rollout goes on or halts as the rule says."""
+    folder, run, sites = scene["folder"], scene["run"], scene["sites"]
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    env = {**os.environ, **scene["env"], "WPGATE_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "wpgate.yml").write_text(scene["config"].read_text())
+    workers: list[subprocess.Popen] = []
+    controller = None
+
+    def start_worker(where: Path, argv: list[str], extra: dict[str, str]) -> subprocess.Popen:
+        log = tmp_path / f"worker-{len(workers)}.log"
+        workers.append(subprocess.Popen([str(WPGATE), *argv, "worker"], cwd=where, env={**env, **extra},
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "w")))
+        _started(workers[-1], log, "taking site deployments")
+        return workers[-1]
+
+    try:
+        first = start_worker(scene["config"].parent, ["-c", str(scene["config"])],
+                             {"WPGATE_TEST_PAUSE_AFTER": "swapped"})
+        scene["staging"].install_plugin("wpgate-hello", "1.2.0")
+        release = folder / "pair.yml"
+        planned = json.loads(run("plan", "--from", "staging", "--to", "pair", "-o", str(release), "--json").stdout)
+        assert list(planned["sites"]) == ["fleet-e", "fleet-f"]
+        run("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana Tester")
+        before = fingerprint(sites["fleet-e"])
+        controller = subprocess.Popen([str(WPGATE), "-c", str(scene["config"]), "rollout", str(release), "--to",
+                                       "pair", "--engine", "celery", "--waves", "1,100%", "--yes", "--json"],
+                                      env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 600  # a guard against a hang, not a measure
+        while not _stopped(first.pid):
+            assert controller.poll() is None, controller.communicate()
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        second = start_worker(other, [], {})
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        stdout, stderr = controller.communicate(timeout=600)
+        data = json.loads(stdout)
+        site_e = data["sites"]["fleet-e"]
+        # The killed worker's site was taken over through its own run: complete, or rolled back and proved.
+        assert site_e["status"] in ("complete", "rolled_back"), stderr
+        assert site_e["worker"].endswith(f":{second.pid}")
+        assert f"fleet-e: taken by worker {site_e['worker'].split(':')[0]}:{first.pid}" in stderr
+        plugins = json.loads(run("inventory", "fleet-e", "--json").stdout)["plugins"]
+        [version] = [plugin["version"] for plugin in plugins if plugin["slug"] == "wpgate-hello"]
+        if site_e["status"] == "complete":
+            assert controller.returncode == 0 and data["status"] == "complete", stderr
+            assert data["sites"]["fleet-f"]["status"] == "complete"
+            assert data["sites"]["fleet-f"]["worker"].endswith(f":{second.pid}")
+            assert version == "1.2.0"
+        else:
+            assert controller.returncode == 4 and data["status"] == "halted", stderr
+            assert data["sites"]["fleet-f"]["status"] == "pending"
+            assert_unchanged(but_caches(sites["fleet-e"], before), but_caches(sites["fleet-e"],
+                                                                              fingerprint(sites["fleet-e"])))
+            assert version == "1.1.0"
+        # One run per site, across both workers' state folders: none ran twice.
+        states = [scene["state"], other / "state"]
+        for name, entry in data["sites"].items():
+            if entry["status"] != "pending":
+                assert _runs(states, planned["id"], name) == [entry["run"]]
+        # The second worker fetched the artifacts from the broker (checked by their sha256) and wrote its site's
+        # run in its own state folder; the controller kept a copy of each report beside the ledger.
+        if data["sites"]["fleet-f"]["status"] == "complete":
+            assert list((other / "state" / "artifacts").glob("*.zip"))
+            assert (other / "state" / "runs" / data["sites"]["fleet-f"]["run"] / "report.json").is_file()
+        rollout_folder = scene["state"] / "rollouts" / data["rollout"]
+        assert (rollout_folder / "sites" / "fleet-e.report.json").is_file()
+    finally:
+        for process in [*([controller] if controller else []), *workers, redis]:
+            if process.poll() is None:
+                if process in workers:
+                    os.kill(process.pid, signal.SIGCONT)
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _runs(states: list[Path], release_id: str, site: str) -> list[str]:
+    found = []
+    for state in states:
+        for report in (state / "runs").glob("*/report.json"):
+            data = json.loads(report.read_text())
+            if data.get("release") == release_id and data.get("site") == site:
+                found.append(data["run"])
+    return found
+
+
+def _stopped(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2:].split()[0] == "T"
+
+
+def _started(process: subprocess.Popen, log: Path, text: str) -> None:
+    deadline = time.monotonic() + 120  # a guard against a hang, not a measure
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)

@@ -54,7 +54,6 @@ def rollout(settings: Settings, release_path: Path, group: str, *, waves: str | 
         from wpgate.fleet import celery_engine
 
         celery_engine.check_broker(settings)
-        raise BadInput("engine celery: not available yet in this build: use engine local")
     _say_plan(console, release, group, planned, parallel, engine)
     if dry_run:
         console.print("dry run: nothing was changed.")
@@ -114,9 +113,10 @@ def _drive(settings: Settings, ledger: Ledger, release: Release, console: Consol
                     ledger.site(name, run=run_id, status="running", started_at=sites[name].get("started_at")
                                 or utc_now())
                     worker = engine.start(name, run_id)
-                    ledger.site(name, worker=worker)
-                    console.print(f"  {name}: {'taken over' if again else 'started'} (run {run_id}, {worker})",
-                                  markup=False)
+                    if worker:
+                        ledger.site(name, worker=worker)
+                    console.print(f"  {name}: {'taken over' if again else 'started'} (run {run_id}"
+                                  f"{', ' + worker if worker else ', sent to the broker'})", markup=False)
                 if halted:
                     queue = []
                 for result in engine.ended():
@@ -130,6 +130,11 @@ def _drive(settings: Settings, ledger: Ledger, release: Release, console: Consol
                         halted = name
                         console.print(f"  halting: {name} ended {result['status'].replace('_', ' ')}; no new site "
                                       "starts, the running ones finish", markup=False)
+                for name in list(engine.running):
+                    known = getattr(engine, "worker_of", lambda site: None)(name)
+                    if known and sites[name]["worker"] != known:
+                        ledger.site(name, worker=known)
+                        console.print(f"  {name}: taken by worker {known}", markup=False)
                 _say_progress(settings, ledger, engine, seen_gates, console)
                 if engine.running or queue:
                     time.sleep(POLL)

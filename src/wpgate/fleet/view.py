@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,16 @@ def write_html(state_dir: Path, ledger: Ledger, path: Path) -> list[Path]:
         if not entry.get("run"):
             continue
         target = path.with_name(f"{path.stem}-{name}.html")
+        kept = ledger.folder / "sites" / f"{name}.report.json"
         try:
             run_html.write(report_module.load(state_dir, entry["run"]), target)
         except WpgateError:
-            continue  # a run on another machine (celery): its report stays there
+            if not kept.is_file():
+                continue
+            # A run on a worker's machine (engine celery): the copy of its report the controller kept.
+            from wpgate.report.facts import Facts
+
+            run_html.write(Facts(json.loads(kept.read_text(encoding="utf-8")), kept.parent), target)
         links[name] = target.name
         written.append(target)
     rows = []
