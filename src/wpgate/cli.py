@@ -16,27 +16,26 @@ import click
 from rich.console import Console
 
 from wpgate import __version__, config, progress, redact
-from wpgate.bridge import Bridge
 from wpgate.errors import BadInput, ExitStatus, WpgateError
-from wpgate import inventory as inventory_module
-from wpgate.transports import for_site
+from wpgate.progress_view import ProgressView
+from wpgate.project import Project, RunResult, load_release
 from wpgate.words import plural
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
-    """What every command needs: the config file (loaded on first use)."""
+    """What every command needs: the project of the config file (loaded on first use), speaking on stderr."""
 
     def __init__(self, config_option: str | None) -> None:
         self.config_path = config.resolve_path(config_option)
-        self._settings: config.Settings | None = None
+        self._project: Project | None = None
 
     @property
-    def settings(self) -> config.Settings:
-        if self._settings is None:
-            self._settings = config.load(self.config_path)
-        return self._settings
+    def project(self) -> Project:
+        if self._project is None:
+            self._project = Project.load(self.config_path, output=console)
+        return self._project
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,7 +48,7 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
     """Replicate the WordPress updates tested on staging onto production, one gate at a time."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(message)s")
-    progress.use(console)
+    progress.use(ProgressView(console))
     # wpgate logs its own requests; the HTTP library's connection traces would bury the commands.
     for library in ("httpx", "httpcore"):
         logging.getLogger(library).setLevel(logging.WARNING)
@@ -62,14 +61,13 @@ def cli(ctx: click.Context, config_option: str | None, verbose: bool) -> None:
 @click.pass_obj
 def inventory(obj: Context, site: str, as_json: bool) -> None:
     """Versions of core, plugins, themes, must-use plugins and drop-ins on SITE."""
-    settings = obj.settings
-    site_config = settings.site(site)
-    with for_site(site_config) as transport:
-        found = inventory_module.read(Bridge(site, site_config, transport))
+    found = obj.project.inventory(site)
     if as_json:
         _print_json(found.data)
     else:
-        inventory_module.render(found, site, console)
+        from wpgate import inventory_view
+
+        inventory_view.render(found, site, console)
 
 
 @cli.command()
@@ -78,9 +76,7 @@ def inventory(obj: Context, site: str, as_json: bool) -> None:
 @click.pass_obj
 def backup(obj: Context, site: str, as_json: bool) -> None:
     """Back SITE up on its host (database and files) and copy it off-site, every part's sha256 verified."""
-    from wpgate.backup import commands
-
-    manifest = commands.backup(obj.settings, site, console)
+    manifest = obj.project.backup(site)
     if as_json:
         _print_json(manifest)
 
@@ -93,12 +89,7 @@ def backup(obj: Context, site: str, as_json: bool) -> None:
 @click.pass_obj
 def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
     """Prove BACKUP (an id such as production-20261126-101500-ab12; its site is the one it names) restorable."""
-    from wpgate.backup import commands
-
-    report = commands.restore_verify(obj.settings, backup_id, verify=verify, console=console)
-    if as_json:
-        _print_json(report)
-    commands.refuse_unless_restorable(report)
+    _with_report(as_json, lambda: obj.project.restore(backup_id, verify=verify))
 
 
 @cli.command()
@@ -108,12 +99,7 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 @click.pass_obj
 def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
     """Apply SITE's backup retention (backup.keep_last, backup.keep_daily) and remove artifacts no run can still need."""
-    from wpgate.backup import prune as prune_module
-
-    def say(line: str) -> None:
-        console.print(line, markup=False, soft_wrap=True)
-
-    result = prune_module.prune(obj.settings, site, dry_run=dry_run, say=say)
+    result = obj.project.prune(site, dry_run=dry_run)
     if as_json:
         _print_json(result)
 
@@ -124,9 +110,7 @@ def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def check(obj: Context, site: str, as_json: bool) -> None:
     """Gate 6.6's checks on SITE, now: pages, wp-admin, the PHP error log. Exit 0 healthy, 3 when one fails."""
-    from wpgate.gates import monitor
-
-    _with_report(as_json, lambda: monitor.check_site(obj.settings, site, console))
+    _with_report(as_json, lambda: obj.project.check(site))
 
 
 @cli.command()
@@ -136,9 +120,7 @@ def check(obj: Context, site: str, as_json: bool) -> None:
 @click.pass_obj
 def purge(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
     """Purge every cache layer of SITE in order (gate 6.5 on its own), then fetch its key pages."""
-    from wpgate.caches import commands
-
-    _with_report(as_json, lambda: commands.purge(obj.settings, site, console, dry_run=dry_run))
+    _with_report(as_json, lambda: obj.project.purge(site, dry_run=dry_run))
 
 
 @cli.command()
@@ -150,9 +132,7 @@ def purge(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
 @click.pass_obj
 def plan(obj: Context, staging: str, production: str, output: Path, as_json: bool) -> None:
     """Diff two sites and capture staging's changed components as an unapproved release manifest."""
-    from wpgate import planning
-
-    release = planning.plan(obj.settings, staging, production, output, console)
+    release = obj.project.plan(staging, production, output)
     if as_json:
         _print_json(release.as_dict() if release else {"updates": []})
     if release is None:
@@ -180,9 +160,7 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
 @click.pass_obj
 def qa(obj: Context, staging: str, baseline: str | None, output: Path, html_path: Path | None, as_json: bool) -> None:
     """Run gate 6.6's checks on STAGING and write its QA record. Exit 0 all passed, 3 a check failed."""
-    from wpgate import staging_qa
-
-    _with_report(as_json, lambda: staging_qa.run(obj.settings, staging, baseline, output, html_path, console))
+    _with_report(as_json, lambda: obj.project.qa(staging, baseline=baseline, output=output, html=html_path))
 
 
 @cli.command()
@@ -196,11 +174,8 @@ def qa(obj: Context, staging: str, baseline: str | None, output: Path, html_path
 @click.pass_obj
 def approve(obj: Context, release_path: Path, qa_path: Path, by: str, key: Path | None, as_json: bool) -> None:
     """Check the QA record, the manifest and staging; write the approval, or refuse (exit 3)."""
-    from wpgate import release as release_module
-    from wpgate.gates import approval
-
-    release = release_module.load(release_path)
-    approved = approval.approve(obj.settings, release, qa_path, by, console, key=key)
+    release = load_release(release_path)
+    approved = obj.project.approve(release, qa_path, by, key=key)
     signed = "signed with " + str(key) if approved.approval.signature else "unsigned (no --key)"
     console.print(f"approved release {approved.id} by {approved.approval.by} at {approved.approval.at}, "
                   f"{signed}; digest {approved.approval.digest}", markup=False)
@@ -222,12 +197,13 @@ def approve(obj: Context, release_path: Path, qa_path: Path, by: str, key: Path 
 def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool, no_auto_rollback: bool,
            break_lock: bool, require_existing_backup: bool, as_json: bool) -> None:
     """Run gates 6.1 to 6.7 and replicate the approved release onto SITE."""
-    from wpgate import pipeline, release as release_module
-
-    release = release_module.load(release_path)
-    _with_report(as_json, lambda: pipeline.deploy(
-        obj.settings, release, site, yes=yes, dry_run=dry_run, auto_rollback=not no_auto_rollback,
-        console=console, break_lock=break_lock, require_existing_backup=require_existing_backup))
+    release = load_release(release_path)
+    project = obj.project
+    if not dry_run:
+        _require_yes_or_terminal(yes, "deploy")
+    _end_run(as_json, project.deploy(
+        release, to=site, dry_run=dry_run, auto_rollback=not no_auto_rollback, confirm=None if yes else _confirm,
+        break_lock=break_lock, require_existing_backup=require_existing_backup))
 
 
 @cli.command()
@@ -246,13 +222,14 @@ def deploy(obj: Context, release_path: Path, site: str, yes: bool, dry_run: bool
 def rollback(obj: Context, run_id: str, yes: bool, dry_run: bool, keep_database: bool, restore_database: bool,
              break_lock: bool, as_json: bool) -> None:
     """Return the site to the run's pre-deployment state, and prove it (exit 0), or say what is not (5)."""
-    from wpgate import recovery, rollback_database
-
     if keep_database and restore_database:
         raise BadInput("--keep-database and --restore-database contradict each other: give one of them")
-    mode = rollback_database.KEEP if keep_database else rollback_database.RESTORE if restore_database else None
-    _with_report(as_json, lambda: recovery.roll_back_run(obj.settings, run_id, console, yes=yes, dry_run=dry_run,
-                                                         database_mode=mode, break_lock=break_lock))
+    database = "keep" if keep_database else "restore" if restore_database else None
+    project = obj.project
+    if not dry_run:
+        _require_yes_or_terminal(yes, "rollback")
+    _end_run(as_json, project.rollback(run_id, dry_run=dry_run, database=database,
+                                       confirm=None if yes else _confirm, break_lock=break_lock))
 
 
 @cli.command()
@@ -262,13 +239,12 @@ def rollback(obj: Context, run_id: str, yes: bool, dry_run: bool, keep_database:
 @click.pass_obj
 def resume(obj: Context, run_id: str, break_lock: bool, as_json: bool) -> None:
     """After a crash: finish the run (or the rollout) when everything is in place and proved, else roll it back (exit 4)."""
-    from wpgate import recovery
     from wpgate.fleet import controller, ledger
 
     if ledger.is_rollout_id(run_id):
-        _with_report(as_json, lambda: controller.resume(obj.settings, run_id, console))
+        _with_report(as_json, lambda: controller.resume(obj.project.settings, run_id, console))
         return
-    _with_report(as_json, lambda: recovery.resume(obj.settings, run_id, console, break_lock=break_lock))
+    _end_run(as_json, obj.project.resume(run_id, break_lock=break_lock))
 
 
 @cli.command()
@@ -277,28 +253,24 @@ def resume(obj: Context, run_id: str, break_lock: bool, as_json: bool) -> None:
 @click.pass_obj
 def status(obj: Context, run_id: str | None, as_json: bool) -> None:
     """The gates and state of a run or a rollout (the latest run when RUN_ID is not given)."""
-    from wpgate import run as run_module
     from wpgate.fleet import ledger, view
 
-    state_dir = obj.settings.state_dir
+    project = obj.project
     if run_id and ledger.is_rollout_id(run_id):
-        found = ledger.Ledger.load(state_dir, run_id)
+        found = ledger.Ledger.load(project.state_dir, run_id)
         if as_json:
             _print_json(found.data)
         else:
             view.render_terminal(found, console)
         return
-    run_id = run_id or run_module.latest_run(state_dir)
-    if run_id is None:
-        raise BadInput(f"no runs yet in {state_dir / 'runs'}")
-    report = run_module.load_report(state_dir, run_id)
+    run_id = project.run_id(run_id)
+    report = project.report(run_id)
     if as_json:
         _print_json(report)
         return
-    from wpgate import report as report_module
     from wpgate.report import terminal
 
-    terminal.render(report_module.load(state_dir, run_id), console)
+    terminal.render(project.facts(run_id), console)
 
 
 @cli.command()
@@ -308,27 +280,24 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
 @click.pass_obj
 def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
     """The run's or rollout's report (the latest run when RUN_ID is not given): Markdown on stdout, or --html PATH."""
-    from wpgate import report as report_module, run as run_module
     from wpgate.fleet import ledger, view
     from wpgate.report import html, markdown
 
-    state_dir = obj.settings.state_dir
+    project = obj.project
     if run_id and ledger.is_rollout_id(run_id):
-        found = ledger.Ledger.load(state_dir, run_id)
+        found = ledger.Ledger.load(project.state_dir, run_id)
         if html_path is None:
             view.render_terminal(found, Console(file=sys.stdout, highlight=False, soft_wrap=True))
             return
         try:
-            written = view.write_html(state_dir, found, html_path)
+            written = view.write_html(project.state_dir, found, html_path)
         except OSError as error:
             raise BadInput(f"{html_path}: cannot write the report: {error.strerror or error}") from None
         console.print(f"report of rollout {run_id} ({found.data['status']}) written to {html_path} "
                       f"(and {plural(len(written) - 1, 'run report')} beside it)", markup=False)
         return
-    run_id = run_id or run_module.latest_run(state_dir)
-    if run_id is None:
-        raise BadInput(f"no runs yet in {state_dir / 'runs'}")
-    facts = report_module.load(state_dir, run_id)
+    run_id = project.run_id(run_id)
+    facts = project.facts(run_id)
     if html_path is None:
         click.echo(redact.text(markdown.render(facts)), nl=False)
         return
@@ -355,9 +324,11 @@ def rollout(obj: Context, release_path: Path, group: str, waves: str | None, par
     """Deploy a group release to GROUP site by site in waves, halting after the first site that fails."""
     from wpgate.fleet import controller
 
-    _with_report(as_json, lambda: controller.rollout(obj.settings, release_path, group, waves=waves,
-                                                     parallel=parallel, engine=engine, yes=yes, dry_run=dry_run,
-                                                     console=console))
+    if not yes and not dry_run:
+        _require_yes_or_terminal(yes, "rollout")
+    _with_report(as_json, lambda: controller.rollout(obj.project.settings, release_path, group, waves=waves,
+                                                     parallel=parallel, engine=engine, dry_run=dry_run,
+                                                     console=console, confirm=None if yes else _confirm))
 
 
 @cli.command()
@@ -368,7 +339,7 @@ def worker(obj: Context, concurrency: int) -> None:
     """A Celery worker that takes site deployments of rollouts from the broker (fleet.broker_env)."""
     from wpgate.fleet import celery_engine
 
-    celery_engine.run_worker(obj.settings, obj.config_path, concurrency, console)
+    celery_engine.run_worker(obj.project.settings, obj.config_path, concurrency, console)
 
 
 @cli.command()
@@ -389,6 +360,41 @@ def _print_json(document) -> None:
     click.echo(json.dumps(redact.value(document), indent=2, default=str))
 
 
+def _require_yes_or_terminal(yes: bool, command: str) -> None:
+    """A command that asks before changing production needs --yes where there is no terminal to ask on:
+    bad input (exit 2), said before any run is recorded or any site is read."""
+    if not yes and not sys.stdin.isatty():
+        raise BadInput(f"{command} asks before changing production and there is no terminal to ask on: "
+                       f"pass --yes to {command} without asking")
+
+
+def _confirm(question: str) -> bool:
+    """The library's question, asked on the terminal; Ctrl-C or end of input there is an interrupt."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        raise KeyboardInterrupt from None
+
+
+class _RunEnded(WpgateError):
+    """A run that did not complete, as the command line reports it: its one line and exit code."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.message or result.status)
+        self.exit_code = result.exit_code
+
+    def __str__(self) -> str:
+        return self.message  # already masked by the error it was taken from
+
+
+def _end_run(as_json: bool, result: RunResult) -> None:
+    """With --json the run's report goes to stdout however it ended; then the exit code says how."""
+    if as_json:
+        _print_json(result.report)
+    if result.exit_code != ExitStatus.COMPLETE:
+        raise _RunEnded(result)
+
+
 def _with_report(as_json: bool, command) -> None:
     """Run a command that ends a run; with --json its report goes to stdout however it ends."""
     try:
@@ -405,8 +411,8 @@ def _write_traceback(obj: Context | None) -> Path:
     """The traceback of an unexpected error, in a new private file (0600, a name nobody can guess or
     plant a link at): under the state folder once the config is loaded, else the user's cache folder."""
     folders = [user_cache_dir() / "errors", Path(tempfile.gettempdir())]
-    if obj is not None and obj._settings is not None:
-        folders.insert(0, obj._settings.state_dir / "errors")
+    if obj is not None and obj._project is not None:
+        folders.insert(0, obj._project.state_dir / "errors")
     text = redact.text(traceback.format_exc())
     for folder in folders:
         try:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-
-import click
-from rich.console import Console
 
 from wpgate import aside as asides
 from wpgate import inventory, redact, rollback, rollback_database, upgrader
@@ -24,6 +20,7 @@ from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
+from wpgate.output import Output, say_done, say_marked
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run
 from wpgate.transports import Transport, for_site
@@ -40,7 +37,7 @@ class Deployment:
     transport: Transport
     bridge: Bridge
     run: Run
-    console: Console
+    console: Output
     before: Inventory | None = None
     state_before: dict[str, Any] | None = None
     lock: SiteLock | None = None
@@ -51,15 +48,17 @@ class Deployment:
         self.console.print(text, markup=False, soft_wrap=True)
 
 
-def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, dry_run: bool,
-           auto_rollback: bool, console: Console, break_lock: bool = False,
+Confirm = Callable[[str], bool]  # asked a question (its lines said before it), True to go on
+
+
+def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
+           console: Output, confirm: Confirm | None = None, break_lock: bool = False,
            require_existing_backup: bool = False, run_id: str | None = None,
            notify: bool = True) -> dict[str, Any]:
-    """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code. A rollout
-    names the run's id before it starts (its ledger finds the run again after a crash) and sends one
-    notification for all its sites (`notify=False`)."""
-    if not dry_run:
-        require_yes_or_terminal(yes, "deploy")
+    """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code. With `confirm`,
+    the plan is said and `confirm` asked before the first change; without, nothing is asked. A rollout names the
+    run's id before it starts (its ledger finds the run again after a crash) and sends one notification for all
+    its sites (`notify=False`)."""
     site = settings.site(site_name)
     release = release.for_site(site_name)  # of a group release, exactly what this site's entry names
     settings.require_secrets(site_name)
@@ -81,7 +80,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             deployment = Deployment(settings, site_name, site, release, transport,
                                     Bridge(site_name, site, transport), run, console)
             try:
-                _run_gates(deployment, yes=yes, dry_run=dry_run, break_lock=break_lock,
+                _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
                            require_existing_backup=require_existing_backup)
             except BaseException as error:  # every way a run can end badly is closed here, transport open
                 _fail(deployment, error, auto_rollback=auto_rollback)
@@ -92,8 +91,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
         run.finish("complete")
         _retention(settings, run, console)
-        console.print(f"[bold green]complete[/]: production holds release {release.id}. "
-                      f"Report: {run.folder / 'report.json'}")
+        say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         if notify:
             _notify(settings, run, console)
         return run.report()
@@ -108,7 +106,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, yes: bool, d
             scratch.cleanup()
 
 
-def _retention(settings: Settings, run: Run, console: Console) -> None:
+def _retention(settings: Settings, run: Run, console: Output) -> None:
     """The last step of a complete run, when the site sets a retention (backup.keep_last or keep_daily): backup
     retention and unneeded artifacts, as `wpgate prune` does. Its failure is a warning in
     the output and the report, never a failed run: production is complete either way."""
@@ -133,21 +131,13 @@ def _retention(settings: Settings, run: Run, console: Console) -> None:
     run.write_report()
 
 
-def require_yes_or_terminal(yes: bool, command: str) -> None:
-    """A command that asks before changing production needs --yes where there is no terminal to ask on:
-    bad input (exit 2), said before any run is recorded or any site is read."""
-    if not yes and not sys.stdin.isatty():
-        raise BadInput(f"{command} asks before changing production and there is no terminal to ask on: "
-                       f"pass --yes to {command} without asking")
-
-
-def _notify(settings: Settings, run: Run, console: Console) -> None:
+def _notify(settings: Settings, run: Run, console: Output) -> None:
     from wpgate import notify
 
     notify.after_run(settings, run, console)
 
 
-def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: bool,
+def _run_gates(deployment: Deployment, *, confirm: Confirm | None, dry_run: bool, break_lock: bool,
                require_existing_backup: bool) -> None:
     def read_then_check_approval() -> dict[str, Any]:
         deployment.before = inventory.read(deployment.bridge)
@@ -178,8 +168,8 @@ def _run_gates(deployment: Deployment, *, yes: bool, dry_run: bool, break_lock: 
         _dry_run(deployment)
         return
     _caches_reachable(deployment)
-    if not yes:
-        _confirm(deployment)
+    if confirm is not None:
+        _confirm(deployment, confirm)
     _gate(deployment, "6.2", "backup",
           lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
     monitor.baseline(deployment)  # the site as it is before the first change
@@ -275,9 +265,7 @@ def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[
 
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
-    mark = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]"}[status]
-    deployment.console.print(f"{mark} {step} {name}: {status}", end="")
-    deployment.console.print(f" — {detail}" if detail else "", markup=False, soft_wrap=True)
+    say_marked(deployment.console, status, f"{step} {name}: {status}", detail)
 
 
 def _summary(step: str, evidence: dict[str, Any]) -> str:
@@ -297,11 +285,11 @@ def _summary(step: str, evidence: dict[str, Any]) -> str:
     return ""
 
 
-def _confirm(deployment: Deployment) -> None:
+def _confirm(deployment: Deployment, confirm: Confirm) -> None:
     deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
     for line in apply.describe(deployment):
         deployment.say(f"  {line}")
-    if not click.confirm("Deploy now?", default=False, err=True):
+    if not confirm("Deploy now?"):
         raise GateFailed("not confirmed: nothing was changed")
 
 
@@ -322,7 +310,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
     """Close the run's record and raise the error whose exit code says how it ended: a refusal
     before any change (3), a proved rollback (4), or a site a person must look at (5)."""
     run, console = deployment.run, deployment.console
-    interrupted = isinstance(error, (KeyboardInterrupt, click.Abort))
+    interrupted = isinstance(error, KeyboardInterrupt)
     if isinstance(error, GateFailed):
         message = error.message
     elif isinstance(error, (WpgateError, OSError)):

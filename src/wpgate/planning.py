@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rich.console import Console
+from wpgate.output import Output
 
 from wpgate import artifacts, inventory
 from wpgate.bridge import Bridge
@@ -72,7 +72,7 @@ def _check_version(kind: str, slug: str, production: str, staging: str) -> None:
 
 
 def plan(settings: Settings, staging_name: str, production_name: str, output: Path,
-         console: Console) -> Release | None:
+         console: Output) -> Release | None:
     if staging_name == production_name:
         raise BadInput("--from and --to name the same site")
     if production_name in settings.model.groups:
@@ -128,7 +128,7 @@ def is_newer(version: str, than: str) -> bool:
 
 
 def plan_group(settings: Settings, staging_name: str, group: str, output: Path,
-               console: Console) -> Release | None:
+               console: Output) -> Release | None:
     """One release for every site of a group: every update any site needs (its `from` per site, under `sites`),
     each captured once from staging. A site holding a component newer than the release is skipped and named:
     wpgate never downgrades."""

@@ -5,9 +5,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-import click
-from rich.console import Console
-
 from wpgate import aside as asides
 from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
@@ -21,7 +18,8 @@ from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.pipeline import Deployment, require_yes_or_terminal
+from wpgate.output import Output, say_done
+from wpgate.pipeline import Confirm, Deployment
 from wpgate.run import Run, who
 from wpgate.transports import for_site
 
@@ -29,7 +27,7 @@ ENDED = ("complete", "refused", "rolled_back")
 
 
 @contextmanager
-def _notifying(settings: Settings, run: Run, console: Console) -> Iterator[None]:
+def _notifying(settings: Settings, run: Run, console: Output) -> Iterator[None]:
     """Notify as a deploy does when this command ends the run (completed, rolled back or not), however
     it ends; a run it leaves as it found it sends nothing."""
     status = run.status
@@ -40,7 +38,7 @@ def _notifying(settings: Settings, run: Run, console: Console) -> Iterator[None]
             notify.after_run(settings, run, console)
 
 
-def resume(settings: Settings, run_id: str, console: Console, *, break_lock: bool = False) -> dict[str, Any]:
+def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool = False) -> dict[str, Any]:
     """Finish a run that stopped half-way (a crash, a kill, a lost connection): complete it when
     every update is in place and proved, else roll it back. Never leaves the site half-updated."""
     run = Run.reopen(settings.state_dir, run_id)
@@ -69,8 +67,7 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
         problem = _complete_if_proved(deployment)
         if problem is None:
             run.finish("complete")
-            console.print(f"[bold green]complete[/]: run {run.id} finished; production holds release "
-                          f"{run.release_id}")
+            say_done(console, f"run {run.id} finished; production holds release {run.release_id}")
             return run.report()
         console.print(f"run {run.id} cannot be completed ({problem}): rolling back", markup=False)
         requested = bool(run.extra.get("rollback_requested"))
@@ -79,14 +76,13 @@ def resume(settings: Settings, run_id: str, console: Console, *, break_lock: boo
     raise AssertionError("unreachable")
 
 
-def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: bool, dry_run: bool = False,
-                  database_mode: str | None = None, break_lock: bool = False) -> dict[str, Any]:
+def roll_back_run(settings: Settings, run_id: str, console: Output, *, confirm: Confirm | None = None,
+                  dry_run: bool = False, database_mode: str | None = None, break_lock: bool = False) -> dict[str, Any]:
     """`wpgate rollback RUN_ID`: return the site to the run's pre-deployment state, proved. Before it asks (or
     with `dry_run`, instead of doing anything) it says what will happen: the components put back, the backup
     and its age, whether the database goes back and why, and the rows visitors wrote since, per table.
-    `database_mode` (rollback_database.KEEP or RESTORE) overrides what the run's snapshots decide."""
-    if not dry_run:
-        require_yes_or_terminal(yes, "rollback")
+    `database_mode` (rollback_database.KEEP or RESTORE) overrides what the run's snapshots decide. With
+    `confirm`, the plan is said and `confirm` asked before the first change; without, nothing is asked."""
     run = Run.reopen(settings.state_dir, run_id)
     if run.status in ("refused", "rolled_back"):
         console.print(f"run {run.id} ended {run.status}: production is at its pre-deployment state already")
@@ -105,10 +101,10 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
             rollback.check_record(target)  # before its paths are used to take files from the backup
             _refuse_if_changed_since(deployment)
         target.database_plan = _database_plan(target, target.database_mode, console)
-        if not yes:
+        if confirm is not None:
             for line in _plan_lines(deployment, target.database_plan):
                 deployment.say(line)
-            if not click.confirm("Roll back now?", default=False, err=True):
+            if not confirm("Roll back now?"):
                 raise GateRefused("not confirmed: nothing was changed")
         if database_mode:  # kept in the run's record: a rollback resumed after a kill decides the same
             run.extra[DATABASE_MODE] = database_mode
@@ -138,7 +134,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Console, *, yes: boo
         return run.report()
 
 
-def _database_plan(target: rollback.Target, mode: str | None, console: Console) -> rollback_database.Plan | None:
+def _database_plan(target: rollback.Target, mode: str | None, console: Output) -> rollback_database.Plan | None:
     """The database's plan, read now; None when the site cannot be read yet (WordPress does not load
     before its files are put back): the rollback decides once they are."""
     try:
@@ -162,7 +158,7 @@ def _plan_lines(deployment: Deployment, decided: rollback_database.Plan | None) 
     return lines
 
 
-def _dry_run(settings: Settings, run: Run, console: Console, database_mode: str | None) -> dict[str, Any]:
+def _dry_run(settings: Settings, run: Run, console: Output, database_mode: str | None) -> dict[str, Any]:
     """`rollback --dry-run`: every check the rollback makes before its first change, and its plan in words;
     nothing changes on the site or in the run's record (no lock taken: it only reads)."""
     try:
@@ -231,7 +227,7 @@ def _require_secrets(settings: Settings, run: Run) -> None:
 class _session:
     """The site of a run, reached again, its lock taken over, its pre-deployment state loaded."""
 
-    def __init__(self, settings: Settings, run: Run, console: Console, break_lock: bool, lock: bool = True) -> None:
+    def __init__(self, settings: Settings, run: Run, console: Output, break_lock: bool, lock: bool = True) -> None:
         self.settings, self.run, self.console, self.break_lock = settings, run, console, break_lock
         self.lock = lock
 

@@ -3,48 +3,52 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import json
 import os
 import re
 import secrets
-import signal
 import socket
 import time
 from datetime import datetime, timezone
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
-from wpgate import redact
-from wpgate.errors import BadInput, WpgateError
+from wpgate import faults, redact
+from wpgate.errors import BadInput
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
 
 
-def _crash_here_for_tests(event: str) -> None:
-    """Fault injection for the crash-safety tests: WPGATE_TEST_KILL_AT=N kills this process with
-    SIGKILL right after the Nth journal event it writes; WPGATE_TEST_FAIL_AT=N raises an error there
-    instead, as a lost connection would. WPGATE_TEST_PAUSE_AFTER=EVENT stops it (SIGSTOP) right after
-    the first EVENT, so that a test can damage the site or a file at that exact point and let it go on
-    (SIGCONT). Never set in normal use."""
-    global _events_written, _paused
-    pause_after = os.environ.get("WPGATE_TEST_PAUSE_AFTER")
-    if pause_after and event == pause_after and not _paused:
-        _paused = True
-        os.kill(os.getpid(), signal.SIGSTOP)
-    kill_at, fail_at = os.environ.get("WPGATE_TEST_KILL_AT"), os.environ.get("WPGATE_TEST_FAIL_AT")
-    if not (kill_at or fail_at):
-        return
-    _events_written += 1
-    if kill_at and _events_written == int(kill_at):
-        os.kill(os.getpid(), signal.SIGKILL)
-    if fail_at and _events_written == int(fail_at):
-        raise WpgateError(f"a failure injected after event {_events_written} ({event}) by WPGATE_TEST_FAIL_AT")
+Observer = Callable[[dict[str, Any]], None]
+
+# Who hears each journal event, as the dict written: the process's own (the crash tests' fault hook, from the
+# environment) and those of the caller in whose context a run is opened (a library user's `on_event`).
+_process_observers: list[Observer] = faults.observers_from_environment()
+_observers: ContextVar[tuple[Observer, ...]] = ContextVar("wpgate_journal_observers", default=())
 
 
-_events_written = 0
-_paused = False
+@contextmanager
+def observing(callback: Observer) -> Iterator[None]:
+    """Every run opened inside this block tells `callback` each event its journal writes (after it is on disk).
+    The callback hears, it does not steer: an exception it raises is logged and the run goes on."""
+    token = _observers.set(_observers.get() + (callback,))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+def _quietly(callback: Observer) -> Observer:
+    def hear(event: dict[str, Any]) -> None:
+        try:
+            callback(event)
+        except Exception:  # noqa: BLE001 (a listener's bug never changes what happens to production)
+            logging.getLogger(__name__).warning("an on_event callback failed", exc_info=True)
+    return hear
 
 
 def open_private(path: Path) -> BinaryIO:
@@ -106,6 +110,7 @@ class Run:
         self.extra: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []  # every status the run ended in, in order
         self.seconds: float | None = None  # set: how long the run took is fixed (a later rollback is its own)
+        self.observers = _observers_now()
         self._journal = open(self.folder / "journal.jsonl", "a", encoding="utf-8")
         self.write_report()  # a run killed at its first event still has a record to resume from
         self.event("run.start", site=site, release=release_id)
@@ -134,6 +139,7 @@ class Run:
                  "history"}
         run.extra = {key: value for key, value in report.items() if key not in known}
         run.changed = any(entry.get("install_began") for entry in run.updates)
+        run.observers = _observers_now()
         run._journal = open(run.folder / "journal.jsonl", "a", encoding="utf-8")
         return run
 
@@ -148,11 +154,13 @@ class Run:
 
     def event(self, name: str, /, **data: Any) -> None:
         """Append one event and force it to disk before going on."""
-        line = json.dumps(redact.value({"at": utc_now(), "event": name, **data}), sort_keys=False, default=str)
+        event = redact.value({"at": utc_now(), "event": name, **data})
+        line = json.dumps(event, sort_keys=False, default=str)
         self._journal.write(line + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
-        _crash_here_for_tests(name)
+        for observer in self.observers:
+            observer(json.loads(line))  # each hears its own copy, as the journal holds it
 
     @contextmanager
     def action(self, name: str, /, **data: Any) -> Iterator[dict[str, Any]]:
@@ -210,6 +218,8 @@ class Run:
         assert status in STATUSES
         self.status = status
         self.error = error
+        if self.seconds is None:  # how long it took is fixed once it ends: every later report says the same
+            self.seconds = round(time.monotonic() - self.started, 2)
         ended: dict[str, Any] = {"status": status, "at": utc_now()}
         if status in ("rolled_back", "rollback_failed"):
             ended["reason"] = reason or self.failed_gate() or ("interrupted" if error == "interrupted" else "error")
@@ -227,6 +237,12 @@ class Run:
         """The gate that failed, as `6.6 monitor`: why an automatic rollback happened."""
         failed = next((gate for gate in self.gates if gate.get("status") == "failed"), None)
         return f"{failed['step']} {failed['name']}" if failed else None
+
+
+def _observers_now() -> tuple[Observer, ...]:
+    """A run's listeners, fixed when it is opened: a thread it starts later writes events they hear too.
+    The caller's are heard first; the process's own (a fault hook that may kill it) last."""
+    return tuple(_quietly(callback) for callback in _observers.get()) + tuple(_process_observers)
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

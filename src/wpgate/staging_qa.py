@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from wpgate.output import Output, say_marked
 
 from wpgate import browser, checks, inventory, planning, qa as qa_record, redact
 from wpgate.artifacts import component_location
@@ -41,7 +41,7 @@ _NEWEST = "find \"$@\" -type f -printf '%T@\\n' 2>/dev/null | sort -n | tail -n 
 
 
 def run(settings: Settings, staging_name: str, baseline_name: str | None, output: Path,
-        html_path: Path | None, console: Console) -> dict[str, Any]:
+        html_path: Path | None, console: Output) -> dict[str, Any]:
     """Check staging, write the QA record (and the page for a reviewer); the result as a dict. A failed check
     raises GateRefused (exit 3) once the record is written; bad input (exit 2) leaves every file as it was."""
     staging = settings.site(staging_name)
@@ -280,14 +280,11 @@ def record_entries(results: list[Result], config: ChecksConfig, baseline: str | 
     return entries, skipped
 
 
-def _show(document: dict[str, Any], console: Console) -> None:
+def _show(document: dict[str, Any], console: Output) -> None:
     for entry in document["checks"]:
-        mark = "[green]✔[/]" if entry["status"] == "passed" else "[red]✘[/]"
-        console.print(f"{mark} ", end="")
-        console.print(f"{entry['name']}: {entry['evidence']}", markup=False, soft_wrap=True)
+        say_marked(console, "passed" if entry["status"] == "passed" else "failed", f"{entry['name']}: {entry['evidence']}")
     for check, reason in document["skipped"].items():
-        console.print("[yellow]–[/] ", end="")
-        console.print(f"{check}: not checked ({reason})", markup=False, soft_wrap=True)
+        say_marked(console, "skipped", f"{check}: not checked ({reason})")
     failed = sum(1 for entry in document["checks"] if entry["status"] == "failed")
     console.print(f"QA record written to {document['record']}: {plural(len(document['checks']), 'check')} by wpgate"
                   f" ({failed} failed), staging inventory {document['inventory'][:19]}…; evidence in "

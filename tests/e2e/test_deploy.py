@@ -367,16 +367,62 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     qa = write_qa(tmp_path)
     approved = wpgate("approve", str(release), "--qa", str(qa), "--by", "Ana", "--json", config=config)
     assert approved.returncode == 0 and json.loads(approved.stdout)["approval"]["by"] == "Ana"
-    result = wpgate("deploy", str(release), "--to", "production", "--yes", config=config)
-    assert result.returncode == 0, result.stderr
+    # The deploy is a user's script of the library (DESIGN.md's Library): it prints nothing, asks nothing, and
+    # returns the report; its on_event callback hears each journal event. The same release again is refused
+    # (drift), as a result, not an exception.
+    deployed = script_deploy(tmp_path, config, release)
+    assert (deployed["stdout"], deployed["stderr"]) == ("", ""), deployed["returncode"]
+    assert deployed["returncode"] == 0
+    result = deployed["first"]
+    assert (result["status"], result["exit_code"], result["exit_code_type"]) == ("complete", 0, "ExitStatus")
+    run_folder = tmp_path / "state" / "runs" / result["run_id"]
+    assert result["report"]["run"] == result["run_id"] and result["report"]["status"] == "complete"
+    assert result["report"] == json.loads((run_folder / "report.json").read_text())
+    journal = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    assert result["events"] == journal and journal[0]["event"] == "run.start" and journal[-1]["event"] == "run.end"
+    again = deployed["again"]
+    assert (again["status"], again["exit_code"]) == ("refused", 3) and "drift" in again["message"]
+    assert again["events"][-1] == {**again["events"][-1], "event": "run.end", "status": "refused"}
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "production", config=config)["plugins"]}
     assert {slug: plugins[slug]["version"] for slug in NEW_PLUGINS} == NEW_PLUGINS
     # The database was snapshotted over ssh too, before and after apply: the shop's migration is the release's.
-    report = wpgate_json("status", config=config)
+    report = wpgate_json("status", result["run_id"], config=config)
+    assert report == result["report"]
     assert set(report["database_snapshots"]) == {"database-before.json.gz", "database-after-changes.json.gz"}
     assert all("error" not in taken for taken in report["database_snapshots"].values()), report["database_snapshots"]
     assert "table wp_wpgate_shop_orders created" in report["database_changes"]
     production.stop()
+
+
+LIBRARY_SCRIPT = """
+import json, sys
+import wpgate
+
+config, release, output = sys.argv[1:]
+project = wpgate.Project.load(config)
+found = {}
+for name in ("first", "again"):
+    events = []
+    result = project.deploy(release, to="production", on_event=events.append)
+    found[name] = {"status": result.status, "exit_code": int(result.exit_code),
+                   "exit_code_type": type(result.exit_code).__name__, "run_id": result.run_id,
+                   "report": result.report, "message": result.message, "events": events}
+with open(output, "w") as stream:
+    json.dump(found, stream)
+"""
+
+
+def script_deploy(folder: Path, config: Path, release: Path) -> dict:
+    """Two deploys of `release` by a Python script using the library, in a process of its own: what it printed
+    (stdout, stderr) and what each deploy returned."""
+    import subprocess
+    import sys
+
+    output = folder / "library-result.json"
+    done = subprocess.run([sys.executable, "-c", LIBRARY_SCRIPT, str(config), str(release), str(output)],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    found = json.loads(output.read_text()) if output.exists() else {}
+    return {"stdout": done.stdout, "stderr": done.stderr, "returncode": done.returncode, **found}
 
 
 @pytest.fixture(scope="module")

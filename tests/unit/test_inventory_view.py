@@ -4,7 +4,8 @@ import io
 
 from rich.console import Console
 
-from wpgate.inventory import Inventory, render
+from wpgate.inventory import Inventory
+from wpgate.inventory_view import render
 
 
 def test_names_from_the_site_are_not_markup():

@@ -1,4 +1,5 @@
-"""wpgate.progress: bars on a terminal, plain lines elsewhere, and never a word on stdout."""
+"""wpgate.progress as the command line shows it (progress_view.py): bars on a terminal, plain lines elsewhere,
+and never a word on stdout; without a display, nothing at all."""
 
 from __future__ import annotations
 
@@ -8,25 +9,37 @@ import time
 import pytest
 from rich.console import Console
 
-from wpgate import progress
+from wpgate import progress, progress_view
+from wpgate.progress_view import ProgressView
 
 
 @pytest.fixture
 def plain(monkeypatch):
     stream = io.StringIO()
-    monkeypatch.setattr(progress, "_console", Console(file=stream, force_terminal=False, width=100))
+    monkeypatch.setattr(progress, "_display", ProgressView(Console(file=stream, force_terminal=False, width=100)))
     return stream
 
 
 @pytest.fixture
 def terminal(monkeypatch):
     stream = io.StringIO()
-    monkeypatch.setattr(progress, "_console", Console(file=stream, force_terminal=True, width=100))
+    view = ProgressView(Console(file=stream, force_terminal=True, width=100))
+    monkeypatch.setattr(progress, "_display", view)
+    stream.view = view
     return stream
 
 
+def test_without_a_display_nothing_is_shown_and_a_countdown_still_counts(monkeypatch, capsys):
+    monkeypatch.setattr(progress, "_display", None)
+    with progress.countdown("watching", 0.2) as window, progress.stage("archiving"):
+        while not window.expired:
+            time.sleep(0.05)
+    assert window.remaining() == 0
+    assert capsys.readouterr() == ("", "")
+
+
 def test_plain_lines_for_a_transfer_start_while_and_end(plain, monkeypatch, capsys):
-    monkeypatch.setattr(progress, "PLAIN_EVERY", 0.05)
+    monkeypatch.setattr(progress_view, "PLAIN_EVERY", 0.05)
     moved = [0]
     with progress.transfer("uploading core.zip", 4 << 20, lambda: moved[0]):
         for step in range(1, 5):
@@ -78,5 +91,5 @@ def test_a_terminal_gets_a_live_bar_and_steps_can_overlap(terminal, capsys):
     assert "copying files.tar.gz off-site" in output and "━" in output
     assert "copying files.tar.gz off-site: 1000 B in " in output
     assert "archive and database dump: done in " in output
-    assert progress._display is None  # the shared display stopped with its last step
+    assert terminal.view._display is None  # the shared display stopped with its last step
     assert capsys.readouterr().out == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console
+from wpgate.output import Output
 
 from wpgate import backup as backups
 from wpgate.backup import exposure
@@ -17,7 +17,7 @@ from wpgate.transports import for_site
 from wpgate.words import plural
 
 
-def backup(settings: Settings, site_name: str, console: Console) -> dict[str, Any]:
+def backup(settings: Settings, site_name: str, console: Output) -> dict[str, Any]:
     """Take one backup of the site and copy it off-site; print a summary; return its manifest."""
     site = settings.site(site_name)
     config = backups.backup_config(site_name, site)
@@ -50,7 +50,7 @@ def backup(settings: Settings, site_name: str, console: Console) -> dict[str, An
                        "exposure": probes}
 
 
-def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Console) -> dict[str, Any]:
+def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Output) -> dict[str, Any]:
     """Check that a backup restores; the report (`restorable`, `problems`, what was compared)."""
     if not verify:
         raise BadInput("wpgate restore only checks a backup for now: run it with --verify (putting production "

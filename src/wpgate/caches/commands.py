@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
+from wpgate.output import Output
 
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed, layers
@@ -12,7 +12,7 @@ from wpgate.config import Settings
 from wpgate.transports import for_site
 
 
-def purge(settings: Settings, site_name: str, console: Console, *, dry_run: bool) -> dict[str, Any]:
+def purge(settings: Settings, site_name: str, console: Output, *, dry_run: bool) -> dict[str, Any]:
     """Purge SITE's caches and check its key pages answer with their assets; the evidence.
     Without a release there is no old version to look for: the pages must answer, whole."""
     site = settings.site(site_name)

@@ -201,8 +201,6 @@ def _deploy_task(rollout_id: str, site: str, run_id: str, release_text: str) -> 
 
 def _run_site(settings: Settings, store: Any, rollout_id: str, site: str, run_id: str, release_text: str,
               earlier: dict[str, Any] | None) -> dict[str, Any]:
-    from rich.console import Console
-
     from wpgate import progress, release as release_module
     from wpgate.fleet import site as site_module
     from wpgate.run import load_report
@@ -223,8 +221,8 @@ def _run_site(settings: Settings, store: Any, rollout_id: str, site: str, run_id
     release = release_module.load(release_path)
     _fetch_artifacts(settings, store, release)
     with open(folder / "sites" / f"{site}.log", "a", encoding="utf-8") as stream:
-        console = Console(file=redact.MaskedStream(stream), width=120, highlight=False, soft_wrap=True)
-        progress.use(console)
+        console = site_module.LogOutput(stream)
+        progress.use(None)
         result = site_module.deploy_site(settings, release, site, run_id, rollout_id, console)
     try:
         result["report"] = load_report(settings.state_dir, run_id)

@@ -7,16 +7,14 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
-
-import click
-from rich.console import Console
+from typing import Any, Callable
 
 from wpgate import release as release_module
 from wpgate.config import Settings
 from wpgate.errors import BadInput, ExitStatus, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.fleet import engines, waves as waves_module
 from wpgate.fleet.ledger import FINAL_ROLLOUT, FINAL_SITE, Ledger, new_rollout_id
+from wpgate.output import Output, say_done
 from wpgate.release import Release
 from wpgate.run import new_run_id, read_journal, utc_now
 from wpgate.words import plural
@@ -25,9 +23,10 @@ POLL = 0.5
 
 
 def rollout(settings: Settings, release_path: Path, group: str, *, waves: str | None, parallel: int | None,
-            engine: str | None, yes: bool, dry_run: bool, console: Console) -> dict[str, Any]:
+            engine: str | None, dry_run: bool, console: Output,
+            confirm: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """Check everything a rollout needs (bad input: exit 2, nothing written), then deploy the group's sites in
-    waves; return the ledger, or raise with the rollout's exit code."""
+    waves; return the ledger, or raise with the rollout's exit code. With `confirm`, asked before the first site."""
     members = settings.group(group)
     parallel = settings.model.fleet.parallel if parallel is None else parallel
     if parallel < 1:
@@ -59,12 +58,8 @@ def rollout(settings: Settings, release_path: Path, group: str, *, waves: str | 
         console.print("dry run: nothing was changed.")
         return {"rollout": None, "release": release.id, "group": group, "status": "dry_run",
                 "waves": planned, "skipped": release.skipped or {}}
-    if not yes:
-        from wpgate.pipeline import require_yes_or_terminal
-
-        require_yes_or_terminal(yes, "rollout")
-        if not click.confirm(f"Deploy release {release.id} to {plural(len(targets), 'site')}?", err=True):
-            raise GateRefused("not confirmed: nothing was changed")
+    if confirm is not None and not confirm(f"Deploy release {release.id} to {plural(len(targets), 'site')}?"):
+        raise GateRefused("not confirmed: nothing was changed")
     rollout_id = new_rollout_id()
     ledger = Ledger.create(settings.state_dir, rollout_id, {
         "rollout": rollout_id, "release": release.id, "group": group, "status": "running", "waves": planned,
@@ -80,7 +75,7 @@ def rollout(settings: Settings, release_path: Path, group: str, *, waves: str | 
     return _drive(settings, ledger, release, console)
 
 
-def resume(settings: Settings, rollout_id: str, console: Console) -> dict[str, Any]:
+def resume(settings: Settings, rollout_id: str, console: Output) -> dict[str, Any]:
     """Finish an interrupted rollout: a site that ended keeps its outcome, a site that was running is taken
     over through its own run, and the waves go on (or the rollout halts) as the rule says."""
     ledger = Ledger.load(settings.state_dir, rollout_id)
@@ -93,7 +88,7 @@ def resume(settings: Settings, rollout_id: str, console: Console) -> dict[str, A
     return _drive(settings, ledger, release, console)
 
 
-def _drive(settings: Settings, ledger: Ledger, release: Release, console: Console) -> dict[str, Any]:
+def _drive(settings: Settings, ledger: Ledger, release: Release, console: Output) -> dict[str, Any]:
     engine = engines.make(ledger.data["engine"], settings, release, ledger.id, ledger.folder)
     parallel = int(ledger.data["parallel"])
     sites = ledger.sites
@@ -150,7 +145,7 @@ def _halted_by(ledger: Ledger) -> str | None:
     return None
 
 
-def _say_progress(settings: Settings, ledger: Ledger, engine: Any, seen: dict[str, str], console: Console) -> None:
+def _say_progress(settings: Settings, ledger: Ledger, engine: Any, seen: dict[str, str], console: Output) -> None:
     """One line per running site each time it enters a gate (read from its run's journal, on this machine)."""
     for name in list(engine.running):
         run_id = ledger.sites[name]["run"]
@@ -176,7 +171,7 @@ def conclusion(ledger: Ledger) -> tuple[str, ExitStatus]:
     return "halted", ExitStatus.ROLLED_BACK
 
 
-def _end(settings: Settings, ledger: Ledger, console: Console, *, refused: str | None = None,
+def _end(settings: Settings, ledger: Ledger, console: Output, *, refused: str | None = None,
          notify: bool = True) -> dict[str, Any]:
     """Write the rollout's final status, say it, send one notification; raise with its exit code unless complete."""
     if refused:
@@ -203,7 +198,7 @@ def _end(settings: Settings, ledger: Ledger, console: Console, *, refused: str |
         entry = ledger.sites[ledger.data["halted_by"]]
         line += f"; halted by {ledger.data['halted_by']} ({entry['status'].replace('_', ' ')}, run {entry['run']})"
     if code == ExitStatus.COMPLETE:
-        console.print(f"[bold green]complete[/]: {line}")
+        say_done(console, line)
         return ledger.data
     error: WpgateError
     if code == ExitStatus.REFUSED:
@@ -228,7 +223,7 @@ def summary(ledger: Ledger) -> str:
     return ", ".join(words)
 
 
-def _say_plan(console: Console, release: Release, group: str, planned: list[list[str]], parallel: int,
+def _say_plan(console: Output, release: Release, group: str, planned: list[list[str]], parallel: int,
               engine: str) -> None:
     console.print(f"release {release.id} to group {group}: {plural(sum(map(len, planned)), 'site')} in "
                   f"{plural(len(planned), 'wave')}, up to {parallel} at once ({engine} engine)", markup=False)

@@ -9,8 +9,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from wpgate import progress, redact
 from wpgate.config import Settings
 from wpgate.fleet import site as site_module
@@ -36,8 +34,8 @@ class LocalEngine:
             code = 1
             try:
                 with open(log, "a", encoding="utf-8") as stream:
-                    console = Console(file=redact.MaskedStream(stream), width=120, highlight=False, soft_wrap=True)
-                    progress.use(console)
+                    console = site_module.LogOutput(stream)
+                    progress.use(None)  # the controller's terminal shows a line per site, not the site's steps
                     try:
                         site_module.deploy_site(self.settings, self.release, site, run_id, self.rollout_id, console)
                         code = 0

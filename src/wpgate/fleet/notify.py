@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Console
-
 from wpgate.config import Settings
 from wpgate.notify.message import Message
 from wpgate.notify.registry import NOTIFIERS
+from wpgate.output import Output
 
 # A rollout's outcome, in the words `notify.on` filters by.
 OUTCOME = {"complete": "complete", "refused": "refused"}
@@ -43,7 +42,7 @@ def message(ledger: Any) -> Message:
     return Message(outcome, subject, text, fields, summary_data, text + "\n")
 
 
-def send(settings: Settings, ledger: Any, console: Console) -> None:
+def send(settings: Settings, ledger: Any, console: Output) -> None:
     note = message(ledger)
     channels: dict[str, tuple[str, Any]] = {}
     for name in ledger.sites:

@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from wpgate import redact
 from wpgate.config import Settings
 from wpgate.errors import ExitStatus, WpgateError
+from wpgate.output import Output
 from wpgate.release import Release
 from wpgate.run import load_report
 
@@ -28,12 +27,26 @@ EXIT_OF = {"complete": ExitStatus.COMPLETE, "refused": ExitStatus.REFUSED, "roll
 WAIT_POLL = 0.5
 
 
+class LogOutput:
+    """A site's human lines, into its log file (secrets masked); colours are dropped."""
+
+    is_terminal = False
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def print(self, text: str = "", *, markup: bool | None = None, end: str = "\n", soft_wrap: bool | None = None,
+              **style: Any) -> None:
+        self.stream.write(redact.text(str(text)) + end)
+        self.stream.flush()
+
+
 def worker_name(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 def deploy_site(settings: Settings, release: Release, site: str, run_id: str, rollout_id: str,
-                console: Console) -> dict[str, Any]:
+                console: Output) -> dict[str, Any]:
     """Deploy `release` (a group release) to `site` as run `run_id`, or take over that run; return its outcome:
     {site, run, status, exit_code, worker, seconds, error, culprit}."""
     from wpgate import pipeline, recovery
@@ -54,7 +67,7 @@ def deploy_site(settings: Settings, release: Release, site: str, run_id: str, ro
         return outcome(settings, site, run_id, _read_owner(owner) or worker_name())
     _claim(owner)
     try:
-        pipeline.deploy(settings, release, site, yes=True, dry_run=False, auto_rollback=True, console=console,
+        pipeline.deploy(settings, release, site, dry_run=False, auto_rollback=True, console=console,
                         run_id=run_id, notify=False)
     except WpgateError as error:
         console.print(f"wpgate: error: {error}", markup=False, soft_wrap=True)

@@ -8,13 +8,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from wpgate.errors import WpgateError
 from wpgate.fleet.ledger import Ledger
+from wpgate.output import Output
 
 
-def render_terminal(ledger: Ledger, console: Console) -> None:
+def render_terminal(ledger: Ledger, console: Output) -> None:
     from wpgate.fleet.controller import summary
 
     data = ledger.data

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from wpgate.output import Output
 
 from wpgate import artifacts, inventory, qa as qa_record, signing
 from wpgate.bridge import Bridge
@@ -39,7 +39,7 @@ def artifact_problems(release: Release, state_dir: Path) -> list[str]:
     return problems
 
 
-def approve(settings: Settings, release: Release, qa_path: Path, by: str, console: Console,
+def approve(settings: Settings, release: Release, qa_path: Path, by: str, console: Output,
             key: Path | None = None) -> Release:
     """Check the QA record, the manifest and staging itself; write the approval or refuse (exit 3).
     With `key`, the approval's digest is signed by it as `by` (an OpenSSH signature)."""
@@ -82,7 +82,7 @@ def approve(settings: Settings, release: Release, qa_path: Path, by: str, consol
     return approved
 
 
-def staging_problems(settings: Settings, release: Release, console: Console,
+def staging_problems(settings: Settings, release: Release, console: Output,
                      qa: dict[str, Any] | None = None) -> list[str]:
     """Staging still holds exactly what was planned: each component, captured again, gives the
     same sha256; and, when `wpgate qa` checked it, the inventory it checked. What QA tested is what

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from wpgate.output import Output, say_marked
 
 from wpgate import checks
 from wpgate.bridge import Bridge
@@ -122,7 +122,7 @@ def summary(evidence: dict[str, Any]) -> str:
     return f"{plural(evidence.get('passes'), 'pass', 'passes')} over {evidence.get('window'):g}s: {statuses}"
 
 
-def check_site(settings: Settings, site_name: str, console: Console) -> dict[str, Any]:
+def check_site(settings: Settings, site_name: str, console: Output) -> dict[str, Any]:
     """`wpgate check SITE`: one pass of the checks, now. The error log counts from the check's start (so the
     fatal errors its own requests cause); the layout needs screenshots from before a change and is skipped."""
     site = settings.site(site_name)
@@ -142,9 +142,7 @@ def check_site(settings: Settings, site_name: str, console: Console) -> dict[str
               "seconds": round(time.monotonic() - started, 2), "checks": checks.summary(results),
               "problems": [problem.as_dict() for problem in problems]}
     for result in results:
-        mark = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[yellow]–[/]"}[result.status]
-        console.print(f"{mark} {result.check}: {result.status}", end="")
-        console.print(f" — {result.detail}" if result.detail else "", markup=False, soft_wrap=True)
+        say_marked(console, result.status, f"{result.check}: {result.status}", result.detail)
         for problem in result.problems:
             console.print(f"    {problem.line()}", markup=False, soft_wrap=True)
     if problems:

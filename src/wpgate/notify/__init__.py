@@ -9,13 +9,13 @@ from wpgate.notify.message import Message
 from wpgate.notify.registry import NOTIFIERS
 
 if TYPE_CHECKING:  # the config imports this package's registry: nothing of the config at import time
-    from rich.console import Console
+    from wpgate.output import Output
 
     from wpgate.config import Settings
 
 
 def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdown: str,
-             console: Console) -> list[dict[str, Any]]:
+             console: Output) -> list[dict[str, Any]]:
     """Send every notification the site configures for this outcome; what each did, for report.json."""
     config = settings.site(site_name).notify
     if config is None or report.get("status") not in config.on:
@@ -38,7 +38,7 @@ def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdow
     return results
 
 
-def after_run(settings: Settings, run: Any, console: Console) -> None:
+def after_run(settings: Settings, run: Any, console: Output) -> None:
     """Send the site's notifications for a run that has ended (deploy, resume, rollback) and record what
     they did in report.json; a notifier's failure is a warning line, never a change to the run's outcome
     or exit code."""
