@@ -112,3 +112,23 @@ def test_bad_group_manifests(tmp_path, change, message):
 def test_versions_compare_as_wordpress_does():
     assert is_newer("5.2", "5.1") and is_newer("5.10", "5.9") and is_newer("6.2.6", "6.2")
     assert not is_newer("5.1", "5.1") and not is_newer("6.2-RC1", "6.2") and not is_newer("1.6", "1.7.2")
+
+
+def test_the_library_checks_a_rollout_and_plans_its_waves_without_touching_a_site(tmp_path):
+    import wpgate
+
+    config = tmp_path / "wpgate.yml"
+    config.write_text(SITES + "groups:\n  clients: [shop-a, shop-b, blog-c]\n  shops: [shop-a, shop-b]\n")
+    release = tmp_path / "release.yml"
+    release.write_text(GROUP_MANIFEST)
+    project = wpgate.Project.load(config)
+    result = project.rollout(release, to="clients", waves="1,100%", dry_run=True)
+    assert result.status == "dry_run" and result.exit_code == 0
+    assert result.report["waves"] == [["shop-a"], ["shop-b"]]  # blog-c is skipped by the plan
+    with pytest.raises(ConfigError, match="no group named 'nowhere'"):
+        project.rollout(release, to="nowhere")
+    with pytest.raises(BadInput, match="names sites outside group shops: blog-c"):
+        project.rollout(release, to="shops", dry_run=True)
+    with pytest.raises(BadInput, match="--parallel 0"):
+        project.rollout(release, to="clients", parallel=0, dry_run=True)
+    assert not (tmp_path / ".wpgate" / "rollouts").exists()
