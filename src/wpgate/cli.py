@@ -140,6 +140,11 @@ def plan(obj: Context, staging: str, production: str, output: Path, as_json: boo
     console.print(f"release {release.id}: {plural(len(release.updates), 'update')}, written to {output}")
     for number, update in enumerate(release.updates, 1):
         console.print(f"  {number}. {update.label}  [{update.artifact.sha256[:12]}]", markup=False)
+    for name, versions in (release.sites or {}).items():
+        console.print(f"  site {name}: " + ", ".join(f"{slug} {version}" for slug, version in versions.items()),
+                      markup=False)
+    for name, reason in (release.skipped or {}).items():
+        console.print(f"  skipped {name}: {reason}", markup=False, soft_wrap=True)
     console.print(f"Next: QA on staging, then `wpgate approve {output} --qa qa.yml --by NAME`.", markup=False)
 
 
@@ -233,7 +238,12 @@ def rollback(obj: Context, run_id: str, yes: bool, dry_run: bool, keep_database:
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_obj
 def resume(obj: Context, run_id: str, break_lock: bool, as_json: bool) -> None:
-    """After a crash: finish the run when everything is in place and proved, else roll it back (exit 4)."""
+    """After a crash: finish the run (or the rollout) when everything is in place and proved, else roll it back (exit 4)."""
+    from wpgate.fleet import controller, ledger
+
+    if ledger.is_rollout_id(run_id):
+        _with_report(as_json, lambda: controller.resume(obj.project.settings, run_id, console))
+        return
     _end_run(as_json, obj.project.resume(run_id, break_lock=break_lock))
 
 
@@ -242,8 +252,17 @@ def resume(obj: Context, run_id: str, break_lock: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run's report as JSON on stdout.")
 @click.pass_obj
 def status(obj: Context, run_id: str | None, as_json: bool) -> None:
-    """The gates and state of a run (the latest when RUN_ID is not given)."""
+    """The gates and state of a run or a rollout (the latest run when RUN_ID is not given)."""
+    from wpgate.fleet import ledger, view
+
     project = obj.project
+    if run_id and ledger.is_rollout_id(run_id):
+        found = ledger.Ledger.load(project.state_dir, run_id)
+        if as_json:
+            _print_json(found.data)
+        else:
+            view.render_terminal(found, console)
+        return
     run_id = project.run_id(run_id)
     report = project.report(run_id)
     if as_json:
@@ -260,10 +279,23 @@ def status(obj: Context, run_id: str | None, as_json: bool) -> None:
               help="Write one self-contained HTML page to PATH instead of Markdown on stdout.")
 @click.pass_obj
 def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
-    """The run's report (the latest run when RUN_ID is not given): Markdown on stdout, or --html PATH."""
+    """The run's or rollout's report (the latest run when RUN_ID is not given): Markdown on stdout, or --html PATH."""
+    from wpgate.fleet import ledger, view
     from wpgate.report import html, markdown
 
     project = obj.project
+    if run_id and ledger.is_rollout_id(run_id):
+        found = ledger.Ledger.load(project.state_dir, run_id)
+        if html_path is None:
+            view.render_terminal(found, Console(file=sys.stdout, highlight=False, soft_wrap=True))
+            return
+        try:
+            written = view.write_html(project.state_dir, found, html_path)
+        except OSError as error:
+            raise BadInput(f"{html_path}: cannot write the report: {error.strerror or error}") from None
+        console.print(f"report of rollout {run_id} ({found.data['status']}) written to {html_path} "
+                      f"(and {plural(len(written) - 1, 'run report')} beside it)", markup=False)
+        return
     run_id = project.run_id(run_id)
     facts = project.facts(run_id)
     if html_path is None:
@@ -274,6 +306,40 @@ def report(obj: Context, run_id: str | None, html_path: Path | None) -> None:
     except OSError as error:
         raise BadInput(f"{html_path}: cannot write the report: {error.strerror or error}") from None
     console.print(f"report of run {run_id} ({facts.status}) written to {html_path}", markup=False)
+
+
+@cli.command()
+@click.argument("release_path", metavar="RELEASE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "group", required=True, metavar="GROUP", help="The group of sites to deploy to.")
+@click.option("--waves", metavar="1,10%,100%",
+              help="Cumulative wave sizes: counts of sites or shares of the group (default 1,10%,100%).")
+@click.option("--parallel", type=int, metavar="N", help="Sites deployed at once within a wave (default: fleet.parallel).")
+@click.option("--engine", type=click.Choice(["local", "celery"]), help="Where sites deploy (default: fleet.engine).")
+@click.option("--yes", is_flag=True, help="Do not ask before the first change.")
+@click.option("--dry-run", is_flag=True, help="Check the input and show the waves; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rollout's ledger (rollout.json) on stdout.")
+@click.pass_obj
+def rollout(obj: Context, release_path: Path, group: str, waves: str | None, parallel: int | None,
+            engine: str | None, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Deploy a group release to GROUP site by site in waves, halting after the first site that fails."""
+    from wpgate.fleet import controller
+
+    if not yes and not dry_run:
+        _require_yes_or_terminal(yes, "rollout")
+    _with_report(as_json, lambda: controller.rollout(obj.project.settings, release_path, group, waves=waves,
+                                                     parallel=parallel, engine=engine, dry_run=dry_run,
+                                                     console=console, confirm=None if yes else _confirm))
+
+
+@cli.command()
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Site deployments this worker runs at once.")
+@click.pass_obj
+def worker(obj: Context, concurrency: int) -> None:
+    """A Celery worker that takes site deployments of rollouts from the broker (fleet.broker_env)."""
+    from wpgate.fleet import celery_engine
+
+    celery_engine.run_worker(obj.project.settings, obj.config_path, concurrency, console)
 
 
 @cli.command()

@@ -253,12 +253,38 @@ def _overlaps(first: str, second: str) -> bool:
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
+class FleetConfig(Strict):
+    """`fleet:`: how `wpgate rollout` runs a group's site deployments."""
+
+    engine: Literal["local", "celery"] = "local"
+    parallel: int = 4
+    # celery: the environment variable holding the broker's URL (redis://host:6379/0); it may hold a password.
+    broker_env: EnvName | None = None
+
+    @field_validator("parallel", mode="before")
+    @classmethod
+    def _parallel(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{value!r} is not a whole number of 1 or more (sites deployed at once)")
+        return value
+
+    @model_validator(mode="after")
+    def _broker(self) -> "FleetConfig":
+        if self.engine == "celery" and not self.broker_env:
+            raise ValueError("engine celery needs broker_env: the environment variable holding the broker's URL "
+                             "(redis://host:6379/0)")
+        return self
+
+
 class Config(Strict):
     state_dir: str = ".wpgate"
     # An OpenSSH allowed-signers file (relative to this file): when set, deploy refuses an approval
     # not signed by a principal and key it lists (see signing.py).
     approvers: str | None = None
     sites: dict[str, SiteConfig]
+    # Named sets of sites, for rollouts: a name is a site or a group, not both.
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     @field_validator("sites")
     @classmethod
@@ -269,6 +295,25 @@ class Config(Strict):
             if not _SITE_NAME.fullmatch(str(name)):
                 raise ValueError(f"site name {name!r} may hold only letters, digits, '.', '_' and '-'")
         return sites
+
+    @model_validator(mode="after")
+    def _groups(self) -> "Config":
+        problems = []
+        for name, members in self.groups.items():
+            if not _SITE_NAME.fullmatch(str(name)):
+                problems.append(f"groups.{name}: a group name may hold only letters, digits, '.', '_' and '-'")
+            if name in self.sites:
+                problems.append(f"groups.{name}: {name!r} names a site too: a name is a site or a group, not both")
+            seen = set()
+            for index, member in enumerate(members):
+                if member not in self.sites:
+                    problems.append(f"groups.{name}[{index}]: no site named {member!r}")
+                elif member in seen:
+                    problems.append(f"groups.{name}[{index}]: site {member!r} is listed twice")
+                seen.add(member)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Settings:
@@ -293,6 +338,17 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.model.sites))
             raise ConfigError(str(self.path), [f"sites: no site named {name!r} (configured: {known})"]) from None
+
+    def group(self, name: str) -> list[str]:
+        """The sites of group `name`, in the group's order; an unknown or empty group is bad input."""
+        groups = self.model.groups
+        if name not in groups:
+            known = ", ".join(sorted(groups)) or "none"
+            hint = f" ({name!r} is a site: deploy it with `wpgate deploy`)" if name in self.model.sites else ""
+            raise ConfigError(str(self.path), [f"groups: no group named {name!r}{hint} (configured: {known})"])
+        if not groups[name]:
+            raise ConfigError(str(self.path), [f"groups.{name}: the group is empty: list its sites"])
+        return list(groups[name])
 
     def require_secrets(self, *site_names: str, skip: tuple[str, ...] = ()) -> None:
         """Every `*_env` secret the named sites need must be set: all missing ones at once. `skip`: key

@@ -53,16 +53,20 @@ Confirm = Callable[[str], bool]  # asked a question (its lines said before it), 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
            console: Output, confirm: Confirm | None = None, break_lock: bool = False,
-           require_existing_backup: bool = False) -> dict[str, Any]:
+           require_existing_backup: bool = False, run_id: str | None = None,
+           notify: bool = True) -> dict[str, Any]:
     """Run gates 6.1 to 6.7 against `site_name`; return the report, or raise with the exit code. With `confirm`,
-    the plan is said and `confirm` asked before the first change; without, nothing is asked."""
+    the plan is said and `confirm` asked before the first change; without, nothing is asked. A rollout names the
+    run's id before it starts (its ledger finds the run again after a crash) and sends one notification for all
+    its sites (`notify=False`)."""
     site = settings.site(site_name)
+    release = release.for_site(site_name)  # of a group release, exactly what this site's entry names
     settings.require_secrets(site_name)
     if site_name == release.staging_site:
         raise BadInput(f"site {site_name} is the release's staging site: deploy to production")
     state_dir = settings.state_dir
     scratch = tempfile.TemporaryDirectory(prefix="wpgate-dry-run-") if dry_run else None
-    run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
+    run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id, run_id)
     run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
                     "status": "pending"} for u in release.updates]
     run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "pending"}
@@ -88,10 +92,11 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
         run.finish("complete")
         _retention(settings, run, console)
         say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
-        _notify(settings, run, console)
+        if notify:
+            _notify(settings, run, console)
         return run.report()
     except BaseException as error:
-        if not dry_run and run.status != "running":  # the run's record is final: say how it ended
+        if not dry_run and run.status != "running" and notify:  # the run's record is final: say how it ended
             _notify(settings, run, console)
             if isinstance(error, WpgateError) and error.report is not None:
                 error.report = run.report()

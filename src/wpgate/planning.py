@@ -75,6 +75,8 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
          console: Output) -> Release | None:
     if staging_name == production_name:
         raise BadInput("--from and --to name the same site")
+    if production_name in settings.model.groups:
+        return plan_group(settings, staging_name, production_name, output, console)
     staging_site = settings.site(staging_name)
     production_site = settings.site(production_name)
     _refuse_approved_output(output)
@@ -106,6 +108,84 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
         console.print(f"  {line}", markup=False, soft_wrap=True)
     release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
                       updates=tuple(in_order(captured, plugins.updates)))
+    save(release, output)
+    (state_dir / "releases").mkdir(parents=True, exist_ok=True)
+    save(release, state_dir / "releases" / f"{release.id}.yml")
+    return release
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """A WordPress version as PHP's version_compare() orders it, near enough: numbers as numbers, and a
+    pre-release word (alpha, beta, RC) below the release it precedes."""
+    key: list[tuple[int, int | str]] = []
+    for part in re.findall(r"\d+|[A-Za-z]+", version):
+        key.append((2, int(part)) if part.isdigit() else (0, part.lower()))
+    return tuple(key + [(1, 0)])
+
+
+def is_newer(version: str, than: str) -> bool:
+    return version_key(version) > version_key(than)
+
+
+def plan_group(settings: Settings, staging_name: str, group: str, output: Path,
+               console: Output) -> Release | None:
+    """One release for every site of a group: every update any site needs (its `from` per site, under `sites`),
+    each captured once from staging. A site holding a component newer than the release is skipped and named:
+    wpgate never downgrades."""
+    members = settings.group(group)
+    if staging_name in members:
+        raise BadInput(f"--from {staging_name} is a site of group {group}: plan from a staging site outside it")
+    staging_site = settings.site(staging_name)
+    _refuse_approved_output(output)
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
+        raise BadInput(f"{output}: its folder does not exist or is not writable")
+    sites: dict[str, dict[str, str]] = {}
+    skipped: dict[str, str] = {}
+    wanted: dict[tuple[str, str], str] = {}  # (type, slug) -> staging's version
+    with for_site(staging_site) as staging_transport:
+        staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
+        if staging_inventory.data.get("load_error"):
+            raise GateRefused(f"staging ({staging_name}) is broken: {staging_inventory.data['load_error']}; "
+                              "a release is planned from a staging site that works")
+        for name in members:
+            site = settings.site(name)
+            with for_site(site) as transport:
+                found = inventory.read(Bridge(name, site, transport))
+            if found.data.get("load_error"):
+                skipped[name] = f"the site is broken: {found.data['load_error']}"
+                continue
+            difference = compare(staging_inventory, found)
+            newer = [f"{slug} {ours} is newer than the release's {theirs}"
+                     for kind, slug, ours, theirs in difference.updates if is_newer(ours, theirs)]
+            if newer:
+                skipped[name] = "; ".join(newer)
+            elif not difference.updates:
+                skipped[name] = "holds the release's versions already"
+            else:
+                sites[name] = {slug: ours for kind, slug, ours, theirs in difference.updates}
+                for kind, slug, ours, theirs in difference.updates:
+                    wanted[(kind, slug)] = theirs
+            for line in difference.not_replicated:
+                console.print(f"  {name}: not replicated: {line}", markup=False)
+        for name, reason in skipped.items():
+            console.print(f"  skipped {name}: {reason}", markup=False, soft_wrap=True)
+        if not wanted:
+            console.print(f"no site of group {group} needs an update from {staging_name}: nothing to plan.")
+            return None
+        state_dir = settings.state_dir
+        captured: list[Update] = []
+        for (kind, slug), to_version in sorted(wanted.items()):
+            console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
+            capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
+                                        state_dir / "artifacts", state_dir)
+            parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
+            captured.append(Update(type=kind, slug=slug, from_version=None, to_version=to_version,
+                                   artifact=capture.artifact, parent=parent))
+        plugins = plugin_order(staging_transport, staging_inventory, [u for u in captured if u.type == "plugin"])
+    for line in plugins.lines(staging_name):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
+                      updates=tuple(in_order(captured, plugins.updates)), sites=sites, skipped=skipped)
     save(release, output)
     (state_dir / "releases").mkdir(parents=True, exist_ok=True)
     save(release, state_dir / "releases" / f"{release.id}.yml")

@@ -158,6 +158,22 @@ class Project:
         with _observing(on_event):
             return _ending(lambda: recovery.resume(self.settings, run_id, self.output, break_lock=break_lock))
 
+    def rollout(self, release: str | Path, *, to: str, waves: str | None = None, parallel: int | None = None,
+                engine: str | None = None, dry_run: bool = False) -> RunResult:
+        """Deploy a group release to group `to` site by site in waves, halting after the first site that fails.
+        `run_id` of the result is the rollout's id, `report` its ledger (rollout.json); nothing is asked."""
+        from wpgate.fleet import controller
+
+        try:
+            ledger = controller.rollout(self.settings, Path(release), to, waves=waves, parallel=parallel,
+                                        engine=engine, dry_run=dry_run, console=self.output)
+        except WpgateError as error:
+            if error.report is None:
+                raise
+            return RunResult(str(error.report.get("status")), ExitStatus(error.exit_code), error.report.get("rollout"),
+                             error.report, str(error))
+        return RunResult(str(ledger.get("status")), ExitStatus.COMPLETE, ledger.get("rollout"), ledger)
+
     def report(self, run_id: str | None = None) -> dict[str, Any]:
         """A run's report.json (the latest run's without `run_id`)."""
         from wpgate import run

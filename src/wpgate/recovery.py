@@ -236,7 +236,7 @@ class _session:
         site = self.settings.site(run.site)
         # A run killed at its very first event has no copy of its release: it changed nothing.
         copy = run.folder / "release.yml"
-        release = release_module.load(copy) if copy.exists() else None
+        release = release_module.load(copy).for_site(run.site) if copy.exists() else None
         self.transport = for_site(site).__enter__()
         bridge = Bridge(run.site, site, self.transport)
         before = run.load_json("inventory-before.json")

@@ -39,18 +39,22 @@ class Artifact:
 class Update:
     type: str
     slug: str
-    from_version: str
+    from_version: str | None  # None in a group release: each site's `from` is its entry under `sites`
     to_version: str
     artifact: Artifact
     parent: str | None = None  # a child theme's parent theme
 
     @property
     def label(self) -> str:
+        if self.from_version is None:
+            return f"{self.type} {self.slug} → {self.to_version}"
         return f"{self.type} {self.slug} {self.from_version} → {self.to_version}"
 
     def as_dict(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"type": self.type, "slug": self.slug, "from": self.from_version,
-                                 "to": self.to_version}
+        entry: dict[str, Any] = {"type": self.type, "slug": self.slug}
+        if self.from_version is not None:
+            entry["from"] = self.from_version
+        entry["to"] = self.to_version
         if self.parent:
             entry["parent"] = self.parent
         entry["artifact"] = {"path": self.artifact.path, "sha256": self.artifact.sha256}
@@ -74,14 +78,48 @@ class Release:
     approval: Approval | None = None
     qa: dict[str, Any] | None = None
     path: Path | None = field(default=None, compare=False)
+    # A group release (`plan --to GROUP`): each site that gets updates -> {slug: its version now}, and the
+    # sites left out, each with why. None in a one-site release.
+    sites: dict[str, dict[str, str]] | None = None
+    skipped: dict[str, str] | None = None
+    # The one site of a group release this view deploys to (`for_site`); its digest stays the group's.
+    group_release: "Release | None" = field(default=None, compare=False)
 
     def body(self) -> dict[str, Any]:
         """Everything above `approval`, in the manifest's own order."""
-        return {"wpgate": MANIFEST_FORMAT, "id": self.id,
-                "staging": {"site": self.staging_site, "url": self.staging_url},
-                "updates": [update.as_dict() for update in self.updates]}
+        if self.group_release is not None:
+            return self.group_release.body()
+        body: dict[str, Any] = {"wpgate": MANIFEST_FORMAT, "id": self.id,
+                                "staging": {"site": self.staging_site, "url": self.staging_url},
+                                "updates": [update.as_dict() for update in self.updates]}
+        if self.sites is not None:
+            body["sites"] = {name: dict(versions) for name, versions in self.sites.items()}
+            body["skipped"] = dict(self.skipped or {})
+        return body
+
+    @property
+    def is_group(self) -> bool:
+        return self.sites is not None and self.group_release is None
+
+    def for_site(self, site: str) -> "Release":
+        """What `deploy --to SITE` applies: a one-site release is itself; of a group release, exactly the updates
+        SITE's entry names, in manifest order, each `from` the version that entry holds. Its digest, approval and
+        saved form stay the group's (what was approved)."""
+        if self.sites is None or self.group_release is not None:
+            return self
+        if site not in self.sites:
+            if site in (self.skipped or {}):
+                raise BadInput(f"release {self.id} skips site {site}: {self.skipped[site]}")  # type: ignore[index]
+            raise BadInput(f"release {self.id} is a group release without site {site} "
+                           f"(its sites: {', '.join(self.sites) or 'none'})")
+        versions = self.sites[site]
+        updates = tuple(replace(update, from_version=versions[update.slug])
+                        for update in self.updates if update.slug in versions)
+        return replace(self, updates=updates, group_release=self)
 
     def as_dict(self) -> dict[str, Any]:
+        if self.group_release is not None:
+            return self.group_release.as_dict()
         document = self.body()
         if self.approval:
             document["approval"] = {"by": self.approval.by, "at": self.approval.at,
@@ -94,6 +132,8 @@ class Release:
 
     def digest(self, qa: dict[str, Any] | None = None) -> str:
         """sha256 over the canonical JSON of the body and the QA record: what approval freezes."""
+        if self.group_release is not None:
+            return self.group_release.digest(qa)
         canonical = json.dumps({"release": self.body(), "qa": self.qa if qa is None else qa},
                                sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -157,8 +197,9 @@ def _text(value: Any, where: str, pattern: re.Pattern[str], what: str, problems:
 
 
 def _parse(data: Any, problems: list[str]) -> Release | None:
-    if not _keys(data, "", {"wpgate", "id", "staging", "updates"}, {"approval", "qa"}, problems):
+    if not _keys(data, "", {"wpgate", "id", "staging", "updates"}, {"approval", "qa", "sites", "skipped"}, problems):
         return None
+    group = "sites" in data
     if str(data["wpgate"]) != str(MANIFEST_FORMAT):
         problems.append(f"wpgate: format {data['wpgate']!r} is not supported (this wpgate reads format 1)")
     release_id = _text(data["id"], "id", RELEASE_ID, "a release id", problems)
@@ -171,7 +212,7 @@ def _parse(data: Any, problems: list[str]) -> Release | None:
         problems.append("updates: must be a non-empty list")
     else:
         for index, entry in enumerate(data["updates"]):
-            update = _parse_update(entry, f"updates[{index}]", problems)
+            update = _parse_update(entry, f"updates[{index}]", problems, group)
             if update:
                 updates.append(update)
     approval = None
@@ -188,14 +229,49 @@ def _parse(data: Any, problems: list[str]) -> Release | None:
     if qa is not None and not isinstance(qa, dict):
         problems.append("qa: must be a mapping")
         qa = None
+    sites, skipped = _parse_sites(data, updates, problems) if group else (None, None)
+    if not group and "skipped" in data:
+        problems.append("skipped: only a group release (with `sites`) skips sites")
     return Release(id=release_id, staging_site=staging_site, staging_url=staging_url,
-                   updates=tuple(updates), approval=approval, qa=qa)
+                   updates=tuple(updates), approval=approval, qa=qa, sites=sites, skipped=skipped)
 
 
-def _parse_update(entry: Any, where: str, problems: list[str]) -> Update | None:
+def _parse_sites(data: dict[str, Any], updates: list[Update],
+                 problems: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """A group release's `sites` (site -> {slug: version now}, each slug one of `updates`) and `skipped`."""
+    slugs = {update.slug for update in updates}
+    sites: dict[str, dict[str, str]] = {}
+    raw = data["sites"]
+    if not isinstance(raw, dict):
+        problems.append("sites: must be a mapping of site names to {slug: version}")
+        raw = {}
+    for name, versions in raw.items():
+        if not isinstance(versions, dict) or not versions:
+            problems.append(f"sites.{name}: must be a non-empty mapping of slugs to versions")
+            continue
+        entry = {}
+        for slug, version in versions.items():
+            if slug not in slugs:
+                problems.append(f"sites.{name}.{slug}: no update of the release has this slug")
+            entry[str(slug)] = _text(version, f"sites.{name}.{slug}", VERSION, "a WordPress version string",
+                                     problems)
+        sites[str(name)] = entry
+    skipped = data.get("skipped") or {}
+    if not isinstance(skipped, dict) or not all(isinstance(reason, str) for reason in skipped.values()):
+        problems.append("skipped: must be a mapping of site names to reasons")
+        skipped = {}
+    for name in set(skipped) & set(sites):
+        problems.append(f"skipped.{name}: the site is also under `sites`")
+    return sites, {str(name): reason for name, reason in skipped.items()}
+
+
+def _parse_update(entry: Any, where: str, problems: list[str], group: bool = False) -> Update | None:
     before = len(problems)
-    if not _keys(entry, where, {"type", "slug", "from", "to", "artifact"}, {"parent"}, problems):
+    required = {"type", "slug", "to", "artifact"} | (set() if group else {"from"})
+    if not _keys(entry, where, required, {"parent"}, problems):
         return None
+    if group and "from" in entry:
+        problems.append(f"{where}.from: a group release names no `from`: each site's is under `sites`")
     kind = entry["type"]
     if kind not in TYPES:
         problems.append(f"{where}.type: {kind!r} is not one of core, plugin, theme")
@@ -203,7 +279,8 @@ def _parse_update(entry: Any, where: str, problems: list[str]) -> Update | None:
                  problems)
     if kind == "core" and slug and slug != "wordpress":
         problems.append(f"{where}.slug: the core's slug is 'wordpress', not {slug!r}")
-    from_version = _text(entry["from"], f"{where}.from", VERSION, "a WordPress version string", problems)
+    from_version = None if group else _text(entry["from"], f"{where}.from", VERSION, "a WordPress version string",
+                                             problems)
     to_version = _text(entry["to"], f"{where}.to", VERSION, "a WordPress version string", problems)
     if from_version and from_version == to_version:
         problems.append(f"{where}: from and to are both {from_version}: nothing to update")
