@@ -45,7 +45,7 @@ def snapshots(repository: str, *options: str) -> list[dict]:
 
 
 def tags_of(snapshot: dict) -> dict[str, str]:
-    return dict(tag.split("=", 1) for tag in snapshot["tags"] if "=" in tag)
+    return dict(tag.split("=", 1) for tag in snapshot.get("tags") or [] if "=" in tag)
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +154,30 @@ def test_refusals_change_nothing(scene, tmp_path):
     closed = f"s3:http://127.0.0.1:{free_port()}/wpgate-offsite/restic-prod"
     result = deploy(scene, scene["config"]("unreachable", offsite=closed))
     refused(result, "cannot reach the off-site repository", closed)
+    # The disk under the repository fills up while the files go in.
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], check=True)
+    try:
+        restic(str(small / "repository"), "init")
+        result = deploy(scene, scene["config"]("full", repository=str(small / "repository")))
+        refused(result, "is full (No space left on device)", str(small / "repository"))
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    # A damaged pack in the off-site repository, found by `restic check --read-data-subset`.
+    damaged = str(tmp_path / "damaged")
+    restic(damaged, "init", "--from-repo", primary, "--copy-chunker-params",
+           env={"RESTIC_FROM_PASSWORD_FILE": str(scene["folder"] / "password")})
+    restic(damaged, "backup", str(Path(__file__).parent))
+    packs = [path for path in Path(damaged, "data").rglob("*") if path.is_file()]
+    with open(packs[0], "r+b") as pack:
+        pack.seek(100)
+        pack.write(b"\0damaged\0" * 4)
+    result = deploy(scene, scene["config"]("damaged", offsite=damaged))
+    refused(result, "found the off-site repository", "damaged")
     assert_unchanged(before, fingerprint(production))
-    assert snapshots(primary) == []
+    assert snapshots(primary) == []  # what a refused backup wrote is forgotten
+    assert [tags_of(s).get("backup") for s in snapshots(damaged)] == [None]
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +216,73 @@ def test_deploy_backs_up_into_tagged_snapshots_copied_off_site(scene, deployed):
     assert gate["evidence"]["engine"] == "restic" and gate["evidence"]["taken"] is True
     assert [record["check"] for record in gate["evidence"]["preconditions"]] == [
         "restic", "repository", "off-site repository"]
+
+
+def _secrets_in_process_arguments(process: subprocess.Popen) -> set[str]:
+    """Every secret seen in any process's arguments (/proc/*/cmdline) while `process` runs."""
+    seen: set[str] = set()
+    while process.poll() is None:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            seen.update(secret for secret in SECRETS if secret in text)
+    return seen
+
+
+def test_a_second_backup_is_incremental_and_no_secret_is_an_argument(scene, deployed):
+    from tests.e2e.helpers import WPGATE
+
+    scene["production"].sql("UPDATE wp_options SET option_value = 'Changed since' WHERE option_name = 'blogdescription'")
+    process = subprocess.Popen([str(WPGATE), "-c", str(scene["main"]), "backup", "production", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                               env={**os.environ, **ENV})
+    seen = _secrets_in_process_arguments(process)
+    stdout, stderr = process.communicate(timeout=300)
+    scene["outputs"].extend((stdout, stderr))
+    assert process.returncode == 0, stderr
+    assert seen == set()
+    manifest = json.loads(stdout)
+    assert manifest["engine"] == "restic"
+    # Since the deploy's backup only the plugin's files and a log changed under the root: the rest is read from
+    # the parent snapshot, and only new chunks are stored.
+    files = manifest["files"]
+    assert files["new"] + files["changed"] < 20 and files["unmodified"] > 1000
+    assert files["bytes_added"] < 50_000 < files["bytes"]
+    restored = restic(scene["primary"], "dump", manifest["snapshots"]["database.sql"], "/database.sql").stdout
+    assert "Changed since" in restored
+    # No dump, options file or password file left in the host's temporary folder; the repository is encrypted.
+    temporary = Path(os.environ.get("TMPDIR", "/tmp"))
+    assert not [path.name for pattern in ("wpgate-db-*", "wpgate-restic-*") for path in temporary.glob(pattern)]
+    assert not [path for path in Path(scene["primary"]).rglob("*")
+                if path.is_file() and b"Changed since" in path.read_bytes()]
+
+
+def test_offsite_over_sftp_through_a_second_sshd(scene, deployed, sftp_server):
+    folder = sftp_server.workdir / "offsite-repository"
+    command = f"ssh -F {sftp_server.config_path} {sftp_server.alias} -s sftp"
+    repository = f"sftp:{sftp_server.alias}:{folder}"
+    option = ["-o", f"sftp.command={command}"]
+    restic(repository, *option, "init", "--from-repo", scene["primary"], "--copy-chunker-params",
+           env={"RESTIC_FROM_PASSWORD_FILE": str(scene["folder"] / "password")})
+    config = scene["config"]("sftp", offsite=repository, offsite_env={}, restic_options={"sftp.command": command})
+    result = scene["run"]("backup", "production", "--json", config_path=config)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    copies = json.loads(restic(repository, *option, "snapshots", "--json").stdout)
+    assert {snapshot["original"] for snapshot in copies} == set(manifest["snapshots"].values())
+    # restore --verify proves it from the repository, again through sftp for the off-site copy.
+    result = scene["run"]("restore", manifest["id"], "--verify", "--json", config_path=config)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["restorable"] is True
+
+
+def test_no_secret_in_any_output_journal_or_report(scene, deployed):
+    texts = list(scene["outputs"])
+    for path in (scene["folder"] / "state").rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().decode(errors="replace"))
+    assert len(texts) > 10
+    for secret in SECRETS:
+        assert not [text[:80] for text in texts if secret in text], secret
