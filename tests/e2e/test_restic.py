@@ -278,6 +278,31 @@ def test_offsite_over_sftp_through_a_second_sshd(scene, deployed, sftp_server):
     assert json.loads(result.stdout)["restorable"] is True
 
 
+def test_rollback_of_the_complete_run_takes_the_plugin_and_the_database_from_the_snapshots(scene, deployed):
+    production = scene["production"]
+    plugin = Path(production.path) / "wp-content/plugins/wpgate-hello"
+    assert "1.2.0" in (plugin / "wpgate-hello.php").read_text()
+    marker = Path(production.path) / "wp-content/uploads/written-after-the-deploy.txt"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("a visitor's upload")
+    core_file = Path(production.path) / "wp-includes/version.php"
+    core_inode = core_file.stat().st_ino
+    production.sql("INSERT INTO wp_comments (comment_post_ID, comment_author, comment_content, comment_date, "
+                   "comment_date_gmt) VALUES (1, 'Visitor', 'Written after the backup', NOW(), UTC_TIMESTAMP())")
+    result = scene["run"]("rollback", deployed["run"], "--yes", "--restore-database")
+    assert result.returncode == 0, result.stderr
+    assert "1.0.0" in (plugin / "wpgate-hello.php").read_text()
+    # Only the changed component's folder came back: core and the uploads were not touched.
+    assert marker.read_text() == "a visitor's upload"
+    assert core_file.stat().st_ino == core_inode
+    # The database came back from the database.sql snapshot, and the row written since was put back.
+    assert "Written after the backup" in production.sql("SELECT comment_content FROM wp_comments")
+    journal = (deployed["folder"] / "journal.jsonl").read_text()
+    events = [json.loads(line) for line in journal.splitlines()]
+    assert any(event["event"] == "aside_from_backup.done" and event["engine"] == "restic" for event in events)
+    assert any(event["event"] == "restore_database.done" for event in events)
+
+
 def test_no_secret_in_any_output_journal_or_report(scene, deployed):
     texts = list(scene["outputs"])
     for path in (scene["folder"] / "state").rglob("*"):

@@ -38,10 +38,6 @@ def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]
     """The complete backups of the site in backup.dir on its host, newest first. `offsite` is the local
     copy's folder when one exists, else None. Folders whose manifest cannot be read are left out."""
     config = backup_config(site_name, site)
-    if config.engine == "restic":
-        from wpgate.backup import restic
-
-        return restic.find(site_name, site, transport)
     result = transport.check(Command.of("sh", "-c", _LIST, "sh", config.dir, site_name))
     fields = result.stdout.split(b"\0")
     found = []
@@ -73,13 +69,6 @@ def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]
 
 def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
     config = backup_config(site_name, site)
-    if config.engine == "restic":
-        from wpgate.backup import restic
-
-        for backup in restic.find(site_name, site, transport, backup_id=backup_id):
-            return backup
-        raise BackupError(f"no backup {backup_id} in the restic repository {config.repository} on "
-                          f"{transport.name} (or one of its three snapshots is missing: an unfinished backup)")
     for backup in find(site_name, site, transport):
         if backup.id == backup_id:
             return backup
@@ -91,10 +80,6 @@ def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transp
 
 def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> list[str]:
     """The sha256 of every part, on the host and off-site, against the manifest; the problems found."""
-    if is_restic(backup):
-        from wpgate.backup import restic
-
-        return restic.verify_copies(backup, site, transport)
     problems = []
     expected_parts = {DUMP, ARCHIVE, INDEX, INVENTORY, TABLES}
     if set(backup.parts) != expected_parts:
@@ -135,16 +120,6 @@ _TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
 def is_restic(backup: Backup) -> bool:
     """Whether the backup lies in a restic repository (backup/restic.py) rather than a folder of parts."""
     return backup.manifest.get("engine") == "restic"
-
-
-def engine_problems(backup: Backup, site: SiteConfig, transport: Transport,
-                    tables_now: dict[str, Any] | None = None) -> list[str]:
-    """The dump complete and covering every table, and (archive) the files archive listing completely."""
-    if is_restic(backup):
-        from wpgate.backup import restic
-
-        return restic.dump_problems(backup, transport, site, tables_now)
-    return dump_problems(backup, transport, tables_now) + archive_problems(backup, transport)
 
 
 def dump_problems(backup: Backup, transport: Transport, tables_now: dict[str, Any] | None = None) -> list[str]:
@@ -261,10 +236,6 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
                   progress: Progress | None = None, *, journal: ScratchJournal | None = None) -> RestoreCheck:
     """As restore_check. With a `journal`, a host whose database user may not create the scratch database
     gets the proof in the site's own database, under a scratch table prefix the journal records."""
-    if is_restic(backup):
-        from wpgate.backup import restic
-
-        return restic.check_restore(backup, site, transport, bridge, progress, journal=journal)
     with progress_display.stage(f"    restore of {backup.id} into scratch copies"):
         return _check_restore(backup, site, transport, bridge, progress, journal)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 import time
@@ -140,8 +141,6 @@ class Restic:
     # --- running restic ----------------------------------------------------------------------------------
 
     def _password(self) -> Secret:
-        import os
-
         value = os.environ.get(self.config.password_env or "", "")
         if not value:
             raise BackupError(f"site {self.site_name}: backup.password_env: environment variable "
@@ -151,8 +150,6 @@ class Restic:
     def _header(self, *, offsite: bool = False, repository: str | None = None) -> bytes:
         """The prelude's secrets: the repository and its password, and for the off-site repository its
         variables and the primary's password for `restic copy`."""
-        import os
-
         password = self._password()
         values: dict[str, str] = {"RESTIC_PASSWORD": password.value,
                                   "RESTIC_REPOSITORY": repository or self.config.repository or ""}

@@ -141,18 +141,14 @@ mv -- "$1" "$2"
 _STOP_ARCHIVE = 'if [ -f "$1" ]; then kill -TERM "$(cat "$1")" 2>/dev/null; fi; exit 0'
 
 
-def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge, *,
-         progress: Progress | None = None, labels: dict[str, str] | None = None) -> Backup:
+def take_archive(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge, *,
+                 progress: Progress | None = None) -> Backup:
     """Back the site up on its host and copy it off-site, every part's sha256 verified there.
 
     Anything that fails removes what was written (on the host and off-site) and raises BackupError;
     the site itself is only read.
     """
     config = backup_config(site_name, site)
-    if config.engine == "restic":
-        from wpgate.backup import restic
-
-        return restic.take(site_name, site, transport, bridge, progress=progress, labels=labels)
     if not config.offsite:
         raise BackupError(f"site {site_name}: backup.offsite is not set: set backup.offsite to a folder on this "
                           "machine for the backup's second copy")

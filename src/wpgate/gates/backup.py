@@ -198,7 +198,7 @@ def refusals(deployment: "Deployment", backup: Backup, inventory_now: dict[str, 
         if changed:
             reasons.append("stale: production's database changed after the backup: " + "; ".join(changed[:10]))
     reasons += backups.verify_copies(backup, site, transport)
-    reasons += backups.engine_problems(backup, site, transport, tables_now)
+    reasons += backups.content_problems(backup, site, transport, tables_now)
     if reasons:
         return reasons
     deployment.say(f"  restoring {backup.id} into a scratch database and folder to prove it restorable")
