@@ -116,6 +116,7 @@ def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
     result = prune_module.prune(obj.settings, site, dry_run=dry_run, say=say)
     if as_json:
         _print_json(result)
+    prune_module.refuse_if_incomplete(result)
 
 
 @cli.command()

@@ -470,6 +470,29 @@ def _forget(restic: Restic, backup_id: str) -> None:
             pass
 
 
+def forget(backup: Backup, site: SiteConfig, transport: Transport) -> tuple[bool, list[str]]:
+    """Retention: the backup's snapshots forgotten, and the data no snapshot needs any more removed
+    (`restic forget --prune`), in the repository, then off-site; (removed, problems)."""
+    restic = Restic(backup.site, site, transport)
+    problems = []
+    for offsite in (False, True):
+        if offsite and not restic.config.offsite:
+            continue
+        where = restic.config.offsite if offsite else restic.config.repository
+        try:
+            listed = restic.snapshots(f"backup={backup.id}", offsite=offsite)
+        except BackupError as error:
+            problems.append(f"cannot remove {backup.id} from {where}: {error}")
+            continue
+        if not listed:
+            continue
+        result = restic.restic("forget", "--prune", "--quiet", *[snapshot["id"] for snapshot in listed],
+                               offsite=offsite, timeout=6 * 3600)
+        if not result.ok:
+            problems.append(f"cannot remove {backup.id} from {where}: {restic.failure(result, 'restic forget', offsite=offsite)}")
+    return not problems, problems
+
+
 def _tag_value(snapshot: dict[str, Any], key: str) -> str | None:
     for tag in snapshot.get("tags") or []:
         if tag.startswith(f"{key}="):
