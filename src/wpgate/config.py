@@ -55,6 +55,8 @@ class BackupConfig(Strict):
     # restic's extended options (`-o key=value`) for the off-site repository: `sftp.command` names the ssh
     # command line restic opens an `sftp:` repository with (an ssh config file of its own, say).
     restic_options: dict[str, str] = Field(default_factory=dict)
+    # engine: archive with an `sftp://` off-site copy: an ssh config file for sftp (`-F`); absent: the user's.
+    offsite_ssh_config: str | None = None
     max_age: Duration = "2h"  # type: ignore[assignment]
     # A database the site's user may fill and empty for `restore --verify`, on hosts where it may not
     # create `<DB_NAME>_wpgate_verify` itself. Never one that holds data: wpgate drops its tables.
@@ -97,11 +99,21 @@ class BackupConfig(Strict):
             if self.dir is None:
                 raise ValueError("dir: required key is missing (the folder on the site's host backups are written to)")
             strays = [key for key in ("repository", "password_env") if getattr(self, key) is not None]
-            strays += [key for key in ("offsite_env", "restic_options") if getattr(self, key)]
+            strays += [key for key in ("restic_options",) if getattr(self, key)]
             if strays:
                 raise ValueError(f"{', '.join(strays)}: only for engine: restic (this site's backups use engine: "
                                  "archive)")
-            if self.offsite is not None:
+            from wpgate.backup.remote import valid
+
+            if self.offsite is not None and self.offsite.startswith(("sftp://", "s3://")):
+                problem = valid(self.offsite)
+                if problem:
+                    raise ValueError(f"offsite: {problem}")
+                if self.offsite_env and not self.offsite.startswith("s3://"):
+                    raise ValueError("offsite_env: only for an s3:// off-site copy (or engine: restic)")
+            elif self.offsite_env:
+                raise ValueError("offsite_env: only for an s3:// off-site copy (or engine: restic)")
+            elif self.offsite is not None:
                 object.__setattr__(self, "offsite", absolute_path(os.path.expanduser(self.offsite), self.offsite,
                                                                   "on this machine (the off-site copy)"))
         else:

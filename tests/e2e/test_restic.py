@@ -303,6 +303,53 @@ def test_rollback_of_the_complete_run_takes_the_plugin_and_the_database_from_the
     assert any(event["event"] == "restore_database.done" for event in events)
 
 
+def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
+    """engine: archive with its second copy in the same S3 store (boto3) and through the same second sshd."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=scene["moto"], region_name="us-east-1", aws_access_key_id=KEY_ID,
+                      aws_secret_access_key=SECRET_KEY)
+    s3.create_bucket(Bucket="wpgate-archive")
+    folder = scene["folder"]
+    archive = {"dir": str(folder / "archive-backups"), "offsite": "s3://wpgate-archive/sites/production",
+               "offsite_env": {"AWS_ACCESS_KEY_ID": "WPGATE_S3_KEY", "AWS_SECRET_ACCESS_KEY": "WPGATE_S3_SECRET",
+                               "AWS_ENDPOINT_URL": "WPGATE_S3_ENDPOINT"}}
+    (folder / "archive-s3").mkdir()
+    config = write_config(folder / "archive-s3", {
+        "production": site_entry(scene["production"], backup=archive)}, state_dir=str(folder / "state"))
+    env = {"WPGATE_S3_ENDPOINT": scene["moto"]}
+    result = scene["run"]("backup", "production", "--json", config_path=config, env=env)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    listed = {item["Key"].rsplit("/", 1)[1]: item["Size"]
+              for item in s3.list_objects_v2(Bucket="wpgate-archive", Prefix="sites/production/")["Contents"]}
+    assert {name: listed[name] for name in manifest["parts"]} == {
+        name: part["bytes"] for name, part in manifest["parts"].items()}
+    assert "manifest.json" in listed and manifest["offsite"] == f"s3://wpgate-archive/sites/production/{manifest['id']}"
+    verified = scene["run"]("restore", manifest["id"], "--verify", "--json", config_path=config, env=env)
+    assert verified.returncode == 0, verified.stderr
+    # An off-site part changed in the store: the check finds it.
+    s3.put_object(Bucket="wpgate-archive", Key=f"sites/production/{manifest['id']}/tables.json", Body=b"{}")
+    tampered = scene["run"]("restore", manifest["id"], "--verify", config_path=config, env=env)
+    assert tampered.returncode == 3 and "off-site tables.json" in tampered.stderr, tampered.stderr
+    # Over sftp, through the ssh config that pins the second sshd's host key.
+    remote_folder = sftp_server.workdir / "archive-offsite"
+    archive = {"dir": str(folder / "archive-backups"), "offsite": f"sftp://root@{sftp_server.alias}{remote_folder}",
+               "offsite_ssh_config": str(sftp_server.config_path)}
+    (folder / "archive-sftp").mkdir()
+    config = write_config(folder / "archive-sftp", {
+        "production": site_entry(scene["production"], backup=archive)}, state_dir=str(folder / "state"))
+    result = scene["run"]("backup", "production", "--json", config_path=config)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    copy = remote_folder / manifest["id"]
+    import hashlib
+
+    assert {name: hashlib.sha256((copy / name).read_bytes()).hexdigest() for name in manifest["parts"]} == {
+        name: part["sha256"] for name, part in manifest["parts"].items()}
+    assert (copy / "manifest.json").is_file() and not Path(f"{copy}.partial").exists()
+
+
 def test_no_secret_in_any_output_journal_or_report(scene, deployed):
     texts = list(scene["outputs"])
     for path in (scene["folder"] / "state").rglob("*"):

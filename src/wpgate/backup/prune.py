@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from wpgate import release as release_module
-from wpgate.backup import offsite, retention
+from wpgate.backup import offsite, remote, retention
 from wpgate.backup.engines import find
 from wpgate.backup.model import ID, MANIFEST, PARTS, Backup, backup_config
 from wpgate.command import Command
@@ -188,7 +188,12 @@ def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup
     if "left:" in result.text():
         problems.append(f"on {transport.name}, {backup.folder} holds files wpgate did not write: "
                         "the backup's own files were removed, the folder and those files were left")
-    if config.offsite:
+    if remote.is_remote(config.offsite):
+        try:
+            problems += remote.target(config).remove(backup.id, names)
+        except WpgateError as error:
+            problems.append(f"off-site, cannot remove {backup.id}: {error}")
+    elif config.offsite:
         copy = offsite.folder(config.offsite, backup.id)
         if copy.is_dir():
             try:
