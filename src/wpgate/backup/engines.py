@@ -63,8 +63,9 @@ class ArchiveEngine:
              progress: Progress | None = None, labels: dict[str, str] | None = None) -> Backup:
         return archive_take.take_archive(site_name, site, transport, bridge, progress=progress)
 
-    def find(self, site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
-        return checks.find(site_name, site, transport)
+    def find(self, site_name: str, site: SiteConfig, transport: Transport, limit: int | None = None) -> list[Backup]:
+        found = checks.find(site_name, site, transport)  # one host command reads every manifest
+        return found if limit is None else found[:limit]
 
     def find_one(self, backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
         return checks.find_one(backup_id, site_name, site, transport)
@@ -102,10 +103,10 @@ class ResticEngine:
 
         return restic.take(site_name, site, transport, bridge, progress=progress, labels=labels)
 
-    def find(self, site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+    def find(self, site_name: str, site: SiteConfig, transport: Transport, limit: int | None = None) -> list[Backup]:
         from wpgate.backup import restic
 
-        return restic.find(site_name, site, transport)
+        return restic.find(site_name, site, transport, limit=limit)  # one `restic dump` per manifest read
 
     def find_one(self, backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
         from wpgate.backup import restic
@@ -200,8 +201,10 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
     return of(site_name, site).take(site_name, site, transport, bridge, progress=progress, labels=labels)
 
 
-def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
-    return of(site_name, site).find(site_name, site, transport)
+def find(site_name: str, site: SiteConfig, transport: Transport, *, limit: int | None = None) -> list[Backup]:
+    """The site's backups, newest first; with `limit`, only that many of the newest (restic reads each one's
+    manifest out of the repository: gate 6.2 needs the newest only)."""
+    return of(site_name, site).find(site_name, site, transport, limit)
 
 
 def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:

@@ -90,7 +90,7 @@ def dry_run(deployment: "Deployment") -> dict[str, Any]:
     try:
         evidence["preconditions"].append(
             preconditions.restore_proof(site_name, site, transport, deployment.bridge))
-        found = backups.find(site_name, site, transport)
+        found = backups.find(site_name, site, transport, limit=1)
     except WpgateError as error:
         raise GateFailed(str(error), evidence) from None
     max_age = site.backup.max_age if site.backup else 0
@@ -139,8 +139,8 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
             evidence["scratch_leftovers_dropped"] = leftovers
         before = deployment.before or inventory.read(deployment.bridge)
         tables_now = backups.table_checksums(site, deployment.transport, deployment.bridge)
-        found = backups.find(site_name, site, deployment.transport)
-        run.event("backup.search", dir=where, found=[b.id for b in found[:5]])
+        found = backups.find(site_name, site, deployment.transport, limit=1)
+        run.event("backup.search", dir=where, found=[b.id for b in found])
         if found:
             newest = found[0]
             deployment.say(f"  checking the newest backup, {newest.id}")
