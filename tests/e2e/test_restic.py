@@ -87,11 +87,11 @@ def scene(bed, moto, tmp_path_factory):
               "offsite_env": {"AWS_ACCESS_KEY_ID": "WPGATE_S3_KEY", "AWS_SECRET_ACCESS_KEY": "WPGATE_S3_SECRET"},
               "check_subset": "100%"}
 
-    def config(name: str, **changes) -> Path:
+    def config(name: str, ssh=None, **changes) -> Path:
         where = folder / name
         where.mkdir(exist_ok=True)
         return write_config(where, {"staging": site_entry(staging),
-                                    "production": site_entry(production, backup={**backup, **changes})},
+                                    "production": site_entry(production, ssh=ssh, backup={**backup, **changes})},
                             state_dir=str(folder / "state"))
 
     main = config("main")
@@ -231,11 +231,15 @@ def _secrets_in_process_arguments(process: subprocess.Popen) -> set[str]:
     return seen
 
 
-def test_a_second_backup_is_incremental_and_no_secret_is_an_argument(scene, deployed):
+@pytest.mark.parametrize("over_ssh", [False, True], ids=["local", "ssh"])
+def test_a_second_backup_is_incremental_and_no_secret_is_an_argument(scene, deployed, bed, over_ssh):
+    """Locally, then with the site reached through the test bed's sshd: restic runs on the site's host, its
+    secrets on the ssh session's standard input, never on its command line."""
     from tests.e2e.helpers import WPGATE
 
+    config = scene["config"]("over-ssh", ssh=bed.sshd()) if over_ssh else scene["main"]
     scene["production"].sql("UPDATE wp_options SET option_value = 'Changed since' WHERE option_name = 'blogdescription'")
-    process = subprocess.Popen([str(WPGATE), "-c", str(scene["main"]), "backup", "production", "--json"],
+    process = subprocess.Popen([str(WPGATE), "-c", str(config), "backup", "production", "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
                                env={**os.environ, **ENV})
     seen = _secrets_in_process_arguments(process)
