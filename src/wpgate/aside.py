@@ -119,7 +119,7 @@ def candidates(site_name: str, site: SiteConfig, paths: dict[str, Any]) -> dict[
     parent = posixpath.dirname(root)
     if root != "/" and parent:
         found[ABOVE_ROOT] = f"{parent.rstrip('/')}/{PREFIX}{posixpath.basename(root)}"
-    if site.backup is not None and not _inside(root, site.backup.dir):
+    if site.backup is not None and site.backup.dir and not _inside(root, site.backup.dir):
         found[BACKUP_DIR] = f"{site.backup.dir.rstrip('/')}/{PREFIX}{site_name}"
     found[IN_WEB_ROOT] = f"{str(paths['content']).rstrip('/')}/{LEGACY_NAME}"
     return found

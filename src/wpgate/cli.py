@@ -102,6 +102,7 @@ def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
     result = obj.project.prune(site, dry_run=dry_run)
     if as_json:
         _print_json(result)
+    prune_module.refuse_if_incomplete(result)
 
 
 @cli.command()

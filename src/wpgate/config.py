@@ -39,8 +39,24 @@ def parse_ssh_target(target: str) -> tuple[str | None, str, int | None]:
 
 
 class BackupConfig(Strict):
-    dir: str
+    # `engine: archive` (the default): wpgate's own archive in `dir`, copied to `offsite`, a folder on
+    # this machine. `engine: restic`: restic repositories; `repository` on the site's host, `offsite` any
+    # restic repository (a path, sftp:, s3:, rest:...) reached from the site's host.
+    engine: Literal["archive", "restic"] = "archive"
+    dir: str | None = None
     offsite: str | None = None
+    repository: str | None = None
+    password_env: EnvName | None = None
+    # Environment variables restic needs for the off-site repository (AWS_ACCESS_KEY_ID, say), each named
+    # here by the variable of this machine that holds its value.
+    offsite_env: dict[str, EnvName] = Field(default_factory=dict)
+    # How much of the off-site repository's data `restic check --read-data-subset` reads after each copy.
+    check_subset: str = "10%"
+    # restic's extended options (`-o key=value`) for the off-site repository: `sftp.command` names the ssh
+    # command line restic opens an `sftp:` repository with (an ssh config file of its own, say).
+    restic_options: dict[str, str] = Field(default_factory=dict)
+    # engine: archive with an `sftp://` off-site copy: an ssh config file for sftp (`-F`); absent: the user's.
+    offsite_ssh_config: str | None = None
     max_age: Duration = "2h"  # type: ignore[assignment]
     # A database the site's user may fill and empty for `restore --verify`, on hosts where it may not
     # create `<DB_NAME>_wpgate_verify` itself. Never one that holds data: wpgate drops its tables.
@@ -57,17 +73,57 @@ class BackupConfig(Strict):
             raise ValueError(f"{value!r} is not a whole number of {least} or more")
         return value
 
-    @field_validator("dir")
+    @field_validator("dir", "repository")
     @classmethod
-    def _host_path(cls, path: str) -> str:
-        return absolute_path(path, path, "on the site's host")
+    def _host_path(cls, path: str | None) -> str | None:
+        return None if path is None else absolute_path(path, path, "on the site's host")
 
-    @field_validator("offsite")
+    @field_validator("offsite_env")
     @classmethod
-    def _local_path(cls, path: str | None) -> str | None:
-        if path is None:
-            return None
-        return absolute_path(os.path.expanduser(path), path, "on this machine (the off-site copy)")
+    def _offsite_env(cls, names: dict[str, str]) -> dict[str, str]:
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return names
+
+    @field_validator("check_subset")
+    @classmethod
+    def _subset(cls, subset: str) -> str:
+        if not re.fullmatch(r"(100|[1-9][0-9]?(\.[0-9]+)?)%|[1-9][0-9]*/[1-9][0-9]*", str(subset)):
+            raise ValueError(f"{subset!r} is not a share of the data restic reads: a percentage (10%) or n/t (1/5)")
+        return subset
+
+    @model_validator(mode="after")
+    def _engine_keys(self) -> "BackupConfig":
+        if self.engine == "archive":
+            if self.dir is None:
+                raise ValueError("dir: required key is missing (the folder on the site's host backups are written to)")
+            strays = [key for key in ("repository", "password_env") if getattr(self, key) is not None]
+            strays += [key for key in ("restic_options",) if getattr(self, key)]
+            if strays:
+                raise ValueError(f"{', '.join(strays)}: only for engine: restic (this site's backups use engine: "
+                                 "archive)")
+            from wpgate.backup.remote import valid
+
+            if self.offsite is not None and self.offsite.startswith(("sftp://", "s3://")):
+                problem = valid(self.offsite)
+                if problem:
+                    raise ValueError(f"offsite: {problem}")
+                if self.offsite_env and not self.offsite.startswith("s3://"):
+                    raise ValueError("offsite_env: only for an s3:// off-site copy (or engine: restic)")
+            elif self.offsite_env:
+                raise ValueError("offsite_env: only for an s3:// off-site copy (or engine: restic)")
+            elif self.offsite is not None:
+                object.__setattr__(self, "offsite", absolute_path(os.path.expanduser(self.offsite), self.offsite,
+                                                                  "on this machine (the off-site copy)"))
+        else:
+            missing = [key for key in ("repository", "password_env") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: required with engine: restic (the repository on the "
+                                 "site's host, and the variable holding its password)")
+            if self.offsite is not None and (not self.offsite.strip() or any(c in self.offsite for c in "\n\r\0")):
+                raise ValueError(f"offsite: {self.offsite!r} is not a restic repository")
+        return self
 
     @field_validator("verify_database")
     @classmethod
@@ -223,7 +279,8 @@ class SiteConfig(Strict):
     @model_validator(mode="after")
     def _cache_folders_apart(self) -> "SiteConfig":
         """An nginx cache folder is emptied on the host: never one holding the site or its backups."""
-        keep = [self.path] + ([self.backup.dir] if self.backup else [])
+        keep = [self.path] + [folder for folder in (self.backup.dir, self.backup.repository)
+                              if folder] if self.backup else [self.path]
         for index, cache in enumerate(self.caches):
             folder = getattr(cache.options, "cache_path", None)
             if folder and any(_overlaps(folder, other) for other in keep):
@@ -240,6 +297,10 @@ class SiteConfig(Strict):
                     names[f"caches[{index}].{cache.type}.{key}"] = value
         if self.checks.admin:
             names["checks.admin.password_env"] = self.checks.admin.password_env
+        if self.backup and self.backup.password_env:
+            names["backup.password_env"] = self.backup.password_env
+        for variable, env in (self.backup.offsite_env.items() if self.backup else ()):
+            names[f"backup.offsite_env.{variable}"] = env
         for name in NOTIFIERS:
             options = getattr(self.notify, name, None)
             for key, value in (options.model_dump() if options else {}).items():

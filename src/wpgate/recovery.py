@@ -8,9 +8,8 @@ from typing import Any, Callable, Iterator
 from wpgate import aside as asides
 from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
-from wpgate.backup.files import inside, parse_index
-from wpgate.backup.model import ARCHIVE, INDEX
-from wpgate.command import Command
+from wpgate.backup import engines
+from wpgate.backup.files import inside
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
@@ -281,53 +280,39 @@ def _refuse_if_changed_since(deployment: Deployment) -> None:
                           "nothing was changed (restore a backup by hand, or deploy a release that reverts it)")
 
 
-# Extracts members of a backup's files archive into a private folder beside where they go, then moves
-# the one asked for into place (the folder itself when `from` is empty).
-_FROM_ARCHIVE = r"""
-set -e
-archive=$1 unpack=$2 from=$3 to=$4
-shift 4
-rm -rf -- "$unpack" "$to"
-mkdir -m 700 -- "$unpack"
-tar -xzpf "$archive" -C "$unpack" -- "$@"
-if [ -z "$from" ]; then mv -- "$unpack" "$to"; else mv -- "$unpack/$from" "$to"; rm -rf -- "$unpack"; fi
-"""
-
-
 def _aside_from_backup(deployment: Deployment) -> None:
-    """A complete run removed its aside copies: take them again from the run's backup archive, where
-    rollback expects them, so that putting back is the same renames as after a failed run."""
+    """A complete run removed its aside copies: take them again from the run's backup (its archive, or its
+    restic snapshot), where rollback expects them, so that putting back is the same renames as after a
+    failed run. Only the changed components' folders (and core's files) are taken."""
     run, transport = deployment.run, deployment.transport
     _backup_verifies(deployment)
     backup = backups.find_one(run.backup["id"], run.site, deployment.site, transport)
     root = deployment.before.data["paths"]["abspath"].rstrip("/")
-    archive = backup.path(ARCHIVE)
     apply.prepare(deployment)
     with deployment.aside.opened(transport, run.id):
-        _extract_asides(deployment, backup, archive, root)
+        _extract_asides(deployment, backup, root)
     run.write_report()
 
 
-def _extract_asides(deployment: Deployment, backup: Any, archive: str, root: str) -> None:
+def _extract_asides(deployment: Deployment, backup: Any, root: str) -> None:
     run, transport = deployment.run, deployment.transport
+    engine = engines.of(run.site, deployment.site)
     for entry in rollback.changed_updates(run.updates):
         live, aside = entry["live"], entry["aside"]
         if entry["type"] == "core":
-            index = parse_index(transport.check(Command.of("cat", "--", backup.path(INDEX))).text())
-            members = [f"./{name}" for name in artifacts.CORE_FOLDERS] + sorted(
-                f"./{name.decode()}" for name in index
-                if b"/" not in name and artifacts.is_core_root_file(name.decode("utf-8", "replace")))
+            names = engine.root_names(backup, deployment.site, transport)
+            members = list(artifacts.CORE_FOLDERS) + [name for name in names if artifacts.is_core_root_file(name)]
             source = ""
-            entry["aside_names"] = [member.removeprefix("./") for member in members]
+            entry["aside_names"] = members
         else:
             relative = inside(root, live)
             if relative is None:
                 raise GateRefused(f"{entry['type']} {entry['slug']} lives outside the WordPress root ({live}), "
                                   f"so backup {backup.id} does not hold it; nothing was changed")
-            members, source = [f"./{relative}"], relative
-        with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
-            transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
-                                       aside, *members), timeout=3600)
+            members, source = [relative], relative
+        with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id,
+                        engine=engine.name):
+            engine.extract(backup, deployment.site, transport, members, source, aside)
 
 
 def _maintenance_off(deployment: Deployment) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.helpers import assert_one_line_error, site_entry, wpgate, write_config, write_qa
+from tests.e2e.helpers import aside_root, assert_one_line_error, site_entry, wpgate, write_config, write_qa
 
 pytestmark = pytest.mark.e2e
 
@@ -59,7 +59,7 @@ def scene(bed, tmp_path_factory):
     (state / "releases" / f"{later_id}.yml").unlink()  # abandoned: nothing may deploy it any more
     return {"config": config, "host": host, "offsite": offsite, "state": state, "first": first, "fresh": fresh, "second": second,
             "third": third, "deployed": deployed, "after_deploy": after_deploy, "artifacts_before": artifacts_before,
-            "run": run}
+            "run": run, "production": production}
 
 
 def test_retention_after_a_complete_deploy_keeps_what_a_release_not_deployed_needs(scene):
@@ -118,3 +118,32 @@ def test_unknown_site_and_bad_retention_are_one_line_errors(scene, tmp_path):
     bad = tmp_path / "wpgate.yml"
     bad.write_text(scene["config"].read_text().replace("keep_last: 1", "keep_last: 0"))
     assert_one_line_error(wpgate("prune", "production", config=bad), 2, "sites.production.backup.keep_last")
+
+
+def test_prune_waits_for_the_sites_lock_and_exits_5_when_a_removal_fails(scene):
+    """Runs last: it takes one more backup, so retention has one to remove."""
+    host = scene["host"]
+    lock = aside_root(scene["production"]) / "lock"
+    newest = json.loads(scene["run"]("backup", "production", "--json").stdout)["id"]
+    doomed = sorted(backup_ids(host) - {newest, scene["deployed"]["backup"]["id"]})
+    assert len(doomed) == 1
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_text(json.dumps({"run": "20261130-000000-ab12", "host": "elsewhere", "pid": 1,
+                                "since": "2026-11-30T00:00:00Z"}))
+    try:
+        before = backup_ids(host)
+        assert_one_line_error(wpgate("prune", "production", config=scene["config"]), 3,
+                              "is locked by run 20261130-000000-ab12")
+        assert backup_ids(host) == before
+    finally:
+        lock.unlink()
+    # A part wpgate cannot remove (here a folder where its files.index was): exit 5, the backup named.
+    index = host / doomed[0] / "files.index"
+    index.unlink()
+    (index / "in the way").mkdir(parents=True)
+    result = wpgate("prune", "production", config=scene["config"])
+    assert result.returncode == 5, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("wpgate: error:")]
+    assert len(errors) == 1 and f"could not remove {doomed[0]}" in errors[0] and "Traceback" not in result.stderr
+    assert "production: removed 0 of 3 backups" in result.stderr
+    assert not lock.exists()  # released however prune ended

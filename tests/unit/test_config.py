@@ -145,3 +145,51 @@ def test_unknown_site_names_the_configured_ones(tmp_path):
     settings = config.load(write(tmp_path, DESIGN_EXAMPLE))
     with pytest.raises(ConfigError, match="no site named 'prod' .configured: production, staging"):
         settings.site("prod")
+
+
+RESTIC_EXAMPLE = """
+sites:
+  production:
+    path: /srv/www/example
+    url: https://example.com
+    backup:
+      engine: restic
+      repository: /var/backups/restic/example
+      offsite: s3:http://s3.example.com/bucket/example
+      password_env: RESTIC_PASSWORD
+      offsite_env: {AWS_ACCESS_KEY_ID: OFFSITE_KEY_ID, AWS_SECRET_ACCESS_KEY: OFFSITE_SECRET}
+      max_age: 2h
+"""
+
+
+def test_design_restic_example_loads_and_names_its_secrets(tmp_path, monkeypatch):
+    settings = config.load(write(tmp_path, RESTIC_EXAMPLE))
+    backup = settings.site("production").backup
+    assert (backup.engine, backup.repository, backup.dir) == ("restic", "/var/backups/restic/example", None)
+    assert backup.offsite == "s3:http://s3.example.com/bucket/example"  # a restic repository, not a local path
+    assert settings.site("production").secret_envs() == {
+        "backup.password_env": "RESTIC_PASSWORD", "backup.offsite_env.AWS_ACCESS_KEY_ID": "OFFSITE_KEY_ID",
+        "backup.offsite_env.AWS_SECRET_ACCESS_KEY": "OFFSITE_SECRET"}
+    for name in ("RESTIC_PASSWORD", "OFFSITE_KEY_ID", "OFFSITE_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as error:
+        settings.require_secrets("production")
+    assert "sites.production.backup.password_env: environment variable RESTIC_PASSWORD is not set" in str(error.value)
+    assert "backup.offsite_env.AWS_SECRET_ACCESS_KEY: environment variable OFFSITE_SECRET" in str(error.value)
+
+
+@pytest.mark.parametrize("backup, expected", [
+    ("{engine: restic, offsite: /mnt/x, password_env: P}", "repository: required with engine: restic"),
+    ("{engine: restic, repository: /r, offsite: /mnt/x}", "password_env: required with engine: restic"),
+    ("{engine: restic, repository: relative, password_env: P}", "must be an absolute path"),
+    ("{engine: restic, repository: /r, password_env: P, check_subset: lots}", "is not a share of the data"),
+    ("{dir: /b, offsite: /o, password_env: P}", "password_env: only for engine: restic"),
+    ("{offsite: /o}", "dir: required key is missing"),
+    ("{dir: /b, offsite: relative}", "must be an absolute path on this machine"),
+    ("{engine: borg, dir: /b}", "engine"),
+])
+def test_bad_backup_engines(tmp_path, backup, expected):
+    text = f"sites:\n  production:\n    path: /srv/www/example\n    url: https://example.com\n    backup: {backup}\n"
+    with pytest.raises(ConfigError) as error:
+        config.load(write(tmp_path, text))
+    assert expected in str(error.value)

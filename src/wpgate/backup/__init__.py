@@ -19,18 +19,21 @@ on the machine running wpgate, likewise. Folders are 0700 and files 0600 in both
     dump_problems()     the dump decompresses, ends with the client's completion line, has every table
     archive_problems()  the files archive lists completely
     restore_check()     restored into a scratch database (or scratch tables) and folder, equal to the backup
+
+With `backup.engine: restic` the same functions read and write restic repositories instead (restic.py);
+engines.py chooses, by the site's `backup.engine`.
     restore_database()  the site's own database put back from the backup (restore.py, for rollback)
     table_checksums()   the site's tables now: {name: {"rows", "checksum"}}
 """
 
-from wpgate.backup.checks import (RestoreCheck, archive_problems, check_restore, drop_scratch_leftovers, dump_problems,
-                                  find, find_one, restore_check, table_checksums, table_differences, verify_copies)
+from wpgate.backup.checks import (RestoreCheck, archive_problems, drop_scratch_leftovers, dump_problems, is_restic,
+                                  table_checksums, table_differences)
 from wpgate.backup.database import BackupError
 from wpgate.backup.model import ID, Backup, backup_config, site_of
-from wpgate.backup.restore import restore_database
 from wpgate.backup.scratch import ScratchJournal
-from wpgate.backup.take import take
+from wpgate.backup.engines import (check_restore, content_problems, find, find_one, restore_check, restore_database,
+                                   take, verify_copies)
 
 __all__ = ["Backup", "BackupError", "ID", "RestoreCheck", "ScratchJournal", "archive_problems", "backup_config",
-           "check_restore", "drop_scratch_leftovers", "dump_problems", "find", "find_one", "restore_check", "restore_database", "site_of", "table_checksums",
+           "check_restore", "drop_scratch_leftovers", "dump_problems", "content_problems", "is_restic", "find", "find_one", "restore_check", "restore_database", "site_of", "table_checksums",
            "table_differences", "take", "verify_copies"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wpgate import progress as progress_display
-from wpgate.backup import database, files, offsite
+from wpgate.backup import database, files, offsite, remote
 from wpgate.backup import scratch as scratch_tables
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.scratch import ScratchJournal
@@ -57,9 +57,12 @@ def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]
         if manifest.get("root") not in (None, site.path):
             continue  # another site of the same name, elsewhere on this host
         folder = f"{config.dir}/{name}"
-        local = offsite.folder(config.offsite, name) if config.offsite else None
-        found.append(Backup(name, site_name, manifest.get("created_at", ""), folder,
-                            str(local) if local and local.is_dir() else None,
+        if remote.is_remote(config.offsite):
+            copy = f"{config.offsite.rstrip('/')}/{name}"  # checked by verify_copies, not on every listing
+        else:
+            local = offsite.folder(config.offsite, name) if config.offsite else None
+            copy = str(local) if local and local.is_dir() else None
+        found.append(Backup(name, site_name, manifest.get("created_at", ""), folder, copy,
                             with_paths(manifest.get("parts", {}), folder), inventory_data or {},
                             tables_from(tables) if isinstance(tables, dict) else {}, manifest,
                             hashlib.sha256(fields[start + 1]).hexdigest()))
@@ -68,10 +71,11 @@ def find(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]
 
 
 def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
+    config = backup_config(site_name, site)
     for backup in find(site_name, site, transport):
         if backup.id == backup_id:
             return backup
-    raise BackupError(f"no backup {backup_id} in {backup_config(site_name, site).dir} on {transport.name} "
+    raise BackupError(f"no backup {backup_id} in {config.dir} on {transport.name} "
                       "(or its manifest.json is missing: an unfinished backup)")
 
 
@@ -102,6 +106,8 @@ def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> lis
     config = site.backup
     if config is None or not config.offsite:
         problems.append("there is no off-site copy: backup.offsite is not set")
+    elif remote.is_remote(config.offsite):
+        problems += remote.target(config).problems(backup.id, backup.parts, backup.manifest_sha256)
     else:
         problems += offsite.problems(config.offsite, backup.id, backup.parts, backup.manifest_sha256)
     return problems
@@ -114,6 +120,11 @@ exec 3>&1
   awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
 """
 _TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+
+
+def is_restic(backup: Backup) -> bool:
+    """Whether the backup lies in a restic repository (backup/restic.py) rather than a folder of parts."""
+    return backup.manifest.get("engine") == "restic"
 
 
 def dump_problems(backup: Backup, transport: Transport, tables_now: dict[str, Any] | None = None) -> list[str]:

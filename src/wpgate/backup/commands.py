@@ -22,19 +22,32 @@ def backup(settings: Settings, site_name: str, console: Output) -> dict[str, Any
     site = settings.site(site_name)
     config = backups.backup_config(site_name, site)
     if not config.offsite:
-        raise BadInput(f"{settings.path}: sites.{site_name}.backup.offsite is not set: set it to a folder on "
-                       "this machine for the backup's second copy")
+        where = "a restic repository" if config.engine == "restic" else "a folder on this machine"
+        raise BadInput(f"{settings.path}: sites.{site_name}.backup.offsite is not set: set it to {where} "
+                       "for the backup's second copy")
 
     def progress(text: str) -> None:
         console.print(f"  {text}", markup=False, soft_wrap=True)
 
     started = time.monotonic()
     with for_site(site) as transport:
-        probes = exposure.check(site_name, site, transport)
+        probes = [] if config.engine == "restic" else exposure.check(site_name, site, transport)
         taken = backups.take(site_name, site, transport, Bridge(site_name, site, transport), progress=progress)
     seconds = time.monotonic() - started
     manifest = taken.manifest
     database, files = manifest["database"], manifest["files"]
+    if backups.is_restic(taken):
+        lines = [f"backup {taken.id} of {site_name}: {plural(database['tables'], 'table')} "
+                 f"({plural(database['rows'], 'row')}), {plural(files['files'], 'file')} "
+                 f"({human_size(files['bytes'] or 0)}) in {seconds:.1f}s",
+                 f"  restic repository {taken.folder} on {transport.name}: files {files['new']} new, "
+                 f"{files['changed']} changed, {files['unmodified']} unchanged; "
+                 f"{human_size((files['bytes_added'] or 0) + (database['bytes_added'] or 0))} added",
+                 f"  off-site: {taken.offsite}  (copied, checked with --read-data-subset, every snapshot found)"]
+        for line in lines:
+            console.print(line, markup=False, soft_wrap=True)
+        return manifest | {"manifest_sha256": taken.manifest_sha256, "folder": taken.folder, "offsite": taken.offsite,
+                           "snapshots": {part: value["snapshot"] for part, value in taken.parts.items()}}
     dump_size, archive_size = (human_size(taken.parts[name]["bytes"]) for name in ("database.sql.gz", "files.tar.gz"))
     lines = [f"backup {taken.id} of {site_name}: {plural(database['tables'], 'table')} ({plural(database['rows'], 'row')}), "
              f"{plural(files['files'], 'file')} ({human_size(files['bytes'])}) in {seconds:.1f}s",
@@ -70,7 +83,7 @@ def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console:
         bridge = Bridge(site_name, site, transport)
         progress(f"checking the sha256 of every part of {backup_id} on {transport.name} and off-site")
         problems = backups.verify_copies(found, site, transport)
-        problems += backups.archive_problems(found, transport)
+        problems += [] if backups.is_restic(found) else backups.archive_problems(found, transport)
         journal = backups.ScratchJournal(settings.state_dir, site_name)
         leftovers = backups.drop_scratch_leftovers(journal, transport, bridge)
         if leftovers:

@@ -178,11 +178,22 @@ def sql(transport: Transport, client: str, options: str, statements: str, *,
     return result.text()
 
 
+# A dump's SQL on stdout: a gzip-compressed file on the host, or (`restic:SNAPSHOT`) the dump a restic
+# snapshot holds, streamed out of the repository restic finds in its environment (backup/restic.py).
+READ_DUMP = r"""
+read_dump() {
+  case $1 in
+    restic:*) restic dump --quiet "${1#restic:}" /database.sql ;;
+    *) gzip -dc -- "$1" ;;
+  esac
+}
+"""
+
 # Restores a dump into a scratch database and reads back every table's row count and checksum, in one
 # host command: the options file arrives on stdin; the scratch database is dropped (or, when it is the
 # configured `backup.verify_database`, emptied) and the options file removed however the script ends.
 # The SQL comes ready-made in the arguments (quoted by wpgate), never glued together by the shell.
-_SCRATCH_RESTORE = r"""
+_SCRATCH_RESTORE = READ_DUMP + r"""
 export LC_ALL=C
 umask 077
 dump=$1 database=$2 prepare=$3 finish=$4 list_drops=$5 list_counts=$6 list_sums=$7 prefix=$8 under_prefix=$9
@@ -212,10 +223,10 @@ status=$?
 echo "status prepare $status" >&3
 [ "$status" -eq 0 ] || exit 1
 if [ -n "$prefix" ]; then
-  { gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } | { awk -v p="$prefix" "$under_prefix"; echo "status rename $?" >&3; } |
+  { read_dump "$dump"; echo "status gunzip $?" >&3; } | { awk -v p="$prefix" "$under_prefix"; echo "status rename $?" >&3; } |
     { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
 else
-  { gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
+  { read_dump "$dump"; echo "status gunzip $?" >&3; } |
     { sql --binary-mode --database="$database"; echo "status load $?" >&3; }
 fi
 { sql -e "$list_counts"; echo "status list $?" >&3; } | { sql; echo "status count $?" >&3; } | sed 's/^/rows /' >&3
@@ -351,11 +362,11 @@ def string_literal(value: str) -> str:
 
 
 # Loads a gzip-compressed dump into one database; the status of each side of the pipe is checked.
-LOAD_SCRIPT = r"""
+LOAD_SCRIPT = READ_DUMP + r"""
 export LC_ALL=C
 dump=$1 client=$2 options=$3 database=$4
 exec 3>&1
-{ gzip -dc -- "$dump"; echo "status gunzip $?" >&3; } |
+{ read_dump "$dump"; echo "status gunzip $?" >&3; } |
   { "$client" --defaults-extra-file="$options" --batch --binary-mode --database="$database" >/dev/null;
     echo "status load $?" >&3; }
 """

@@ -77,6 +77,8 @@ def offsite_folder(site_name: str, site: SiteConfig) -> dict[str, Any]:
     key = f"sites.{site_name}.backup.offsite"
     if not config.offsite:
         raise BackupError(f"{key} is not set: set it to a folder on this machine for the backup's second copy")
+    if config.offsite.startswith(("sftp://", "s3://")):
+        return record("off-site store", f"{config.offsite}: each part is read back and checked after it lands")
     existing = Path(config.offsite)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -1,24 +1,27 @@
 """Applying retention: `wpgate prune SITE [--dry-run]`, and the last step of a complete deploy.
 
-Reads the site's backups (backup.dir on its host), the runs and saved releases in state_dir, decides with
+Reads the site's backups (backup.dir on its host, or its restic repository), the runs and saved releases in state_dir, decides with
 retention.py, then removes what goes: a backup's own parts and manifest on the host and off-site, then its
-folder when nothing else is left in it (a file someone put there is never removed, and its folder stays);
+folder when nothing else is left in it (a file someone put there is never removed, and its folder stays),
+or with restic its three snapshots in both repositories (`restic forget --prune`);
 and the zips in state_dir/artifacts that no run or release can still need.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from wpgate import release as release_module
-from wpgate.backup import offsite, retention
-from wpgate.backup.checks import find
+from wpgate.backup import offsite, remote, retention
+from wpgate.backup.engines import find
 from wpgate.backup.model import ID, MANIFEST, PARTS, Backup, backup_config
 from wpgate.command import Command
 from wpgate.config import Settings, SiteConfig
-from wpgate.errors import WpgateError
+from wpgate.errors import ExitStatus, WpgateError
 from wpgate.run import RUN_ID
 from wpgate.transports import Transport, for_site
 
@@ -81,13 +84,18 @@ def _artifacts_of(loaded: release_module.Release) -> tuple[str, ...]:
     return tuple(update.artifact.path for update in loaded.updates)
 
 
-def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambda text: None) -> dict[str, Any]:
-    """Apply retention to the site's backups and to the artifacts; the decisions and what was removed."""
+def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambda text: None,
+          lock: bool = True) -> dict[str, Any]:
+    """Apply retention to the site's backups and to the artifacts; the decisions and what was removed.
+    Unless a dry run (or `lock` is False), the site's lock is held meanwhile, as a run holds it: no deploy,
+    rollback or resume decides on a backup while it is being removed."""
     site = settings.site(site_name)
     config = backup_config(site_name, site)
     state_dir = settings.state_dir
     runs, unreadable_runs = read_runs(state_dir)
-    with for_site(site) as transport:
+    with for_site(site) as transport, ExitStack() as held:
+        if lock and not dry_run:
+            held.enter_context(_site_lock(site_name, site, transport))
         found = find(site_name, site, transport)
         site_runs = [run for run in runs if run.site == site_name]
         decisions = retention.backups([(backup.id, backup.created) for backup in found], site_runs,
@@ -126,10 +134,48 @@ def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambd
     return result
 
 
+@contextmanager
+def _site_lock(site_name: str, site: SiteConfig, transport: Transport) -> Iterator[None]:
+    """The site's lock, where a run would take it (aside.py), held under a `prune-…` name."""
+    from wpgate import aside as asides, inventory
+    from wpgate.bridge import Bridge
+    from wpgate.lock import SiteLock
+
+    found = inventory.read(Bridge(site_name, site, transport))
+    paths = found.data["paths"]
+    chosen = asides.choose(transport, site_name, site, paths, found.data.get("site_url") or site.url)
+    holder = SiteLock(transport, chosen.folder, f"prune-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}", site_name,
+                      elsewhere=asides.lock_paths(site_name, site, paths))
+    holder.acquire()
+    try:
+        yield
+    finally:
+        holder.release()
+
+
+def refuse_if_incomplete(result: dict[str, Any]) -> None:
+    """`wpgate prune` exits 5 when a removal it decided on failed: a person must look (the lines say what)."""
+    failed = [entry["name"] for entry in [*result["backups"], *result["artifacts"]]
+              if not entry["keep"] and entry.get("removed") is False]
+    if failed:
+        raise RemovalIncomplete(f"prune of {result['site']}: could not remove {', '.join(failed)}: "
+                                + "; ".join(result["problems"][:3]))
+
+
+class RemovalIncomplete(WpgateError):
+    """A removal retention decided on failed: exit 5, a person must act."""
+
+    exit_code = ExitStatus.ROLLBACK_INCOMPLETE
+
+
 def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup: Backup) -> tuple[bool, list[str]]:
     """Remove one backup wpgate made: its manifest and parts on the host, then off-site; (removed, problems)."""
     config = backup_config(site_name, site)
     problems = []
+    if config.engine == "restic":
+        from wpgate.backup import restic
+
+        return restic.forget(backup, site, transport)
     if not ID.fullmatch(backup.id) or backup.folder != f"{config.dir}/{backup.id}":
         return False, [f"{backup.folder} is not a backup folder of {site_name}: left alone"]
     names = [MANIFEST, *[name for name in backup.parts if name in PARTS]]
@@ -142,7 +188,12 @@ def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup
     if "left:" in result.text():
         problems.append(f"on {transport.name}, {backup.folder} holds files wpgate did not write: "
                         "the backup's own files were removed, the folder and those files were left")
-    if config.offsite:
+    if remote.is_remote(config.offsite):
+        try:
+            problems += remote.target(config).remove(backup.id, names)
+        except WpgateError as error:
+            problems.append(f"off-site, cannot remove {backup.id}: {error}")
+    elif config.offsite:
         copy = offsite.folder(config.offsite, backup.id)
         if copy.is_dir():
             try:
@@ -181,8 +232,10 @@ def lines(result: dict[str, Any]) -> list[str]:
             out.append(f"could not remove artifact {entry['name']}: {'; '.join(entry['problems'])}")
     out += [f"warning: {problem}" for entry in [*result["backups"], *result["artifacts"]] if entry.get("removed")
             for problem in entry.get("problems", [])]
-    gone_backups = sum(1 for entry in result["backups"] if not entry["keep"])
-    gone_artifacts = sum(1 for entry in result["artifacts"] if not entry["keep"])
+    def gone(entries: list[dict[str, Any]]) -> int:  # a removal that failed is not counted as one
+        return sum(1 for entry in entries if not entry["keep"] and (result["dry_run"] or entry.get("removed")))
+
+    gone_backups, gone_artifacts = gone(result["backups"]), gone(result["artifacts"])
     out.append(f"{'dry run: ' if result['dry_run'] else ''}{result['site']}: {going} {gone_backups} of "
                f"{len(result['backups'])} backups and {gone_artifacts} of {len(result['artifacts'])} artifacts")
     return out

@@ -22,12 +22,19 @@ def restore_database(backup: Backup, site: SiteConfig, transport: Transport, bri
     problems = dump_problems(backup, transport)
     if problems:
         raise BackupError(f"{transport.name}: not restoring {dump}: " + "; ".join(problems))
+    load_and_prove(backup, site, transport, bridge, transport, dump)
+
+
+def load_and_prove(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge, reader: Transport,
+                   dump: str) -> None:
+    """Load the dump (read by `reader`: the transport itself, or one that gives restic its secrets) into the
+    site's database, drop the WordPress tables created since, prove every table equals the backup's."""
     facts = bridge.database_facts()
     credentials = Credentials.from_facts(facts)
     prefix = str(facts.get("table_prefix") or "")
     client = database.find_client(transport, database.SQL_CLIENTS)
     with database.options_file(transport, credentials) as options:
-        database.load_dump(transport, client, options, dump, credentials.name)
+        database.load_dump(reader, client, options, dump, credentials.name)
         now = table_checksums(site, transport, bridge)
         created_since = [name for name in now if name not in backup.tables and prefix and name.startswith(prefix)]
         database.drop_tables(transport, client, options, credentials.name, created_since)

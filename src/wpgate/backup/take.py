@@ -21,7 +21,7 @@ from typing import Any
 
 from wpgate import inventory
 from wpgate import progress as progress_display
-from wpgate.backup import database, files, offsite
+from wpgate.backup import database, files, offsite, remote
 from wpgate.backup.checks import find, table_checksums
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.model import (ARCHIVE, DUMP, FORMAT, INDEX, INVENTORY, MANIFEST, PARTS, TABLES, Backup, Progress,
@@ -141,8 +141,8 @@ mv -- "$1" "$2"
 _STOP_ARCHIVE = 'if [ -f "$1" ]; then kill -TERM "$(cat "$1")" 2>/dev/null; fi; exit 0'
 
 
-def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge, *,
-         progress: Progress | None = None) -> Backup:
+def take_archive(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge, *,
+                 progress: Progress | None = None) -> Backup:
     """Back the site up on its host and copy it off-site, every part's sha256 verified there.
 
     Anything that fails removes what was written (on the host and off-site) and raises BackupError;
@@ -159,7 +159,8 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
     label = f"site {site_name} ({transport.name})"
     host_folder = f"{config.dir}/{backup_id}"
     partial = f"{host_folder}.partial"
-    local_offsite = config.offsite if isinstance(transport, LocalTransport) else None
+    local_offsite = config.offsite if isinstance(transport, LocalTransport) and not remote.is_remote(config.offsite) \
+        else None
     excluded = files.exclusions(site.path, config.dir, local_offsite)
     tree = _tree_digest(transport, site.path, files.prune(site.path, config.dir, local_offsite), label)
     previous = _reusable(site_name, site, transport, tree)
@@ -225,10 +226,14 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
         remove_on_host(transport, partial)
         raise
     try:
-        linkable = {name: offsite.folder(config.offsite, previous.id) / name for name in (ARCHIVE, INDEX)} \
-            if previous else {}
-        offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small,
-                     linkable=linkable)
+        if remote.is_remote(config.offsite):
+            say(f"copying {backup_id} off-site to {config.offsite}, each part read back and checked")
+            location = remote.target(config).copy(transport, host_folder, backup_id, manifest["parts"], small)
+        else:
+            linkable = {name: offsite.folder(config.offsite, previous.id) / name for name in (ARCHIVE, INDEX)} \
+                if previous else {}
+            location = str(offsite.copy(transport, host_folder, config.offsite, backup_id, manifest["parts"], small,
+                                        linkable=linkable))
     except WpgateError as error:
         remove_on_host(transport, host_folder)
         if isinstance(error, BackupError):
@@ -243,7 +248,7 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
         remove_on_host(transport, host_folder)
         raise
     return Backup(backup_id, site_name, manifest["created_at"], host_folder,
-                  str(offsite.folder(config.offsite, backup_id)), with_paths(manifest["parts"], host_folder),
+                  location, with_paths(manifest["parts"], host_folder),
                   found_inventory.data, tables_before, manifest, hashlib.sha256(manifest_bytes).hexdigest())
 
 

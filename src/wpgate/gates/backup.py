@@ -38,6 +38,8 @@ def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
                          "set backup.dir (on the site's host) and backup.offsite (a folder on this machine) "
                          "in the config", {"configured": site.backup is not None})
     config = site.backup
+    if config.engine == "restic":
+        return _restic_preconditions(deployment)
     evidence: dict[str, Any] = {"dir": config.dir, "offsite": config.offsite, "max_age_seconds": config.max_age}
     held: list[dict[str, Any]] = []
     evidence["preconditions"] = held
@@ -54,6 +56,31 @@ def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
     return evidence
 
 
+def _restic_preconditions(deployment: "Deployment") -> dict[str, Any]:
+    """With `engine: restic`: restic on the site's host, recent enough; its password set; the repository and
+    the off-site one exist and open with it. Reads only."""
+    from wpgate.backup import restic
+
+    site, site_name, transport = deployment.site, deployment.site_name, deployment.transport
+    config = site.backup
+    assert config is not None
+    evidence: dict[str, Any] = {"engine": "restic", "repository": config.repository, "offsite": config.offsite,
+                                "dir": config.repository, "max_age_seconds": config.max_age}
+    held: list[dict[str, Any]] = []
+    evidence["preconditions"] = held
+    tool = restic.Restic(site_name, site, transport)
+    try:
+        version = tool.version()
+        held.append(preconditions.record("restic", f"restic {version} on {transport.name}"))
+        tool.opens()
+        held.append(preconditions.record("repository", f"{config.repository} opens with {config.password_env}"))
+        tool.opens(offsite=True)
+        held.append(preconditions.record("off-site repository", f"{config.offsite} opens with {config.password_env}"))
+    except WpgateError as error:
+        raise GateFailed(str(error), evidence) from None
+    return evidence
+
+
 def dry_run(deployment: "Deployment") -> dict[str, Any]:
     """All `deploy --dry-run` runs of the gate: its preconditions, the way the restore proof would load the
     dump, and which backup a deploy would check first. Nothing is written but the exposure probe's marker
@@ -63,7 +90,7 @@ def dry_run(deployment: "Deployment") -> dict[str, Any]:
     try:
         evidence["preconditions"].append(
             preconditions.restore_proof(site_name, site, transport, deployment.bridge))
-        found = backups.find(site_name, site, transport)
+        found = backups.find(site_name, site, transport, limit=1)
     except WpgateError as error:
         raise GateFailed(str(error), evidence) from None
     max_age = site.backup.max_age if site.backup else 0
@@ -103,6 +130,7 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
     site, site_name, run = deployment.site, deployment.site_name, deployment.run
     config = site.backup
     assert config is not None
+    where = config.repository if config.engine == "restic" else config.dir
     try:
         # Scratch tables a crashed restore proof left in the site's database go before anything is compared.
         leftovers = backups.drop_scratch_leftovers(scratch_journal(deployment), deployment.transport,
@@ -111,8 +139,8 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
             evidence["scratch_leftovers_dropped"] = leftovers
         before = deployment.before or inventory.read(deployment.bridge)
         tables_now = backups.table_checksums(site, deployment.transport, deployment.bridge)
-        found = backups.find(site_name, site, deployment.transport)
-        run.event("backup.search", dir=config.dir, found=[b.id for b in found[:5]])
+        found = backups.find(site_name, site, deployment.transport, limit=1)
+        run.event("backup.search", dir=where, found=[b.id for b in found])
         if found:
             newest = found[0]
             deployment.say(f"  checking the newest backup, {newest.id}")
@@ -122,15 +150,16 @@ def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[s
             if not reasons:
                 return _accept(deployment, newest, evidence, taken=False)
         else:
-            reasons = [f"there is no backup of {site_name} in {config.dir} on {deployment.transport.name}"]
+            reasons = [f"there is no backup of {site_name} in {where} on {deployment.transport.name}"]
             evidence["existing"] = None
         if require_existing:
             raise GateFailed(f"no backup of {site_name} passes (a new one may not be taken): "
                              + listing(reasons, "reasons"), evidence | {"reasons": reasons})
-        deployment.say(f"  taking a new backup of {site_name} into {config.dir}")
-        with run.action("backup", site=site_name, into=config.dir, copy_to=config.offsite) as done:
+        deployment.say(f"  taking a new backup of {site_name} into {where}")
+        with run.action("backup", site=site_name, into=where, copy_to=config.offsite) as done:
             taken = backups.take(site_name, site, deployment.transport, deployment.bridge,
-                                 progress=lambda text: deployment.say(f"    {text}"))
+                                 progress=lambda text: deployment.say(f"    {text}"),
+                                 labels={"run": run.id, "release": deployment.release.id if deployment.release else ""})
             done.update(taken.record())
         reasons = refusals(deployment, taken, before.data, None, fresh=True)
         run.event("backup.checked", id=taken.id, passed=not reasons, reasons=reasons)
@@ -169,8 +198,7 @@ def refusals(deployment: "Deployment", backup: Backup, inventory_now: dict[str, 
         if changed:
             reasons.append("stale: production's database changed after the backup: " + "; ".join(changed[:10]))
     reasons += backups.verify_copies(backup, site, transport)
-    reasons += backups.dump_problems(backup, transport, tables_now)
-    reasons += backups.archive_problems(backup, transport)
+    reasons += backups.content_problems(backup, site, transport, tables_now)
     if reasons:
         return reasons
     deployment.say(f"  restoring {backup.id} into a scratch database and folder to prove it restorable")
