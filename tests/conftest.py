@@ -37,8 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # The e2e modules that take longest (a clean run's durations), started right after the crash shards.
-_LONGEST = ("test_rollout.py", "test_deploy.py", "test_monitor.py", "test_demo.py", "test_rollback_safety.py", "test_visitors.py",
-            "test_upgrader.py", "test_caches.py", "test_hostile.py")
+_LONGEST = ("test_rollout.py", "test_deploy.py", "test_monitor.py", "test_demo.py", "test_rollback_safety.py",
+            "test_visitors.py", "test_restic.py", "test_upgrader.py", "test_caches.py", "test_hostile.py")
 
 
 def _start_order(item: pytest.Item) -> tuple[int, int]:
