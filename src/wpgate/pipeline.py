@@ -22,7 +22,7 @@ from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, say_done, say_marked
 from wpgate.release import Release, save as save_release
-from wpgate.run import Run
+from wpgate.run import Run, UpdateRecord, UpdateStatus
 from wpgate.transports import Transport, for_site
 from wpgate.words import plural
 
@@ -63,8 +63,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
     state_dir = settings.state_dir
     scratch = tempfile.TemporaryDirectory(prefix="wpgate-dry-run-") if dry_run else None
     run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id)
-    run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
-                    "status": "pending"} for u in release.updates]
+    run.updates = [UpdateRecord(u.type, u.slug, u.from_version, u.to_version) for u in release.updates]
     run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "pending"}
     run.extra["auto_rollback"] = auto_rollback
     run.extra["dry_run"] = dry_run
@@ -330,8 +329,8 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         raise refusal
 
     for entry in run.updates:
-        if entry["status"] == "applying":  # not verified: the report's words are applied or pending
-            entry.update(status="pending", partly_applied=True)
+        if entry.status == UpdateStatus.APPLYING:  # not verified: the report's words are applied or pending
+            entry.status, entry.partly_applied = UpdateStatus.PENDING, True
     if not interrupted:  # what the run changed in the database, before visitors' later writes mix in
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
     changed = rollback.changed_updates(run.updates)
@@ -361,7 +360,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         headline = (f"{message}\nproduction WAS changed and was NOT rolled back ({reason}); "
                     f"run `wpgate rollback {run.id}` to put it back")
         lines = []
-    undo = [entry["undo"] for entry in reversed(changed) if entry.get("undo") and entry["status"] != "rolled_back"]
+    undo = [entry.undo for entry in reversed(changed) if entry.undo and entry.status != UpdateStatus.ROLLED_BACK]
     run.extra["rollback"]["undo"] = undo
     run.finish("rollback_failed", message)
     if undo:

@@ -20,7 +20,7 @@ from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, say_done
 from wpgate.pipeline import Confirm, Deployment
-from wpgate.run import Run, who
+from wpgate.run import Run, UpdateStatus, who
 from wpgate.transports import for_site
 
 ENDED = ("complete", "refused", "rolled_back")
@@ -151,8 +151,8 @@ def _plan_lines(deployment: Deployment, decided: rollback_database.Plan | None) 
     lines = [f"Rollback of run {run.id}: release {run.release_id} on {run.site} ({deployment.site.url}), "
              f"{str(ended.get('status')).replace('_', ' ')}" + (f" since {ended['at']}" if ended.get("at") else "")]
     changed = rollback.changed_updates(run.updates)
-    lines += [f"  puts back {entry['type']} {entry['slug']} {entry['from']} (now {entry['to']})"
-              for entry in reversed(changed) if entry.get("status") != "rolled_back"]
+    lines += [f"  puts back {entry.type} {entry.slug} {entry.from_version} (now {entry.to_version})"
+              for entry in reversed(changed) if entry.status != UpdateStatus.ROLLED_BACK]
     if decided is not None:
         lines += [f"  {line}" for line in rollback_database.describe(decided)]
     return lines
@@ -311,21 +311,21 @@ def _aside_from_backup(deployment: Deployment) -> None:
 def _extract_asides(deployment: Deployment, backup: Any, archive: str, root: str) -> None:
     run, transport = deployment.run, deployment.transport
     for entry in rollback.changed_updates(run.updates):
-        live, aside = entry["live"], entry["aside"]
-        if entry["type"] == "core":
+        live, aside = entry.live, entry.aside
+        if entry.type == "core":
             index = parse_index(transport.check(Command.of("cat", "--", backup.path(INDEX))).text())
             members = [f"./{name}" for name in artifacts.CORE_FOLDERS] + sorted(
                 f"./{name.decode()}" for name in index
                 if b"/" not in name and artifacts.is_core_root_file(name.decode("utf-8", "replace")))
             source = ""
-            entry["aside_names"] = [member.removeprefix("./") for member in members]
+            entry.aside_names = [member.removeprefix("./") for member in members]
         else:
             relative = inside(root, live)
             if relative is None:
-                raise GateRefused(f"{entry['type']} {entry['slug']} lives outside the WordPress root ({live}), "
+                raise GateRefused(f"{entry.type} {entry.slug} lives outside the WordPress root ({live}), "
                                   f"so backup {backup.id} does not hold it; nothing was changed")
             members, source = [f"./{relative}"], relative
-        with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id):
+        with run.action("aside_from_backup", type=entry.type, slug=entry.slug, backup=backup.id):
             transport.check(Command.of("sh", "-c", _FROM_ARCHIVE, "sh", archive, f"{aside}.unpack", source,
                                        aside, *members), timeout=3600)
 
@@ -355,7 +355,7 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
     try:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
-            run.updates[index]["status"] = "applied"
+            run.updates[index].status = UpdateStatus.APPLIED
         # Every update is in place: what the release changed in the database, before visitors' later writes
         # mix in, when the run stopped before it took that snapshot.
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)

@@ -16,6 +16,7 @@ from wpgate.errors import WpgateError
 from wpgate.gates import GateFailed, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.release import Update, artifact_file
+from wpgate.run import UpdateStatus
 
 if TYPE_CHECKING:
     from wpgate.pipeline import Deployment
@@ -126,8 +127,8 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
                 with run.action("aside", index=index, source=live, aside=aside):
                     names = _keep_aside(deployment, update, live, aside)
                 # What rollback puts back, and what it may remove as added by the new core (rollback.py).
-                entry["aside_names"] = names
-            entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
+                entry.aside_names = names
+            entry.live, entry.aside, entry.undo = live, aside, undo_instructions(deployment, update)
 
             local = artifact_file(deployment.settings.state_dir, update.artifact)
             package = f"{deployment.aside.packages(run.id)}/{local.name}"
@@ -146,7 +147,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
 
             # From here the site itself changes.
             run.changed = True
-            entry.update(status="applying", install_began=True)
+            entry.status, entry.install_began = UpdateStatus.APPLYING, True
             run.write_report()
             if update.type == "core":
                 installed, database, web = _install_core(deployment, index, update, install_copy)
@@ -157,7 +158,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
                 transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
         found = verify(deployment, index, update)
-        entry["status"] = "applied"
+        entry.status = UpdateStatus.APPLIED
         done["version"] = found
     run.write_report()
     probe = monitor.probe(deployment, index, update)  # names this update when the site broke here
