@@ -5,51 +5,24 @@ from __future__ import annotations
 import os
 import tempfile
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from wpgate import aside as asides
-from wpgate import inventory, redact, rollback, rollback_database, upgrader
+from wpgate import inventory, notify, redact, rollback, rollback_database, upgrader
 from wpgate.backup import snapshot
-from wpgate.bridge import Bridge
-from wpgate.config import Settings, SiteConfig
+from wpgate.config import Settings
+from wpgate.deployment import Confirm, Deployment
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, approval, completion, monitor
 from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
-from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.output import Output, say_done, say_marked
+from wpgate.output import Output, console_say, say_done, say_marked
 from wpgate.release import Release, save as save_release
 from wpgate.run import Run, UpdateRecord, UpdateStatus
-from wpgate.transports import Transport, for_site
+from wpgate.session import SiteSession
 from wpgate.words import plural
-
-@dataclass
-class Deployment:
-    """One deploy of a release to a site: what every gate reads and records."""
-
-    settings: Settings
-    site_name: str
-    site: SiteConfig
-    release: Release
-    transport: Transport
-    bridge: Bridge
-    run: Run
-    console: Output
-    before: Inventory | None = None
-    state_before: dict[str, Any] | None = None
-    lock: SiteLock | None = None
-    aside: asides.Aside | None = None  # where the run keeps its copies (aside.py), chosen with the first look
-    monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
-
-    def say(self, text: str) -> None:
-        self.console.print(text, markup=False, soft_wrap=True)
-
-
-Confirm = Callable[[str], bool]  # asked a question (its lines said before it), True to go on
-
 
 def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
            console: Output, confirm: Confirm | None = None, break_lock: bool = False,
@@ -71,30 +44,23 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
         save_release(release, run.folder / "release.yml")  # what `resume` finishes, exactly as approved
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
-        with for_site(site) as transport:
-            deployment = Deployment(settings, site_name, site, release, transport,
-                                    Bridge(site_name, site, transport), run, console)
-            try:
-                _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
-                           require_existing_backup=require_existing_backup)
-            except BaseException as error:  # every way a run can end badly is closed here, transport open
-                _fail(deployment, error, auto_rollback=auto_rollback)
-            finally:
-                if deployment.lock:
-                    deployment.lock.release()
-        if dry_run:
-            return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
-        run.finish("complete")
-        _retention(settings, run, console)
-        say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
-        _notify(settings, run, console)
+        with notify.notifying(settings, run, console, enabled=not dry_run):  # however the run ends
+            with SiteSession.open(site_name, site, console_say(console)) as session:
+                deployment = Deployment(settings, session, release, run, console)
+                try:
+                    _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
+                               require_existing_backup=require_existing_backup)
+                except BaseException as error:  # every way a run can end badly is closed here, transport open
+                    _fail(deployment, error, auto_rollback=auto_rollback)
+                finally:
+                    if deployment.lock:
+                        deployment.lock.release()
+            if dry_run:
+                return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
+            run.finish("complete")
+            _retention(settings, run, console)
+            say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         return run.report()
-    except BaseException as error:
-        if not dry_run and run.status != "running":  # the run's record is final: say how it ended
-            _notify(settings, run, console)
-            if isinstance(error, WpgateError) and error.report is not None:
-                error.report = run.report()
-        raise
     finally:
         if scratch:
             scratch.cleanup()
@@ -123,12 +89,6 @@ def _retention(settings: Settings, run: Run, console: Output) -> None:
     if removed:
         console.print(f"  retention: removed {', '.join(removed)}", markup=False, soft_wrap=True)
     run.write_report()
-
-
-def _notify(settings: Settings, run: Run, console: Output) -> None:
-    from wpgate import notify
-
-    notify.after_run(settings, run, console)
 
 
 def _run_gates(deployment: Deployment, *, confirm: Confirm | None, dry_run: bool, break_lock: bool,
@@ -336,8 +296,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
     changed = rollback.changed_updates(run.updates)
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
         deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
-        target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
-                                 deployment.bridge, run, deployment.before, deployment.say, deployment.aside)
+        target = rollback.Target(deployment.session, run, deployment.before, deployment.aside)
         try:
             problems = rollback.roll_back(target)
         except WpgateError as rollback_error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from wpgate import aside as asides
@@ -18,24 +17,13 @@ from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.output import Output, say_done
-from wpgate.pipeline import Confirm, Deployment
+from wpgate.output import Output, console_say, say_done
+from wpgate.deployment import Confirm, Deployment
 from wpgate.run import Run, UpdateStatus, who
+from wpgate.session import SiteSession
 from wpgate.transports import for_site
 
 ENDED = ("complete", "refused", "rolled_back")
-
-
-@contextmanager
-def _notifying(settings: Settings, run: Run, console: Output) -> Iterator[None]:
-    """Notify as a deploy does when this command ends the run (completed, rolled back or not), however
-    it ends; a run it leaves as it found it sends nothing."""
-    status = run.status
-    try:
-        yield
-    finally:
-        if run.status not in (status, "running"):
-            notify.after_run(settings, run, console)
 
 
 def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool = False) -> dict[str, Any]:
@@ -50,7 +38,7 @@ def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
-    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         run.event("resume.begin")
         # Scratch tables of a restore proof the crash cut short (gate 6.2) go first, whatever happens next.
         backups.drop_scratch_leftovers(
@@ -92,7 +80,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Output, *, confirm: 
     complete = run.status == "complete"
     if dry_run:
         return _dry_run(settings, run, console, database_mode)
-    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
@@ -238,9 +226,10 @@ class _session:
         copy = run.folder / "release.yml"
         release = release_module.load(copy) if copy.exists() else None
         self.transport = for_site(site).__enter__()
-        bridge = Bridge(run.site, site, self.transport)
+        session = SiteSession(run.site, site, self.transport, Bridge(run.site, site, self.transport),
+                              console_say(self.console))
         before = run.load_json("inventory-before.json")
-        deployment = Deployment(self.settings, run.site, site, release, self.transport, bridge, run, self.console,
+        deployment = Deployment(self.settings, session, release, run, self.console,
                                 before=Inventory(before) if before else None,
                                 state_before=run.load_json("state-before.json"))
         self.deployment = deployment
@@ -396,9 +385,7 @@ def database_mode(extra: dict[str, Any], given: str | None) -> str | None:
 
 def _target(deployment: Deployment, database_mode_given: str | None = None) -> rollback.Target:
     mode = database_mode(deployment.run.extra, database_mode_given)
-    return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say, deployment.aside,
-                           database_mode=mode)
+    return rollback.Target(deployment.session, deployment.run, deployment.before, deployment.aside, database_mode=mode)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,

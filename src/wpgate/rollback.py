@@ -20,6 +20,7 @@ from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
 from wpgate.run import Run, UpdateRecord, UpdateStatus
+from wpgate.session import OnSite, SiteSession
 from wpgate.transports import Transport
 
 # Puts a plugin's or a theme's folder back as apply swapped it in: the copy kept aside replaces what is live by
@@ -91,16 +92,12 @@ rm -rf -- "$trash"
 
 
 @dataclass
-class Target:
+class Target(OnSite):
     """The site being rolled back and the run whose changes are undone."""
 
-    site_name: str
-    site: SiteConfig
-    transport: Transport
-    bridge: Bridge
+    session: SiteSession
     run: Run
     before: Inventory
-    say: Callable[[str], None]
     aside: Aside  # where the run kept the old versions (aside.py)
     database_mode: str | None = None  # rollback_database.KEEP or RESTORE: the person's decision
     database_plan: Any = None  # a rollback_database.Plan made before (the prompt's): the same decision
@@ -304,7 +301,7 @@ def _real_path(transport: Transport, path: str) -> str:
 
 
 def _cache_site(target: Target) -> CacheSite:
-    return CacheSite(target.site_name, target.site, target.transport, target.bridge, target.say)
+    return CacheSite(target.session)
 
 
 def purge_caches(target: Target) -> list[str]:

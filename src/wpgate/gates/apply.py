@@ -19,7 +19,7 @@ from wpgate.release import Update, artifact_file
 from wpgate.run import UpdateStatus
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core files
 # change only after they had this long to finish. A page renders in well under a second on an idle host;

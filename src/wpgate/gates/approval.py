@@ -6,20 +6,19 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wpgate.output import Output
-
 from wpgate import artifacts, inventory, qa as qa_record, signing
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, WpgateError, listing
 from wpgate.gates import GateFailed
+from wpgate.output import Output
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
 from wpgate import run as run_module
 from wpgate.run import utc_now
 from wpgate.transports import for_site
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
 
 def artifact_problems(release: Release, state_dir: Path) -> list[str]:
     """Every artifact is where the manifest says, with the sha256 it says, and shaped as its upgrader needs

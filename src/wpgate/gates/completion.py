@@ -11,7 +11,7 @@ from wpgate.gates import GateFailed
 from wpgate.inventory import Inventory
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
 
 def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, str], str]) -> list[str]:
     """How `after` differs from `before` with exactly the `expected` versions changed: {(type, slug): version}."""
