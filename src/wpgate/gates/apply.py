@@ -1,4 +1,5 @@
-"""Gates 6.3 (apply) and 6.4 (order): each update, in manifest order, from its own artifact, re-read after."""
+"""Gate 6.3 (apply): each update, in manifest order, from its own artifact, re-read after (6.4, order, proves the
+order from the journal: gates/order.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from wpgate.run import UpdateStatus
 
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
+
+STEP, NAME = "6.3", "apply"
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core files
 # change only after they had this long to finish. A page renders in well under a second on an idle host;
@@ -43,6 +46,10 @@ def describe(deployment: "Deployment") -> list[str]:
         lines.append(f"{number}. {update.type} {update.slug}: {update.from_version} → {update.to_version} "
                      f"from {update.artifact.path} ({how})")
     return lines
+
+
+def summary(evidence: dict[str, Any]) -> str:
+    return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
 
 
 def workdir(deployment: "Deployment") -> str:

@@ -26,6 +26,8 @@ from wpgate.gates import GateFailed
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
 
+STEP, NAME = "6.2", "backup"
+
 def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
     """What the gate needs before it finds, takes or proves a backup, in the order it is checked: a backup
     folder and an off-site copy configured; the folder not under the WordPress root, writable by the account

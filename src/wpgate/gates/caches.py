@@ -12,6 +12,8 @@ from wpgate.gates import GateFailed
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
 
+STEP, NAME = "6.5", "caches"
+
 
 def target(deployment: "Deployment") -> CacheSite:
     return CacheSite(deployment.session, deployment.settings.secret)

@@ -20,6 +20,8 @@ from wpgate.words import plural
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
 
+STEP, NAME = "6.6", "monitor"
+
 
 def describe(deployment: "Deployment") -> str:
     """What the gate would check: the dry run's account of it."""
