@@ -99,10 +99,12 @@ def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
 @click.pass_obj
 def prune(obj: Context, site: str, dry_run: bool, as_json: bool) -> None:
     """Apply SITE's backup retention (backup.keep_last, backup.keep_daily) and remove artifacts no run can still need."""
+    from wpgate.backup import prune as prune_module
+
     result = obj.project.prune(site, dry_run=dry_run)
     if as_json:
         _print_json(result)
-    prune_module.refuse_if_incomplete(result)
+    prune_module.refuse_if_incomplete(result)  # exit 5 once the decisions are printed
 
 
 @cli.command()

@@ -8,7 +8,7 @@ is asked for by name (`style="green"`), never written into the text; an output t
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 class Output(Protocol):
@@ -27,6 +27,13 @@ class Silent:
 
 
 SILENT = Silent()
+
+
+def console_say(output: Output) -> Callable[[str], None]:
+    """A `say(text)` that writes plain lines (never markup) to `output`: what a SiteSession speaks with."""
+    def say(text: str) -> None:
+        output.print(text, markup=False, soft_wrap=True)
+    return say
 
 # A check's or a gate's outcome, as its line starts: the mark and its colour.
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "skipped": ("–", "yellow")}

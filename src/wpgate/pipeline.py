@@ -5,50 +5,26 @@ from __future__ import annotations
 import os
 import tempfile
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from wpgate import aside as asides
-from wpgate import inventory, redact, rollback, rollback_database, upgrader
+from wpgate import redact, rollback, rollback_database
 from wpgate.backup import snapshot
-from wpgate.bridge import Bridge
-from wpgate.config import Settings, SiteConfig
+from wpgate.config import Settings
+from wpgate.deployment import Confirm, Deployment
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
-from wpgate.gates import GateFailed, apply, approval, completion, monitor
+from wpgate.gates import GateFailed, apply, approval, completion, monitor, order
 from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
-from wpgate.inventory import Inventory
-from wpgate.lock import SiteLock
-from wpgate.output import Output, say_done, say_marked
+from wpgate.notify import notifying
+from wpgate.output import Output, console_say, say_done, say_marked
 from wpgate.release import Release, save as save_release
-from wpgate.run import Run
-from wpgate.transports import Transport, for_site
+from wpgate.run import Run, UpdateRecord, UpdateStatus
+from wpgate.session import SiteSession
 from wpgate.words import plural
 
-@dataclass
-class Deployment:
-    """One deploy of a release to a site: what every gate reads and records."""
-
-    settings: Settings
-    site_name: str
-    site: SiteConfig
-    release: Release
-    transport: Transport
-    bridge: Bridge
-    run: Run
-    console: Output
-    before: Inventory | None = None
-    state_before: dict[str, Any] | None = None
-    lock: SiteLock | None = None
-    aside: asides.Aside | None = None  # where the run keeps its copies (aside.py), chosen with the first look
-    monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
-
-    def say(self, text: str) -> None:
-        self.console.print(text, markup=False, soft_wrap=True)
-
-
-Confirm = Callable[[str], bool]  # asked a question (its lines said before it), True to go on
+# DESIGN.md's gates, in its order: each module's STEP, NAME, run (or check) and summary.
+GATES = (approval, backup_gate, apply, order, caches_gate, monitor, completion)
 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
@@ -67,8 +43,7 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
     state_dir = settings.state_dir
     scratch = tempfile.TemporaryDirectory(prefix="wpgate-dry-run-") if dry_run else None
     run = Run(Path(scratch.name) if scratch else state_dir, site_name, release.id, run_id)
-    run.updates = [{"type": u.type, "slug": u.slug, "from": u.from_version, "to": u.to_version,
-                    "status": "pending"} for u in release.updates]
+    run.updates = [UpdateRecord(u.type, u.slug, u.from_version, u.to_version) for u in release.updates]
     run.backup = {"id": None, "path": None, "offsite": None, "sha256": None, "status": "pending"}
     run.extra["auto_rollback"] = auto_rollback
     run.extra["dry_run"] = dry_run
@@ -76,31 +51,23 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
         save_release(release, run.folder / "release.yml")  # what `resume` finishes, exactly as approved
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
-        with for_site(site) as transport:
-            deployment = Deployment(settings, site_name, site, release, transport,
-                                    Bridge(site_name, site, transport), run, console)
-            try:
-                _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
-                           require_existing_backup=require_existing_backup)
-            except BaseException as error:  # every way a run can end badly is closed here, transport open
-                _fail(deployment, error, auto_rollback=auto_rollback)
-            finally:
-                if deployment.lock:
-                    deployment.lock.release()
-        if dry_run:
-            return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
-        run.finish("complete")
-        _retention(settings, run, console)
-        say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
-        if notify:
-            _notify(settings, run, console)
+        with notifying(settings, run, console, enabled=notify and not dry_run):  # however the run ends
+            with SiteSession.open(site_name, site, console_say(console)) as session:
+                deployment = Deployment(settings, session, release, run, console)
+                try:
+                    _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
+                               require_existing_backup=require_existing_backup)
+                except BaseException as error:  # every way a run can end badly is closed here, transport open
+                    _fail(deployment, error, auto_rollback=auto_rollback)
+                finally:
+                    if deployment.lock:
+                        deployment.lock.release()
+            if dry_run:
+                return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
+            run.finish("complete")
+            _retention(settings, run, console)
+            say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         return run.report()
-    except BaseException as error:
-        if not dry_run and run.status != "running" and notify:  # the run's record is final: say how it ended
-            _notify(settings, run, console)
-            if isinstance(error, WpgateError) and error.report is not None:
-                error.report = run.report()
-        raise
     finally:
         if scratch:
             scratch.cleanup()
@@ -131,61 +98,27 @@ def _retention(settings: Settings, run: Run, console: Output) -> None:
     run.write_report()
 
 
-def _notify(settings: Settings, run: Run, console: Output) -> None:
-    from wpgate import notify
-
-    notify.after_run(settings, run, console)
-
-
 def _run_gates(deployment: Deployment, *, confirm: Confirm | None, dry_run: bool, break_lock: bool,
                require_existing_backup: bool) -> None:
-    def read_then_check_approval() -> dict[str, Any]:
-        deployment.before = inventory.read(deployment.bridge)
-        paths = deployment.before.data["paths"]
-        deployment.aside = asides.choose(deployment.transport, deployment.site_name, deployment.site, paths,
-                                        deployment.before.data.get("site_url") or deployment.site.url)
-        deployment.run.extra["aside"] = deployment.aside.record()
-        deployment.run.write_report()
-        # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
-        deployment.run.save_json("inventory-before.json", deployment.before.data)
-        lock = SiteLock(deployment.transport, deployment.aside.folder, deployment.run.id, deployment.site_name,
-                        elsewhere=asides.lock_paths(deployment.site_name, deployment.site, paths))
-        if dry_run:
-            holder = lock.holder()
-            if holder:
-                deployment.say(f"note: {lock.describe(holder)}")
-        else:
-            broken = lock.acquire(break_lock=break_lock)
-            deployment.lock = lock
-            deployment.run.event("lock.taken", path=lock.path, **({"broke": broken} if broken else {}))
-        deployment.state_before = upgrader.site_state(deployment.bridge)
-        deployment.run.save_json("state-before.json", deployment.state_before)
-        deployment.run.event("inventory.before", core=deployment.before.core_version)
-        return approval.check(deployment)
-
-    _gate(deployment, "6.1", "approval", read_then_check_approval)
+    _gate(deployment, approval, lambda: approval.run(deployment, dry_run=dry_run, break_lock=break_lock))
     if dry_run:
         _dry_run(deployment)
         return
     _caches_reachable(deployment)
     if confirm is not None:
         _confirm(deployment, confirm)
-    _gate(deployment, "6.2", "backup",
-          lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
+    _gate(deployment, backup_gate, lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
     monitor.baseline(deployment)  # the site as it is before the first change
     # The database's rows just before the first change and right after the last: what the release itself
     # changed there decides whether a rollback must restore it (rollback_database.py).
     rollback_database.take_snapshot(deployment.run, deployment.transport, deployment.bridge, snapshot.BEFORE,
                                     deployment.say)
-    evidence = _gate(deployment, "6.3", "apply", lambda: apply.run(deployment))
+    _gate(deployment, apply, lambda: apply.run(deployment))
     rollback_database.after_changes(deployment.run, deployment.transport, deployment.bridge, deployment.say)
-    deployment.run.gate("6.4", "order", "passed", {
-        "order": [f"{u.type} {u.slug}" for u in deployment.release.updates],
-        "one_at_a_time": True, "applied": len(evidence["applied"])})
-    _say_gate(deployment, "6.4", "order", "passed", "core, then plugins one at a time, then themes")
-    _gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
-    _gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
-    _gate(deployment, "6.7", "completion", lambda: completion.check(deployment))
+    _gate(deployment, order, lambda: order.run(deployment), begin=False)
+    _gate(deployment, caches_gate, lambda: caches_gate.run(deployment))
+    _gate(deployment, monitor, lambda: monitor.check(deployment))
+    _gate(deployment, completion, lambda: completion.check(deployment))
     apply.clean_up(deployment)
 
 
@@ -195,15 +128,18 @@ def _caches_reachable(deployment: Deployment) -> None:
     try:
         held = caches_gate.check_access(deployment)
     except GateFailed as failure:
-        deployment.run.gate("6.5", "caches", "failed",
+        deployment.run.gate(caches_gate.STEP, caches_gate.NAME, "failed",
                             failure.evidence | {"error": failure.message, "before_change": True})
-        _say_gate(deployment, "6.5", "caches", "failed", "")
+        _say_gate(deployment, caches_gate.STEP, caches_gate.NAME, "failed", "")
         raise
     deployment.run.event("caches.access", checks=held)
 
 
-def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    deployment.run.event("gate.begin", step=step, name=name)
+def _gate(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]], *, begin: bool = True) -> dict[str, Any]:
+    """Run one gate's body and record how it went: its evidence, passed or failed, and its line."""
+    step, name = gate.STEP, gate.NAME
+    if begin:  # gate 6.4 reads what apply journaled: it has no begin of its own
+        deployment.run.event("gate.begin", step=step, name=name)
     try:
         evidence = body()
     except GateFailed as failure:
@@ -216,7 +152,7 @@ def _gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[
         _say_gate(deployment, step, name, "failed", "")
         raise
     deployment.run.gate(step, name, "passed", evidence)
-    _say_gate(deployment, step, name, "passed", _summary(step, evidence))
+    _say_gate(deployment, step, name, "passed", gate.summary(evidence))
     return evidence
 
 
@@ -224,7 +160,7 @@ def _dry_run(deployment: Deployment) -> None:
     """After gate 6.1, all a dry run does: each later gate's read-only part (its preconditions, checked as the
     deploy will need them, and what it would do), recorded as the gate skipped, and the apply gate's plan.
     A precondition that does not hold fails its gate: the dry run refuses (exit 3), as the deploy would."""
-    _preconditions(deployment, "6.2", "backup", lambda: backup_gate.dry_run(deployment))
+    _preconditions(deployment, backup_gate, lambda: backup_gate.dry_run(deployment))
     deployment.say("The apply gate would do, in this order:")
     for line in apply.describe(deployment):
         deployment.say(f"  {line}")
@@ -234,15 +170,16 @@ def _dry_run(deployment: Deployment) -> None:
         for line in evidence["layers"]:
             deployment.say(f"  {line}")
 
-    _preconditions(deployment, "6.5", "caches", lambda: caches_gate.dry_run(deployment), show=layers)
-    _preconditions(deployment, "6.6", "monitor", lambda: monitor.dry_run(deployment))
+    _preconditions(deployment, caches_gate, lambda: caches_gate.dry_run(deployment), show=layers)
+    _preconditions(deployment, monitor, lambda: monitor.dry_run(deployment))
     deployment.say("dry run: nothing was changed, and every precondition above holds.")
 
 
-def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]],
+def _preconditions(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]],
                    show: Callable[[dict[str, Any]], None] | None = None) -> None:
     """A gate's dry-run part: `body` checks its preconditions and says what the gate would do (`reason`).
     They hold: the gate is recorded skipped, each precondition listed. One fails: the gate fails (GateFailed)."""
+    step, name = gate.STEP, gate.NAME
     deployment.run.event("gate.begin", step=step, name=name, dry_run=True)
     try:
         evidence = body()
@@ -266,23 +203,6 @@ def _preconditions(deployment: Deployment, step: str, name: str, body: Callable[
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
     say_marked(deployment.console, status, f"{step} {name}: {status}", detail)
-
-
-def _summary(step: str, evidence: dict[str, Any]) -> str:
-    if step == "6.1":
-        return (f"approved by {evidence.get('approved_by')} ({evidence.get('signature')}), digest intact, "
-                f"{plural(evidence.get('artifacts_verified'), 'artifact')} verified, no drift")
-    if step == "6.2":
-        return backup_gate.summary(evidence)
-    if step == "6.5":
-        return caches_gate.summary(evidence)
-    if step == "6.3":
-        return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
-    if step == "6.6":
-        return monitor.summary(evidence)
-    if step == "6.7":
-        return "inventory is exactly the release, no maintenance file or lock left, the site answers"
-    return ""
 
 
 def _confirm(deployment: Deployment, confirm: Confirm) -> None:
@@ -335,15 +255,14 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         raise refusal
 
     for entry in run.updates:
-        if entry["status"] == "applying":  # not verified: the report's words are applied or pending
-            entry.update(status="pending", partly_applied=True)
+        if entry.status == UpdateStatus.APPLYING:  # not verified: the report's words are applied or pending
+            entry.status, entry.partly_applied = UpdateStatus.PENDING, True
     if not interrupted:  # what the run changed in the database, before visitors' later writes mix in
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
     changed = rollback.changed_updates(run.updates)
     if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
         deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
-        target = rollback.Target(deployment.site_name, deployment.site, deployment.transport,
-                                 deployment.bridge, run, deployment.before, deployment.say, deployment.aside)
+        target = rollback.Target(deployment.session, run, deployment.before, deployment.aside)
         try:
             problems = rollback.roll_back(target)
         except WpgateError as rollback_error:
@@ -366,7 +285,7 @@ def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) 
         headline = (f"{message}\nproduction WAS changed and was NOT rolled back ({reason}); "
                     f"run `wpgate rollback {run.id}` to put it back")
         lines = []
-    undo = [entry["undo"] for entry in reversed(changed) if entry.get("undo") and entry["status"] != "rolled_back"]
+    undo = [entry.undo for entry in reversed(changed) if entry.undo and entry.status != UpdateStatus.ROLLED_BACK]
     run.extra["rollback"]["undo"] = undo
     run.finish("rollback_failed", message)
     if undo:

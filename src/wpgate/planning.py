@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wpgate.output import Output
-
 from wpgate import artifacts, inventory
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused
 from wpgate.inventory import Inventory
 from wpgate.command import Command
+from wpgate.output import Output
 from wpgate.release import SLUG, VERSION, Release, Update, save
 from wpgate.transports import Transport, for_site
 

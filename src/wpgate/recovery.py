@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from wpgate import aside as asides
 from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
@@ -17,24 +16,13 @@ from wpgate.gates import GateFailed, apply, completion, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
-from wpgate.output import Output, say_done
-from wpgate.pipeline import Confirm, Deployment
-from wpgate.run import Run, who
+from wpgate.output import Output, console_say, say_done
+from wpgate.deployment import Confirm, Deployment
+from wpgate.run import Run, UpdateStatus, who
+from wpgate.session import SiteSession
 from wpgate.transports import for_site
 
 ENDED = ("complete", "refused", "rolled_back")
-
-
-@contextmanager
-def _notifying(settings: Settings, run: Run, console: Output) -> Iterator[None]:
-    """Notify as a deploy does when this command ends the run (completed, rolled back or not), however
-    it ends; a run it leaves as it found it sends nothing."""
-    status = run.status
-    try:
-        yield
-    finally:
-        if run.status not in (status, "running"):
-            notify.after_run(settings, run, console)
 
 
 def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool = False) -> dict[str, Any]:
@@ -49,7 +37,7 @@ def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
-    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         run.event("resume.begin")
         # Scratch tables of a restore proof the crash cut short (gate 6.2) go first, whatever happens next.
         backups.drop_scratch_leftovers(
@@ -91,7 +79,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Output, *, confirm: 
     complete = run.status == "complete"
     if dry_run:
         return _dry_run(settings, run, console, database_mode)
-    with _notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
@@ -150,8 +138,8 @@ def _plan_lines(deployment: Deployment, decided: rollback_database.Plan | None) 
     lines = [f"Rollback of run {run.id}: release {run.release_id} on {run.site} ({deployment.site.url}), "
              f"{str(ended.get('status')).replace('_', ' ')}" + (f" since {ended['at']}" if ended.get("at") else "")]
     changed = rollback.changed_updates(run.updates)
-    lines += [f"  puts back {entry['type']} {entry['slug']} {entry['from']} (now {entry['to']})"
-              for entry in reversed(changed) if entry.get("status") != "rolled_back"]
+    lines += [f"  puts back {entry.type} {entry.slug} {entry.from_version} (now {entry.to_version})"
+              for entry in reversed(changed) if entry.status != UpdateStatus.ROLLED_BACK]
     if decided is not None:
         lines += [f"  {line}" for line in rollback_database.describe(decided)]
     return lines
@@ -237,9 +225,10 @@ class _session:
         copy = run.folder / "release.yml"
         release = release_module.load(copy).for_site(run.site) if copy.exists() else None
         self.transport = for_site(site).__enter__()
-        bridge = Bridge(run.site, site, self.transport)
+        session = SiteSession(run.site, site, self.transport, Bridge(run.site, site, self.transport),
+                              console_say(self.console))
         before = run.load_json("inventory-before.json")
-        deployment = Deployment(self.settings, run.site, site, release, self.transport, bridge, run, self.console,
+        deployment = Deployment(self.settings, session, release, run, self.console,
                                 before=Inventory(before) if before else None,
                                 state_before=run.load_json("state-before.json"))
         self.deployment = deployment
@@ -296,21 +285,21 @@ def _aside_from_backup(deployment: Deployment) -> None:
 
 def _extract_asides(deployment: Deployment, backup: Any, root: str) -> None:
     run, transport = deployment.run, deployment.transport
-    engine = engines.of(run.site, deployment.site)
+    engine = engines.of_backup(backup, deployment.site)  # the engine that took it, whatever the config says now
     for entry in rollback.changed_updates(run.updates):
-        live, aside = entry["live"], entry["aside"]
-        if entry["type"] == "core":
+        live, aside = entry.live, entry.aside
+        if entry.type == "core":
             names = engine.root_names(backup, deployment.site, transport)
             members = list(artifacts.CORE_FOLDERS) + [name for name in names if artifacts.is_core_root_file(name)]
             source = ""
-            entry["aside_names"] = members
+            entry.aside_names = members
         else:
             relative = inside(root, live)
             if relative is None:
-                raise GateRefused(f"{entry['type']} {entry['slug']} lives outside the WordPress root ({live}), "
+                raise GateRefused(f"{entry.type} {entry.slug} lives outside the WordPress root ({live}), "
                                   f"so backup {backup.id} does not hold it; nothing was changed")
             members, source = [relative], relative
-        with run.action("aside_from_backup", type=entry["type"], slug=entry["slug"], backup=backup.id,
+        with run.action("aside_from_backup", type=entry.type, slug=entry.slug, backup=backup.id,
                         engine=engine.name):
             engine.extract(backup, deployment.site, transport, members, source, aside)
 
@@ -340,7 +329,7 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
     try:
         for index, update in enumerate(deployment.release.updates):
             apply.verify(deployment, index, update)
-            run.updates[index]["status"] = "applied"
+            run.updates[index].status = UpdateStatus.APPLIED
         # Every update is in place: what the release changed in the database, before visitors' later writes
         # mix in, when the run stopped before it took that snapshot.
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
@@ -381,9 +370,7 @@ def database_mode(extra: dict[str, Any], given: str | None) -> str | None:
 
 def _target(deployment: Deployment, database_mode_given: str | None = None) -> rollback.Target:
     mode = database_mode(deployment.run.extra, database_mode_given)
-    return rollback.Target(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                           deployment.run, deployment.before, deployment.say, deployment.aside,
-                           database_mode=mode)
+    return rollback.Target(deployment.session, deployment.run, deployment.before, deployment.aside, database_mode=mode)
 
 
 def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_back_error: bool,

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from wpgate import artifacts, inventory, rollback_database, upgrader
 from wpgate.aside import Aside
-from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed
 from wpgate.caches import layers as cache_layers
 from wpgate.caches.opcache import Opcache
 from wpgate.caches.verify import Expectation
 from wpgate.command import Command
-from wpgate.config import SiteConfig
 from wpgate.errors import BadInput, WpgateError
 from wpgate.gates.apply import DRAIN_SECONDS
 from wpgate.gates.completion import differences, site_answers
 from wpgate.inventory import Inventory
 from wpgate.release import SLUG
-from wpgate.run import Run
+from wpgate.run import Run, UpdateRecord, UpdateStatus
+from wpgate.session import OnSite, SiteSession
 from wpgate.transports import Transport
 
 # Puts a plugin's or a theme's folder back as apply swapped it in: the copy kept aside replaces what is live by
@@ -91,16 +90,12 @@ rm -rf -- "$trash"
 
 
 @dataclass
-class Target:
+class Target(OnSite):
     """The site being rolled back and the run whose changes are undone."""
 
-    site_name: str
-    site: SiteConfig
-    transport: Transport
-    bridge: Bridge
+    session: SiteSession
     run: Run
     before: Inventory
-    say: Callable[[str], None]
     aside: Aside  # where the run kept the old versions (aside.py)
     database_mode: str | None = None  # rollback_database.KEEP or RESTORE: the person's decision
     database_plan: Any = None  # a rollback_database.Plan made before (the prompt's): the same decision
@@ -111,9 +106,9 @@ class Target:
         return Opcache(_cache_site(self)).drain(DRAIN_SECONDS)
 
 
-def changed_updates(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def changed_updates(updates: list[UpdateRecord]) -> list[UpdateRecord]:
     """The updates whose install began: what may differ from the pre-deployment state."""
-    return [entry for entry in updates if entry.get("install_began")]
+    return [entry for entry in updates if entry.install_began]
 
 
 def roll_back(target: Target) -> list[str]:
@@ -150,20 +145,20 @@ def _put_back_all(target: Target) -> list[str]:
     run, problems = target.run, []
     web_problem: str | None = None
     for entry in reversed(changed_updates(run.updates)):
-        label = f"{entry['type']} {entry['slug']}"
-        target.say(f"  putting back {label} {entry['from']}")
+        label = f"{entry.type} {entry.slug}"
+        target.say(f"  putting back {label} {entry.from_version}")
         try:
-            if entry["type"] == "core":
+            if entry.type == "core":
                 _maintenance_for_core(target)
-            with run.action("put_back", type=entry["type"], slug=entry["slug"], aside=entry.get("aside")):
+            with run.action("put_back", type=entry.type, slug=entry.slug, aside=entry.aside):
                 _put_back(target, entry)
-            entry["status"] = "rolled_back"
+            entry.status = UpdateStatus.ROLLED_BACK
         except WpgateError as error:
             problems.append(f"{label}: could not be put back: {error}")
             continue
         if web_problem is None:
             try:
-                with run.action("web_opcache", type=entry["type"], slug=entry["slug"]) as done:
+                with run.action("web_opcache", type=entry.type, slug=entry.slug) as done:
                     done["result"] = Opcache(_cache_site(target)).purge().result
             except WpgateError as error:  # said once; the caches' purge tries again and reports it
                 web_problem = str(error)
@@ -180,13 +175,13 @@ def _maintenance_for_core(target: Target) -> None:
         done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain)
 
 
-def _put_back(target: Target, entry: dict[str, Any]) -> None:
+def _put_back(target: Target, entry: UpdateRecord) -> None:
     """One component back from what apply kept aside. Idempotent: run again after a kill at any point, it
     goes on where it stopped; a copy that is gone or empty is never a reason to remove live files."""
-    transport, live, aside = target.transport, entry["live"], entry["aside"]
-    label = f"{entry['type']} {entry['slug']}"
-    was = target.before.version_of(entry["type"], entry["slug"])
-    if entry["type"] == "core":
+    transport, live, aside = target.transport, entry.live, entry.aside
+    label = f"{entry.type} {entry.slug}"
+    was = target.before.version_of(entry.type, entry.slug)
+    if entry.type == "core":
         _put_back_core(target, entry, label, was)
         return
     if not transport.exists(aside):
@@ -197,10 +192,10 @@ def _put_back(target: Target, entry: dict[str, Any]) -> None:
     transport.check(Command.of("sh", "-c", _PUT_BACK_FOLDER, "sh", live, aside, f"{aside}.replaced", target.site.php))
 
 
-def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str | None) -> None:
+def _put_back_core(target: Target, entry: UpdateRecord, label: str, was: str | None) -> None:
     """Core back name by name from the copy kept aside, checked first: the copy holds only names of the old
     core, and every name of the old core is either still aside or live (put back already)."""
-    transport, live, aside = target.transport, entry["live"], entry["aside"]
+    transport, live, aside = target.transport, entry.live, entry.aside
     kept = _listing(transport, aside)
     names = core_names(entry)
     if names is None:  # a run recorded before wpgate kept the names: only what is aside is put back
@@ -222,7 +217,7 @@ def _put_back_core(target: Target, entry: dict[str, Any], label: str, was: str |
                                str(len(kept)), *kept, *added))
 
 
-def _put_back_already(target: Target, entry: dict[str, Any], label: str, was: str | None, aside: str) -> None:
+def _put_back_already(target: Target, entry: UpdateRecord, label: str, was: str | None, aside: str) -> None:
     """No copy left to put back: right when the run stopped before swapping the component in, or an earlier
     rollback put it back (either way its version is the old one), else a person must look: nothing is changed."""
     now = _version_now(target, entry)
@@ -232,14 +227,14 @@ def _put_back_already(target: Target, entry: dict[str, Any], label: str, was: st
     target.say(f"    {label} is {was} already (never replaced, or put back by an earlier rollback)")
 
 
-def _version_now(target: Target, entry: dict[str, Any]) -> str | None:
-    return inventory.read(target.bridge).version_of(entry["type"], entry["slug"])
+def _version_now(target: Target, entry: UpdateRecord) -> str | None:
+    return inventory.read(target.bridge).version_of(entry.type, entry.slug)
 
 
-def core_names(entry: dict[str, Any]) -> list[str] | None:
+def core_names(entry: UpdateRecord) -> list[str] | None:
     """The names the old core had at the root (its folders and files), as apply recorded them; None for a
     run recorded before wpgate kept them."""
-    names = entry.get("aside_names")
+    names = entry.aside_names
     if names is None:
         return None
     return [name for name in names if isinstance(name, str) and artifacts.is_core_name(name)]
@@ -286,17 +281,17 @@ def check_record(target: Target) -> None:
             raise BadInput(f"run {run.id}: its inventory-before.json puts the {key} folder at {paths.get(key)}; the "
                            f"site has it at {now.get(key)}: nothing was changed")
     for entry in changed_updates(run.updates):
-        kind, slug = entry.get("type"), entry.get("slug")
+        kind, slug = entry.type, entry.slug
         if kind not in ("core", "plugin", "theme") or not isinstance(slug, str) or not SLUG.match(slug):
             raise BadInput(f"run {run.id}: its report names an update {kind!r} {slug!r}, which is not a component: "
                            "nothing was changed")
         live = paths["abspath"] if kind == "core" else f"{paths[kind + 's']}/{slug}"
         aside = target.aside.kept(run.id, kind, slug)
         for key, expected in (("live", live), ("aside", aside)):
-            if entry.get(key) != expected:
-                raise BadInput(f"run {run.id}: its report says {kind} {slug} {key} is {entry.get(key)}; this site's is "
+            if getattr(entry, key) != expected:
+                raise BadInput(f"run {run.id}: its report says {kind} {slug} {key} is {getattr(entry, key)}; this site's is "
                                f"{expected}: the run's record was changed; nothing was changed")
-        names = entry.get("aside_names")
+        names = entry.aside_names
         if kind == "core" and names is not None and (
                 not isinstance(names, list) or not all(isinstance(n, str) and artifacts.is_core_name(n) for n in names)
                 or not set(artifacts.CORE_FOLDERS) <= set(names)):
@@ -309,7 +304,7 @@ def _real_path(transport: Transport, path: str) -> str:
 
 
 def _cache_site(target: Target) -> CacheSite:
-    return CacheSite(target.site_name, target.site, target.transport, target.bridge, target.say)
+    return CacheSite(target.session)
 
 
 def purge_caches(target: Target) -> list[str]:
@@ -317,8 +312,8 @@ def purge_caches(target: Target) -> list[str]:
     caches kept; each page must show the versions put back. A failure is a problem to report,
     the rollback goes on to its proof."""
     site = _cache_site(target)
-    expectations = [Expectation(entry["type"], entry["slug"], entry["to"], entry["from"])
-                    for entry in changed_updates(target.run.updates) if entry.get("status") == "rolled_back"]
+    expectations = [Expectation(entry.type, entry.slug, entry.to_version, entry.from_version)
+                    for entry in changed_updates(target.run.updates) if entry.status == UpdateStatus.ROLLED_BACK]
     try:
         evidence = cache_layers.purge_and_verify(site, expectations, target.run.event)
     except PurgeFailed as failure:

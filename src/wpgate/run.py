@@ -10,9 +10,11 @@ import re
 import secrets
 import socket
 import time
-from datetime import datetime, timezone
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -21,6 +23,58 @@ from wpgate.errors import BadInput
 
 STATUSES = ("complete", "refused", "rolled_back", "rollback_failed", "running")
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
+
+
+class UpdateStatus(str, Enum):
+    """Where one update of the release stands (report.json's `updates[].status`)."""
+
+    PENDING = "pending"          # not begun, or begun and not verified (then `partly_applied`)
+    APPLYING = "applying"        # the site changes for it now; a run cut short here is resumed or rolled back
+    APPLIED = "applied"          # in place, its version re-read from the site
+    ROLLED_BACK = "rolled_back"  # put back to its `from` version
+
+
+@dataclass
+class UpdateRecord:
+    """One update as the run records it: the manifest's facts, its status, and what rollback needs."""
+
+    type: str
+    slug: str
+    from_version: str | None
+    to_version: str
+    status: UpdateStatus = UpdateStatus.PENDING
+    aside_names: list[str] | None = None  # core: the old core's root names, kept aside (rollback.py)
+    live: str | None = None               # the folder visitors are served from
+    aside: str | None = None              # where its old version was kept
+    undo: str | None = None               # how a person puts it back by hand
+    install_began: bool = False           # the site itself began to change for it
+    partly_applied: bool = False          # it began and the run stopped before it was verified
+    unknown: dict[str, Any] = field(default_factory=dict)  # keys of a record written by another wpgate, kept
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"type": self.type, "slug": self.slug, "from": self.from_version,
+                                    "to": self.to_version, "status": UpdateStatus(self.status).value}
+        for key in ("aside_names", "live", "aside", "undo"):
+            if getattr(self, key) is not None:
+                document[key] = getattr(self, key)
+        for key in ("install_began", "partly_applied"):
+            if getattr(self, key):
+                document[key] = True
+        return document | self.unknown
+
+    @classmethod
+    def of(cls, data: Any) -> "UpdateRecord":
+        """A record read back from report.json, as it is: check_record (rollback.py) judges its values."""
+        data = data if isinstance(data, dict) else {}
+        known = {"type", "slug", "from", "to", "status", "aside_names", "live", "aside", "undo", "install_began",
+                 "partly_applied"}
+        status = data.get("status")
+        return cls(data.get("type"), data.get("slug"), data.get("from"), data.get("to"),  # type: ignore[arg-type]
+                   UpdateStatus(status) if status in {s.value for s in UpdateStatus} else UpdateStatus.PENDING,
+                   aside_names=data.get("aside_names"), live=data.get("live"), aside=data.get("aside"),
+                   undo=data.get("undo"), install_began=bool(data.get("install_began")),
+                   partly_applied=bool(data.get("partly_applied")),
+                   unknown={key: value for key, value in data.items() if key not in known})
 
 
 Observer = Callable[[dict[str, Any]], None]
@@ -103,7 +157,7 @@ class Run:
         self.started = time.monotonic()
         self.started_at = utc_now()
         self.gates: list[dict[str, Any]] = []
-        self.updates: list[dict[str, Any]] = []
+        self.updates: list[UpdateRecord] = []
         self.backup: dict[str, Any] | None = None
         self.error: str | None = None
         self.changed = False  # set just before the first change to the site itself
@@ -129,7 +183,7 @@ class Run:
         run.started = time.monotonic() - float(report.get("seconds") or 0)
         run.started_at = report.get("started_at", "")
         run.gates = report.get("gates", [])
-        run.updates = report.get("updates", [])
+        run.updates = [UpdateRecord.of(entry) for entry in report.get("updates", [])]
         run.backup = report.get("backup")
         run.error = report.get("error")
         run.seconds = None
@@ -138,7 +192,7 @@ class Run:
         known = {"run", "site", "release", "status", "started_at", "seconds", "gates", "updates", "backup", "error",
                  "history"}
         run.extra = {key: value for key, value in report.items() if key not in known}
-        run.changed = any(entry.get("install_began") for entry in run.updates)
+        run.changed = any(entry.install_began for entry in run.updates)
         run.observers = _observers_now()
         run._journal = open(run.folder / "journal.jsonl", "a", encoding="utf-8")
         return run
@@ -192,7 +246,7 @@ class Run:
             "run": self.id, "site": self.site, "release": self.release_id, "status": self.status,
             "started_at": self.started_at,
             "seconds": self.seconds if self.seconds is not None else round(time.monotonic() - self.started, 2),
-            "gates": self.gates, "updates": self.updates, "backup": self.backup,
+            "gates": self.gates, "updates": [entry.as_dict() for entry in self.updates], "backup": self.backup,
         }
         if self.error:
             document["error"] = self.error

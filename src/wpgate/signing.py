@@ -63,7 +63,7 @@ def verify(digest: str, signature: str | None, principal: str, allowed_signers: 
         raise GateRefused(f"the approval by {principal} is not signed, and the config's approvers "
                           f"({allowed_signers}) requires a signature: approve with --key")
     if not _ARMOUR.fullmatch(signature.strip() + "\n"):
-        raise GateRefused(f"the approval's signature is not an OpenSSH signature (approval.signature)")
+        raise GateRefused("the approval's signature is not an OpenSSH signature (approval.signature)")
     with tempfile.TemporaryDirectory(prefix="wpgate-verify-") as folder:
         signature_file = Path(folder) / "approval.sig"
         signature_file.write_text(signature.strip() + "\n", encoding="ascii")

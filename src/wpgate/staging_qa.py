@@ -20,8 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from wpgate.output import Output, say_marked
-
 from wpgate import browser, checks, inventory, planning, qa as qa_record, redact
 from wpgate.artifacts import component_location
 from wpgate.bridge import Bridge
@@ -32,9 +30,11 @@ from wpgate.command import Command
 from wpgate.config import ChecksConfig, Settings, SiteConfig
 from wpgate.errors import BadInput, ConfigError, GateRefused, WpgateError
 from wpgate.inventory import Inventory
+from wpgate.output import Output, say_marked
 from wpgate.run import new_run_id, utc_now
 from wpgate.transports import Transport, for_site
 from wpgate.words import plural
+from wpgate.session import SiteSession
 
 # The newest file time under the paths given, as seconds since the epoch (empty when there is no file).
 _NEWEST = "find \"$@\" -type f -printf '%T@\\n' 2>/dev/null | sort -n | tail -n 1"
@@ -84,10 +84,11 @@ def run(settings: Settings, staging_name: str, baseline_name: str | None, output
         for line in not_replicated:
             say(f"  not replicated: {line}")
         since = updated_at(transport, staging_inventory, [(kind, slug) for kind, slug, _, _ in release])
-        watch = stack.enter_context(Watch(staging_name, checked, transport, bridge, settings, folder, say))
+        watch = stack.enter_context(Watch(SiteSession(staging_name, checked, transport, bridge, say), settings, folder))
         known: set[str] = set()
         if baseline is not None and baseline_name is not None:
-            with Watch(baseline_name, baseline, baseline_transport, baseline_bridge, settings, None, say) as other:
+            with Watch(SiteSession(baseline_name, baseline, baseline_transport, baseline_bridge, say), settings,
+                       None) as other:
                 known = ErrorLogCheck().messages(other)
         for check in watch.checks:
             if isinstance(check, ErrorLogCheck):

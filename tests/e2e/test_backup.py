@@ -28,7 +28,8 @@ from wpgate import backup as backups, config, inventory
 from wpgate.bridge import Bridge
 from wpgate.gates import GateFailed
 from wpgate.gates import backup as gate
-from wpgate.pipeline import Deployment
+from wpgate.deployment import Deployment
+from wpgate.session import SiteSession
 from wpgate.run import Run
 from wpgate.testbed.process import free_port
 from wpgate.transports import LocalTransport, for_site
@@ -87,7 +88,7 @@ def deployment(config_path: Path, name: str = "production") -> Deployment:
     transport = for_site(site_config)
     bridge = Bridge(name, site_config, transport)
     run = Run(settings.state_dir, name, "test-release")
-    found = Deployment(settings, name, site_config, None, transport, bridge, run,  # type: ignore[arg-type]
+    found = Deployment(settings, SiteSession(name, site_config, transport, bridge), None, run,  # type: ignore[arg-type]
                        Console(file=io.StringIO(), width=200))
     found.before = inventory.read(bridge)
     return found

@@ -14,6 +14,7 @@ import yaml
 from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_rolled_back, assert_unchanged, but_caches,
                                fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
+from tests.support.report_schema import assert_valid_report
 from wpgate.testbed import fixtures
 
 pytestmark = pytest.mark.e2e
@@ -117,6 +118,7 @@ def test_happy_path_deploys_exactly_the_release(planned, staging):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "complete"
+    assert_valid_report(report)
     assert [(g["step"], g["status"]) for g in report["gates"]] == [
         ("6.1", "passed"), ("6.2", "passed"), ("6.3", "passed"), ("6.4", "passed"),
         ("6.5", "passed"), ("6.6", "passed"), ("6.7", "passed")]
@@ -378,6 +380,8 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     run_folder = tmp_path / "state" / "runs" / result["run_id"]
     assert result["report"]["run"] == result["run_id"] and result["report"]["status"] == "complete"
     assert result["report"] == json.loads((run_folder / "report.json").read_text())
+    assert_valid_report(result["report"])
+    assert_valid_report(deployed["again"]["report"])
     journal = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
     assert result["events"] == journal and journal[0]["event"] == "run.start" and journal[-1]["event"] == "run.end"
     again = deployed["again"]
@@ -458,6 +462,7 @@ def test_a_failure_after_a_change_is_rolled_back_and_proved(faulty_release):
     assert "rolled back: production is proved back at its pre-deployment state" in result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "rolled_back"
+    assert_valid_report(report)
     assert {u["slug"]: u["status"] for u in report["updates"]} == {"wpgate-hello": "rolled_back", slug: "rolled_back"}
     assert report["rollback"]["attempted"] and report["rollback"]["problems"] == []
     plugins = {p["slug"]: p for p in wpgate_json("inventory", "auto", config=config)["plugins"]}
@@ -485,6 +490,7 @@ def test_without_auto_rollback_it_says_what_changed_and_how_to_undo_it(faulty_re
     assert "production WAS changed and was NOT rolled back" in result.stderr
     report = json.loads(result.stdout)
     assert report["status"] == "rollback_failed"
+    assert_valid_report(report)
     # The probe after each update (gate 6.6's checks) stops the run at the update that broke the page.
     assert report["gates"][-1] == {**report["gates"][-1], "step": "6.3", "status": "failed"}
     assert report["gates"][-1]["evidence"]["culprit"] == f"plugin {slug} 1.1.0 → 2.0.2"
@@ -581,6 +587,7 @@ def test_wpgate_rollback_puts_a_failed_run_back_and_proves_it(faulty_release, mo
     assert [posted["json"]["wpgate"]["status"] for posted in hook] == ["rollback_failed", "rolled_back"]
     report = json.loads(rolled.stdout)
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    assert_valid_report(report)
     plugins = {p["slug"]: p["version"] for p in wpgate_json("inventory", "later", config=config)["plugins"]}
     assert (plugins["wpgate-hello"], plugins[slug]) == ("1.0.0", "1.1.0")
     assert httpx.get(production.url + "/", timeout=30).status_code == 200
@@ -737,6 +744,7 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     assert rolled.returncode == 0, rolled.stderr
     report = json.loads(rolled.stdout)
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
+    assert_valid_report(report)
     statuses = {u["slug"]: u["status"] for u in report["updates"]}
     assert {"wordpress", "wpgate-hello", "wpgate-parent"} <= set(statuses)
     assert set(statuses.values()) == {"rolled_back"}

@@ -15,7 +15,8 @@ from rich.console import Console
 from wpgate import config
 from wpgate.gates import GateFailed, approval
 from wpgate.inventory import Inventory
-from wpgate.pipeline import Deployment
+from wpgate.deployment import Deployment
+from wpgate.session import SiteSession
 from wpgate.release import Artifact, Release, Update
 from wpgate.run import Run
 
@@ -57,8 +58,8 @@ def deployment(state: Path, release: Release) -> Deployment:
                         "plugins": [{"slug": "akismet", "version": "5.0.2", "active": True}], "themes": []})
     run = Run(settings.state_dir, "production", release.id)
     # The gate reads the release, the state folder and the facts read before it; it never reaches the site.
-    return Deployment(settings, "production", settings.site("production"), release, transport=None,  # type: ignore[arg-type]
-                      bridge=None, run=run, console=Console(stderr=True), before=before,  # type: ignore[arg-type]
+    session = SiteSession("production", settings.site("production"), transport=None, bridge=None)  # type: ignore[arg-type]
+    return Deployment(settings, session, release, run=run, console=Console(stderr=True), before=before,
                       state_before={"maintenance": False, "core_updater_lock": False})
 
 

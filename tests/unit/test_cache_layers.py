@@ -12,11 +12,12 @@ from wpgate.caches.nginx import Nginx, NginxCache
 from wpgate.caches.varnish import Varnish, VarnishCache
 from wpgate.caches.verify import Expectation, _state, serving_layer
 from wpgate.config import SiteConfig
+from wpgate.session import SiteSession
 
 
 def target(**site) -> CacheSite:
     config = SiteConfig(**{"path": "/srv/www", "url": "https://example.com/blog", **site})
-    return CacheSite("production", config, transport=None, bridge=None)  # type: ignore[arg-type]
+    return CacheSite(SiteSession("production", config, transport=None, bridge=None))  # type: ignore[arg-type]
 
 
 def test_varnish_proxy_cache_purge_convention_is_one_regex_purge_with_the_sites_host():

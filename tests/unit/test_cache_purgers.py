@@ -17,6 +17,7 @@ from wpgate.caches.fastly import Fastly, FastlyCache
 from wpgate.caches.webhook import Webhook, WebhookCache
 from wpgate.command import Secret
 from wpgate.config import SiteConfig
+from wpgate.session import SiteSession
 
 TOKEN = "s3cr3t-token-value-42"
 
@@ -38,7 +39,7 @@ def quick_retries(monkeypatch):
 def target(environment: dict[str, str] | None = None) -> CacheSite:
     site = SiteConfig(path="/srv/www/example", url="https://example.com")
     values = {"CDN_TOKEN": TOKEN, **(environment or {})}
-    return CacheSite("production", site, transport=None, bridge=None,  # type: ignore[arg-type]
+    return CacheSite(SiteSession("production", site, transport=None, bridge=None),  # type: ignore[arg-type]
                      secret=lambda name: Secret(values.get(name, "")))
 
 

@@ -10,6 +10,7 @@ from wpgate.checks import Problem, html
 from wpgate.checks.error_log import fatal_lines
 from wpgate.checks.layout import compare, page_name
 from wpgate.errors import ConfigError
+from wpgate.session import SiteSession
 
 SITE = "http://127.0.0.1:8080"
 
@@ -184,7 +185,7 @@ def test_problems_known_before_the_first_change_are_not_blamed_on_the_release(tm
     path.write_text("sites:\n  p: {path: /srv/p, url: 'http://p.example'}\n")
     settings = config.load(path)
     said = []
-    with Watch("p", settings.site("p"), None, None, settings, None, said.append) as watch:
+    with Watch(SiteSession("p", settings.site("p"), None, None, said.append), settings, None) as watch:  # type: ignore[arg-type]
         watch.remember(watch.run("baseline")[0].problems)
         same = watch.run("again")
         assert same[0].status == "passed" and same[0].evidence["known_before"] == [

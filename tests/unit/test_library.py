@@ -34,6 +34,7 @@ SOURCE = Path(wpgate.__file__).parent
 # The engine: the library's face and what it runs. The command line (cli.py) and the views it renders with
 # (inventory_view.py, progress_view.py, report/terminal.py, demo.py) are the terminal's side.
 ENGINE = ["project.py", "pipeline.py", "recovery.py", "run.py", "progress.py", "output.py", "inventory.py",
+          "session.py", "deployment.py", "gates/order.py", "checks/__init__.py", "caches/__init__.py",
           "planning.py", "staging_qa.py", "gates/approval.py", "gates/backup.py", "gates/apply.py",
           "gates/caches.py", "gates/monitor.py", "gates/completion.py", "caches/commands.py", "backup/commands.py",
           "backup/prune.py", "notify/__init__.py", "transports/base.py"]
@@ -93,3 +94,15 @@ def test_a_run_ending_error_becomes_a_result():
     result = RunResult.of_error(error)
     assert (result.status, result.exit_code, result.run_id) == ("rolled_back", 4, "20261126-101500-ab12")
     assert result.message == "gate 6.6 monitor failed" and result.report is error.report
+
+
+def test_the_pipeline_is_a_table_of_design_md_gates_one_module_each():
+    from wpgate import pipeline
+
+    assert [(gate.STEP, gate.NAME) for gate in pipeline.GATES] == [
+        ("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"), ("6.5", "caches"),
+        ("6.6", "monitor"), ("6.7", "completion")]
+    assert [gate.__name__ for gate in pipeline.GATES] == [f"wpgate.gates.{gate.NAME}" for gate in pipeline.GATES]
+    assert all(callable(gate.summary) for gate in pipeline.GATES)
+    schema = json.loads((SOURCE / "report" / "report.schema.json").read_text())
+    assert schema["$defs"]["gate"]["properties"]["name"]["enum"] == [gate.NAME for gate in pipeline.GATES]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wpgate.output import Output
-
 from wpgate import backup as backups
 from wpgate.backup import exposure
 from wpgate.backup.offsite import human_size
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, listing
+from wpgate.output import Output
 from wpgate.transports import for_site
 from wpgate.words import plural
 

@@ -190,7 +190,8 @@ def of(site_name: str, site: SiteConfig) -> ArchiveEngine | ResticEngine:
     return ENGINES[backup_config(site_name, site).engine]
 
 
-def _of_backup(backup: Backup, site: SiteConfig) -> ArchiveEngine | ResticEngine:
+def of_backup(backup: Backup, site: SiteConfig) -> ArchiveEngine | ResticEngine:
+    """The engine that took `backup` (a rollback after the config changed engines still finds its way)."""
     return ENGINES["restic" if checks.is_restic(backup) else "archive"]
 
 
@@ -212,17 +213,17 @@ def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transp
 
 
 def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> list[str]:
-    return _of_backup(backup, site).verify_copies(backup, site, transport)
+    return of_backup(backup, site).verify_copies(backup, site, transport)
 
 
 def content_problems(backup: Backup, site: SiteConfig, transport: Transport,
                      tables_now: dict[str, Any] | None = None) -> list[str]:
-    return _of_backup(backup, site).content_problems(backup, site, transport, tables_now)
+    return of_backup(backup, site).content_problems(backup, site, transport, tables_now)
 
 
 def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge,
                   progress: Progress | None = None, *, journal=None) -> checks.RestoreCheck:
-    return _of_backup(backup, site).check_restore(backup, site, transport, bridge, progress, journal=journal)
+    return of_backup(backup, site).check_restore(backup, site, transport, bridge, progress, journal=journal)
 
 
 def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge, *,
@@ -231,4 +232,4 @@ def restore_check(backup: Backup, site: SiteConfig, transport: Transport, bridge
 
 
 def restore_database(backup: Backup, site: SiteConfig, transport: Transport, bridge: Bridge) -> None:
-    _of_backup(backup, site).restore_database(backup, site, transport, bridge)
+    of_backup(backup, site).restore_database(backup, site, transport, bridge)

@@ -13,11 +13,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from wpgate.bridge import Bridge
 from wpgate.command import Secret
-from wpgate.config import SiteConfig
 from wpgate.errors import GateRefused
-from wpgate.transports import Transport
+from wpgate.session import OnSite, SiteSession
 
 
 class PurgeFailed(GateRefused):
@@ -35,15 +33,15 @@ def env_secret(name: str) -> Secret:
 
 
 @dataclass
-class CacheSite:
-    """The site whose caches are purged, and how to reach it."""
+class CacheSite(OnSite):
+    """The site whose caches are purged, and how to reach it; `secret` reads a credential by its variable's name."""
 
-    name: str
-    site: SiteConfig
-    transport: Transport
-    bridge: Bridge
-    say: Callable[[str], None] = lambda text: None
+    session: SiteSession
     secret: Callable[[str], Secret] = env_secret
+
+    @property
+    def name(self) -> str:
+        return self.session.name
 
     @property
     def pages(self) -> list[str]:

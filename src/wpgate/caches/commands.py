@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wpgate.output import Output
-
-from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite, PurgeFailed, layers
 from wpgate.config import Settings
-from wpgate.transports import for_site
+from wpgate.output import Output, console_say
+from wpgate.session import SiteSession
 
 
 def purge(settings: Settings, site_name: str, console: Output, *, dry_run: bool) -> dict[str, Any]:
@@ -19,13 +17,10 @@ def purge(settings: Settings, site_name: str, console: Output, *, dry_run: bool)
     if not dry_run:
         settings.require_secrets(site_name)
 
-    def say(text: str) -> None:
-        console.print(text, markup=False, soft_wrap=True)
-
-    with for_site(site) as transport:
-        bridge = Bridge(site_name, site, transport)
-        bridge.require_wordpress()
-        target = CacheSite(site_name, site, transport, bridge, say, settings.secret)
+    say = console_say(console)
+    with SiteSession.open(site_name, site, say) as session:
+        session.bridge.require_wordpress()
+        target = CacheSite(session, settings.secret)
         if dry_run:
             lines = layers.describe(target)
             say(f"dry run: nothing was purged. On {site_name} ({site.url}) wpgate would purge, in this order:")

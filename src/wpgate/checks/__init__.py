@@ -11,14 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
 from wpgate import web
-from wpgate.bridge import Bridge
 from wpgate.config import Settings, SiteConfig
-from wpgate.transports import Transport
+from wpgate.session import SiteSession
 
 # A site in WordPress's planned maintenance (the .maintenance file of an update) is given this long to
 # come back before it counts as a failure.
@@ -111,17 +110,17 @@ class Watch:
     """One site, watched from here: an HTTP client, the site's transport for its log, and what each
     check recorded before the first change. `folder` is where screenshots go (None: not kept)."""
 
-    def __init__(self, site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
-                 settings: Settings, folder: Path | None, say: Callable[[str], None]) -> None:
-        self.site_name = site_name
-        self.site = site
-        self.config = site.checks
-        self.transport = transport
-        self.bridge = bridge
+    def __init__(self, session: SiteSession, settings: Settings, folder: Path | None) -> None:
+        self.session = session
+        self.site_name = session.name
+        self.site = session.site
+        self.config = session.site.checks
+        self.transport = session.transport
+        self.bridge = session.bridge
         self.settings = settings
         self.folder = folder
-        self.say = say
-        self.checks = [kind() for kind in registry() if kind.configured(site)]
+        self.say = session.say
+        self.checks = [kind() for kind in registry() if kind.configured(session.site)]
         self.state: dict[str, dict[str, Any]] = {}
         self.known: set[str] = set()  # problems the site had before the first change
         self.last_request = 0.0

@@ -1,4 +1,5 @@
-"""Gates 6.3 (apply) and 6.4 (order): each update, in manifest order, from its own artifact, re-read after."""
+"""Gate 6.3 (apply): each update, in manifest order, from its own artifact, re-read after (6.4, order, proves the
+order from the journal: gates/order.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from wpgate.errors import WpgateError
 from wpgate.gates import GateFailed, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.release import Update, artifact_file
+from wpgate.run import UpdateStatus
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.3", "apply"
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core files
 # change only once they have ended. php-fpm's scoreboard says which are running, and the built-in server
@@ -43,6 +47,10 @@ def describe(deployment: "Deployment") -> list[str]:
         lines.append(f"{number}. {update.type} {update.slug}: {update.from_version} → {update.to_version} "
                      f"from {update.artifact.path} ({how})")
     return lines
+
+
+def summary(evidence: dict[str, Any]) -> str:
+    return ", ".join(f"{a['type']} {a['slug']} {a['to']}" for a in evidence["applied"])
 
 
 def workdir(deployment: "Deployment") -> str:
@@ -127,8 +135,8 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
                 with run.action("aside", index=index, source=live, aside=aside):
                     names = _keep_aside(deployment, update, live, aside)
                 # What rollback puts back, and what it may remove as added by the new core (rollback.py).
-                entry["aside_names"] = names
-            entry.update(live=live, aside=aside, undo=undo_instructions(deployment, update))
+                entry.aside_names = names
+            entry.live, entry.aside, entry.undo = live, aside, undo_instructions(deployment, update)
 
             local = artifact_file(deployment.settings.state_dir, update.artifact)
             package = f"{deployment.aside.packages(run.id)}/{local.name}"
@@ -147,7 +155,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
 
             # From here the site itself changes.
             run.changed = True
-            entry.update(status="applying", install_began=True)
+            entry.status, entry.install_began = UpdateStatus.APPLYING, True
             run.write_report()
             if update.type == "core":
                 installed, database, web = _install_core(deployment, index, update, install_copy)
@@ -158,7 +166,7 @@ def apply_one(deployment: "Deployment", index: int, update: Update) -> dict[str,
                 transport.check(Command.of("rm", "-f", "--", package, install_copy))
 
         found = verify(deployment, index, update)
-        entry["status"] = "applied"
+        entry.status = UpdateStatus.APPLIED
         done["version"] = found
     run.write_report()
     probe = monitor.probe(deployment, index, update)  # names this update when the site broke here

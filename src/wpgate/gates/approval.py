@@ -6,20 +6,24 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wpgate.output import Output
-
-from wpgate import artifacts, inventory, qa as qa_record, signing
+from wpgate import artifacts, inventory, qa as qa_record, signing, upgrader
+from wpgate import aside as asides
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, WpgateError, listing
 from wpgate.gates import GateFailed
+from wpgate.lock import SiteLock
+from wpgate.output import Output
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
 from wpgate import run as run_module
 from wpgate.run import utc_now
 from wpgate.transports import for_site
+from wpgate.words import plural
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.1", "approval"
 
 def artifact_problems(release: Release, state_dir: Path) -> list[str]:
     """Every artifact is where the manifest says, with the sha256 it says, and shaped as its upgrader needs
@@ -157,6 +161,45 @@ def _rolled_back_since_approval(deployment: "Deployment") -> list[str]:
                            f"at {rollback['at']} (why: {rollback['reason']}), after its approval at {approval.at}: "
                            "approve it again (`wpgate approve RELEASE --qa QA.yml --by NAME`) to deploy it again")
     return reasons[-1:]  # the latest says it; older ones are in `wpgate status`
+
+
+def run(deployment: "Deployment", *, dry_run: bool = False, break_lock: bool = False) -> dict[str, Any]:
+    """Gate 6.1 as a deploy runs it: production's facts read and the site's lock taken (a dry run only says
+    who holds it), then the approval checked against them."""
+    read_facts(deployment, dry_run=dry_run, break_lock=break_lock)
+    return check(deployment)
+
+
+def read_facts(deployment: "Deployment", *, dry_run: bool, break_lock: bool) -> None:
+    """Production as it is before anything: its inventory, where the run keeps its copies (the aside folder), the
+    site's lock, WordPress's maintenance and update-lock state; each saved in the run's folder as it is read."""
+    run = deployment.run
+    deployment.before = inventory.read(deployment.bridge)
+    paths = deployment.before.data["paths"]
+    deployment.aside = asides.choose(deployment.transport, deployment.site_name, deployment.site, paths,
+                                     deployment.before.data.get("site_url") or deployment.site.url)
+    run.extra["aside"] = deployment.aside.record()
+    run.write_report()
+    # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
+    run.save_json("inventory-before.json", deployment.before.data)
+    lock = SiteLock(deployment.transport, deployment.aside.folder, run.id, deployment.site_name,
+                    elsewhere=asides.lock_paths(deployment.site_name, deployment.site, paths))
+    if dry_run:
+        holder = lock.holder()
+        if holder:
+            deployment.say(f"note: {lock.describe(holder)}")
+    else:
+        broken = lock.acquire(break_lock=break_lock)
+        deployment.lock = lock
+        run.event("lock.taken", path=lock.path, **({"broke": broken} if broken else {}))
+    deployment.state_before = upgrader.site_state(deployment.bridge)
+    run.save_json("state-before.json", deployment.state_before)
+    run.event("inventory.before", core=deployment.before.core_version)
+
+
+def summary(evidence: dict[str, Any]) -> str:
+    return (f"approved by {evidence.get('approved_by')} ({evidence.get('signature')}), digest intact, "
+            f"{plural(evidence.get('artifacts_verified'), 'artifact')} verified, no drift")
 
 
 def check(deployment: "Deployment") -> dict[str, Any]:

@@ -24,7 +24,9 @@ from wpgate.errors import WpgateError, listing
 from wpgate.gates import GateFailed
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.2", "backup"
 
 def check_preconditions(deployment: "Deployment") -> dict[str, Any]:
     """What the gate needs before it finds, takes or proves a backup, in the order it is checked: a backup

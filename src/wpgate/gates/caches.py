@@ -10,12 +10,13 @@ from wpgate.caches.verify import Expectation
 from wpgate.gates import GateFailed
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.5", "caches"
 
 
 def target(deployment: "Deployment") -> CacheSite:
-    return CacheSite(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                     deployment.say, deployment.settings.secret)
+    return CacheSite(deployment.session, deployment.settings.secret)
 
 
 def expectations(deployment: "Deployment") -> list[Expectation]:

@@ -11,7 +11,9 @@ from wpgate.gates import GateFailed
 from wpgate.inventory import Inventory
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.7", "completion"
 
 def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, str], str]) -> list[str]:
     """How `after` differs from `before` with exactly the `expected` versions changed: {(type, slug): version}."""
@@ -62,6 +64,10 @@ def check(deployment: "Deployment") -> dict[str, Any]:
     if problems:
         raise GateFailed("; ".join(problems), evidence | {"problems": problems})
     return evidence
+
+
+def summary(evidence: dict[str, Any]) -> str:
+    return "inventory is exactly the release, no maintenance file or lock left, the site answers"
 
 
 def site_answers(url: str) -> dict[str, str | None]:

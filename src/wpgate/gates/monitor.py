@@ -7,20 +7,20 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from wpgate.output import Output, say_marked
-
 from wpgate import checks
-from wpgate.bridge import Bridge
 from wpgate.checks import Watch
 from wpgate.config import Settings
 from wpgate.errors import GateRefused
 from wpgate.gates import GateFailed
+from wpgate.output import Output, console_say, say_marked
 from wpgate.release import Update
-from wpgate.transports import for_site
+from wpgate.session import SiteSession
 from wpgate.words import plural
 
 if TYPE_CHECKING:
-    from wpgate.pipeline import Deployment
+    from wpgate.deployment import Deployment
+
+STEP, NAME = "6.6", "monitor"
 
 
 def describe(deployment: "Deployment") -> str:
@@ -32,8 +32,7 @@ def describe(deployment: "Deployment") -> str:
 def dry_run(deployment: "Deployment") -> dict[str, Any]:
     """All `deploy --dry-run` runs of the gate: what its checks need, checked as the baseline before the first
     change will (the monitor account logs in and out, the browser is there), and what it would watch."""
-    with Watch(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-               deployment.settings, None, deployment.say) as watch:
+    with Watch(deployment.session, deployment.settings, None) as watch:
         held = watch.preconditions()
     return {"reason": describe(deployment), "preconditions": held}
 
@@ -41,8 +40,7 @@ def dry_run(deployment: "Deployment") -> dict[str, Any]:
 def baseline(deployment: "Deployment") -> None:
     """Before the first change: the pages as they are, the error log's end, screenshots where the layout is
     checked. What is already wrong now is noted and never blamed on the release."""
-    watch = Watch(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                  deployment.settings, deployment.run.folder, deployment.say)
+    watch = Watch(deployment.session, deployment.settings, deployment.run.folder)
     deployment.monitor = watch
     started = time.monotonic()
     recorded = watch.baseline()
@@ -55,8 +53,7 @@ def watch_again(deployment: "Deployment") -> None:
     """For `resume`: the process that took the baseline is gone. The problems it found before the first
     change stay known (monitor-baseline.json); the error log counts from now; the layout is not compared,
     its screenshots' state having gone with that process, and says so."""
-    watch = Watch(deployment.site_name, deployment.site, deployment.transport, deployment.bridge,
-                  deployment.settings, deployment.run.folder, deployment.say)
+    watch = Watch(deployment.session, deployment.settings, deployment.run.folder)
     saved = deployment.run.load_json("monitor-baseline.json") or {}
     watch.known = set(saved.get("known_problems") or [])
     watch.mark_log_position()
@@ -128,12 +125,8 @@ def check_site(settings: Settings, site_name: str, console: Output) -> dict[str,
     site = settings.site(site_name)
     settings.require_secrets(site_name)
 
-    def say(text: str) -> None:
-        console.print(text, markup=False, soft_wrap=True)
-
     started = time.monotonic()
-    with for_site(site) as transport, Watch(site_name, site, transport, Bridge(site_name, site, transport),
-                                            settings, None, say) as watch:
+    with SiteSession.open(site_name, site, console_say(console)) as session, Watch(session, settings, None) as watch:
         watch.bridge.require_wordpress()
         watch.mark_log_position()
         results = watch.run("check")

@@ -3,7 +3,8 @@ a notifier that fails is a warning line and a note in report.json, never a chang
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from wpgate.notify.message import Message
 from wpgate.notify.registry import NOTIFIERS
@@ -55,6 +56,25 @@ def after_run(settings: Settings, run: Any, console: Output) -> None:
     if results:
         run.extra["notifications"] = results
         run.write_report()
+
+
+@contextmanager
+def notifying(settings: Settings, run: Any, output: Output, *, enabled: bool = True) -> Iterator[None]:
+    """The one ending of a command that may end a run (deploy, resume, rollback), however the block ends:
+    when the run's status changed (it ended: complete, refused, rolled back or not), the site's notifiers are
+    told and what they did is recorded. A notifier that fails is a warning; the run's own error is the one
+    raised, its report taken again with the notifications in it. A run left as it was sends nothing."""
+    status = run.status
+    try:
+        yield
+    except BaseException as error:
+        if enabled and run.status not in (status, "running"):
+            after_run(settings, run, output)
+            if getattr(error, "report", None) is not None:
+                error.report = run.report()  # type: ignore[attr-defined]
+        raise
+    if enabled and run.status not in (status, "running"):
+        after_run(settings, run, output)
 
 
 def _reason(error: Exception) -> str:

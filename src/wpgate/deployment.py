@@ -1,0 +1,36 @@
+"""One deploy (or its resume, or its rollback) of a release to a site: what every gate reads and records.
+
+Here, not in the pipeline, so that the gates and recovery import it without the module that runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from wpgate import aside as asides
+from wpgate.config import Settings
+from wpgate.inventory import Inventory
+from wpgate.lock import SiteLock
+from wpgate.output import Output
+from wpgate.release import Release
+from wpgate.run import Run
+from wpgate.session import OnSite, SiteSession
+
+Confirm = Callable[[str], bool]  # asked a question (its lines said before it), True to go on
+
+
+@dataclass
+class Deployment(OnSite):
+    """A deploy of a release to a site (or the run `resume` and `rollback` reopen): the site's session, the
+    run's record, and what the gates learn on the way."""
+
+    settings: Settings
+    session: SiteSession
+    release: Release
+    run: Run
+    console: Output
+    before: Inventory | None = None
+    state_before: dict[str, Any] | None = None
+    lock: SiteLock | None = None
+    aside: asides.Aside | None = None  # where the run keeps its copies (aside.py), chosen with the first look
+    monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
