@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from wpgate.command import Command
 from wpgate.errors import SiteError
@@ -71,16 +72,18 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
         archive = Path(scratch) / "component.tar"
         with open(archive, "wb") as stream:
             transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
-        tree = _read_tar(archive, f"{kind} {slug}")
         top = "wordpress" if kind == "core" else slug
         packed = Path(scratch) / "artifact.zip"
-        pack(tree if kind == "core" else _below(tree, slug), packed, top)
+        with tarfile.open(archive, "r:") as tar:  # read a file at a time: a plugin may hold hundreds of MB
+            tree = _entries(tar, f"{kind} {slug}")
+            pack(tree if kind == "core" else _below(tree, slug), packed, top,
+                 lambda member: tar.extractfile(member).read())  # type: ignore[union-attr]
         sha256 = sha256_file(packed)
         name = f"{kind}-{slug}-{version}-{sha256[:12]}.zip"
         final = artifacts_dir / name
         if not final.exists():
             shutil.move(packed, final)
-    files = sum(1 for entry in tree.values() if entry.data is not None)
+    files = sum(1 for entry in tree.values() if entry.member is not None)
     relative = final.relative_to(state_dir).as_posix()
     return Capture(Artifact(path=relative, sha256=sha256), final, files)
 
@@ -112,28 +115,26 @@ def _refuse_hard_links(transport: Transport, base: str, entries: list[str], what
 
 @dataclass(frozen=True)
 class Entry:
-    """A file (its bytes) or a folder (no bytes) of a component, with its permission bits."""
+    """A file (its tar member) or a folder (none) of a component, with its permission bits."""
 
     mode: int
-    data: bytes | None = None
+    member: tarfile.TarInfo | None = None
 
 
-def _read_tar(archive: Path, what: str) -> dict[PurePosixPath, Entry]:
-    """A tar stream's entries, by path, read without writing them anywhere: regular files and folders
-    only, no path outside the component. Folders the stream implies but does not list are added."""
+def _entries(tar: tarfile.TarFile, what: str) -> dict[PurePosixPath, Entry]:
+    """A tar stream's entries, by path, extracted nowhere: regular files and folders only, no path outside
+    the component. Folders the stream implies but does not list are added."""
     tree: dict[PurePosixPath, Entry] = {}
-    with tarfile.open(archive, "r:") as tar:
-        for member in tar:
-            name = PurePosixPath(member.name)
-            if name.is_absolute() or ".." in name.parts or not name.parts:
-                raise SiteError(f"{what}: refusing a path outside the component: {member.name}")
-            if member.issym() or member.islnk():
-                raise SiteError(f"{what}: {member.name} is a link; components with links cannot be "
-                                "replicated safely")
-            if not (member.isfile() or member.isdir()):
-                raise SiteError(f"{what}: {member.name} is not a regular file or folder")
-            file = tar.extractfile(member) if member.isfile() else None
-            tree[name] = Entry(member.mode & 0o777, file.read() if file else None)
+    for member in tar:
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise SiteError(f"{what}: refusing a path outside the component: {member.name}")
+        if member.issym() or member.islnk():
+            raise SiteError(f"{what}: {member.name} is a link; components with links cannot be "
+                            "replicated safely")
+        if not (member.isfile() or member.isdir()):
+            raise SiteError(f"{what}: {member.name} is not a regular file or folder")
+        tree[name] = Entry(member.mode & 0o777, member if member.isfile() else None)
     for name in list(tree):
         for parent in name.parents[:-1]:  # ends before "."
             tree.setdefault(parent, Entry(FOLDER_MODE))
@@ -142,16 +143,18 @@ def _read_tar(archive: Path, what: str) -> dict[PurePosixPath, Entry]:
 
 def _below(tree: dict[PurePosixPath, Entry], top: str) -> dict[PurePosixPath, Entry]:
     """The entries inside folder `top`, by their path below it."""
-    return {name.relative_to(top): entry for name, entry in tree.items() if name.parts[0] == top and name != PurePosixPath(top)}
+    return {name.relative_to(top): entry for name, entry in tree.items()
+            if name.parts[0] == top and name != PurePosixPath(top)}
 
 
 FILE_MODE, FOLDER_MODE = 0o644, 0o755
 
 
-def pack(tree: dict[PurePosixPath, Entry], destination: Path, top: str) -> None:
-    """Zip `tree` under the folder name `top`: sorted entries, fixed times, so the same files always
-    give the same bytes. Modes are 0644 for files and 0755 for folders, narrowed to the source's own:
-    a file private on staging is never packed readable by all."""
+def pack(tree: dict[PurePosixPath, Entry], destination: Path, top: str,
+         read: Callable[[tarfile.TarInfo], bytes]) -> None:
+    """Zip `tree` under the folder name `top`, each file's bytes from `read`: sorted entries, fixed times, so
+    the same files always give the same bytes. Modes are 0644 for files and 0755 for folders, narrowed to the
+    source's own: a file private on staging is never packed readable by all."""
     # Level 1: WordPress's core packs in half the CPU time of the default level, for a zip about a
     # tenth larger; the zip only travels to the site's host and is consumed there.
     with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
@@ -160,7 +163,7 @@ def pack(tree: dict[PurePosixPath, Entry], destination: Path, top: str) -> None:
         archive.writestr(folder, b"")
         for name in sorted(tree):
             entry = tree[name]
-            if entry.data is None:
+            if entry.member is None:
                 info = zipfile.ZipInfo(f"{top}/{name.as_posix()}/", date_time=ZIP_TIME)
                 info.external_attr = ((stat.S_IFDIR | (FOLDER_MODE & entry.mode)) << 16) | 0x10
                 archive.writestr(info, b"")
@@ -168,7 +171,7 @@ def pack(tree: dict[PurePosixPath, Entry], destination: Path, top: str) -> None:
                 info = zipfile.ZipInfo(f"{top}/{name.as_posix()}", date_time=ZIP_TIME)
                 info.external_attr = (stat.S_IFREG | (FILE_MODE & entry.mode)) << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, entry.data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+                archive.writestr(info, read(entry.member), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
 
 
 def file_hashes(zip_path: Path) -> dict[str, str]:

@@ -144,6 +144,9 @@ class Run:
         try:
             self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)
         except FileExistsError:
+            if run_id:  # named by a rollout: that run exists, so another process is on it
+                raise BadInput(f"run {run_id} exists already in {state_dir / 'runs'}: another process started it; "
+                               f"`wpgate resume {run_id}` finishes it") from None
             self.id = new_run_id()  # two runs in the same second drew the same suffix
             self.folder = state_dir / "runs" / self.id
             self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)

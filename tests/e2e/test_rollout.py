@@ -233,9 +233,20 @@ def test_celery_workers_take_sites_and_a_killed_worker_is_taken_over(scene, tmp_
                               "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     env = {**os.environ, **scene["env"], "WPGATE_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    # A worker takes only releases signed by a listed approver: anyone who can write to the broker could send one.
+    unsigned = wpgate("worker", config=scene["config"], env=env)
+    assert unsigned.returncode == 2 and "set `approvers`" in unsigned.stderr, unsigned.stderr
+    key = tmp_path / "ana"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ana", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    signers = f'"Ana Tester" {kind} {blob}\n'
+    worker_config = folder / "worker.yml"  # beside the controller's: the same state folder
+    worker_config.write_text(scene["config"].read_text() + "approvers: worker_signers\n")
+    (folder / "worker_signers").write_text(signers)
     other = tmp_path / "elsewhere"
     other.mkdir()
-    (other / "wpgate.yml").write_text(scene["config"].read_text())
+    (other / "wpgate.yml").write_text(worker_config.read_text())
+    (other / "worker_signers").write_text(signers)
     workers: list[subprocess.Popen] = []
     controller = None
 
@@ -247,13 +258,13 @@ def test_celery_workers_take_sites_and_a_killed_worker_is_taken_over(scene, tmp_
         return workers[-1]
 
     try:
-        first = start_worker(scene["config"].parent, ["-c", str(scene["config"])],
+        first = start_worker(scene["config"].parent, ["-c", str(worker_config)],
                              {"WPGATE_TEST_PAUSE_AFTER": "swapped"})
         scene["staging"].install_plugin("wpgate-hello", "1.2.0")
         release = folder / "pair.yml"
         planned = json.loads(run("plan", "--from", "staging", "--to", "pair", "-o", str(release), "--json").stdout)
         assert list(planned["sites"]) == ["fleet-e", "fleet-f"]
-        run("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana Tester")
+        run("approve", str(release), "--qa", str(write_qa(folder)), "--by", "Ana Tester", "--key", str(key))
         before = fingerprint(sites["fleet-e"])
         controller = subprocess.Popen([str(WPGATE), "-c", str(scene["config"]), "rollout", str(release), "--to",
                                        "pair", "--engine", "celery", "--waves", "1,100%", "--yes", "--json"],

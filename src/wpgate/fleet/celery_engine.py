@@ -19,6 +19,7 @@ alone writes the ledger. A worker needs only its config, its secrets and the bro
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -29,6 +30,10 @@ from typing import Any
 from wpgate import redact
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused
+from wpgate.fleet.ledger import is_rollout_id
+from wpgate.run import RUN_ID
+
+log = logging.getLogger(__name__)
 
 TASK = "wpgate.deploy_site"
 VISIBILITY_TIMEOUT = 6 * 3600  # seconds: above the longest site run (backup, apply, a monitoring window)
@@ -153,6 +158,9 @@ def run_worker(settings: Settings, config_path: Any, concurrency: int, console: 
     """`wpgate worker`: take site deployments from the broker until stopped."""
     if concurrency < 1:
         raise BadInput(f"--concurrency {concurrency}: run at least 1 site deployment at once")
+    if settings.approvers is None:
+        raise BadInput(f"{settings.path}: a worker deploys what the broker hands it, so it takes only releases "
+                       "signed by a listed approver: set `approvers` (an OpenSSH allowed-signers file) in its config")
     url = broker_url(settings)
     check_broker(settings)
     app = make_app(url)
@@ -168,6 +176,11 @@ def run_worker(settings: Settings, config_path: Any, concurrency: int, console: 
 def _deploy_task(rollout_id: str, site: str, run_id: str, release_text: str) -> None:
     """One site of a rollout, idempotent on (rollout, site): its outcome is stored in Redis for the controller."""
     settings: Settings = _worker["settings"]
+    if not (is_rollout_id(rollout_id) and isinstance(run_id, str) and RUN_ID.fullmatch(run_id)
+            and isinstance(site, str)):
+        log.warning("wpgate worker: dropped a task that no rollout sends (rollout %r, site %r, run %r)",
+                    rollout_id, site, run_id)
+        return  # its names become paths in the state folder: nothing of it is trusted further
     store = _redis(_worker["url"])
     outcome_key, claim_key, owner_key = (_key(kind, rollout_id, site) for kind in ("outcome", "claim", "owner"))
     me = {"worker": f"{socket.gethostname()}:{os.getpid()}", "host": socket.gethostname(), "pid": os.getpid(),
@@ -182,7 +195,10 @@ def _deploy_task(rollout_id: str, site: str, run_id: str, release_text: str) -> 
 
     def refresh() -> None:
         while not stop.wait(REFRESH_SECONDS):
-            store.set(claim_key, json.dumps(me), ex=CLAIM_SECONDS)
+            try:
+                store.set(claim_key, json.dumps(me), ex=CLAIM_SECONDS)
+            except Exception as error:  # noqa: BLE001 (a blip must not end the claim while the site deploys)
+                log.warning("wpgate worker: could not refresh the claim on %s: %s", site, error)
 
     keeper = threading.Thread(target=refresh, daemon=True)
     keeper.start()
@@ -190,7 +206,8 @@ def _deploy_task(rollout_id: str, site: str, run_id: str, release_text: str) -> 
         before = store.get(owner_key)
         earlier = json.loads(before) if before else None
         store.set(owner_key, json.dumps(me), ex=KEEP_SECONDS)
-        result = _run_site(settings, store, rollout_id, site, run_id, release_text, earlier)
+        result = (_run_site(settings, store, rollout_id, site, run_id, release_text, earlier)
+                  if site in settings.model.sites else _unknown_site(site, run_id))
         store.set(outcome_key, json.dumps(result, default=str), ex=KEEP_SECONDS)
     finally:
         stop.set()
@@ -205,8 +222,10 @@ def _run_site(settings: Settings, store: Any, rollout_id: str, site: str, run_id
     from wpgate.fleet import site as site_module
     from wpgate.run import load_report
 
-    if earlier and earlier["state_dir"] != str(settings.state_dir):
-        # Another worker started this site's run and died. Its run is resumed where its folder is readable.
+    if earlier and (earlier["host"] != socket.gethostname() or earlier["state_dir"] != str(settings.state_dir)):
+        # Another worker started this site's run, and its claim ran out. On this machine (its processes are
+        # seen) its run is resumed where its folder is readable; on another, it may be alive behind a broken
+        # network, and two processes on one site is what must never happen: a person decides.
         if earlier["host"] != socket.gethostname() or not Path(earlier["state_dir"], "runs", run_id).is_dir():
             return {"site": site, "run": run_id, "status": "rollback_failed", "exit_code": 5,
                     "worker": earlier["worker"], "seconds": None, "culprit": None,
@@ -229,6 +248,12 @@ def _run_site(settings: Settings, store: Any, rollout_id: str, site: str, run_id
     except Exception:  # noqa: BLE001 (a run that never started has no report)
         pass
     return result
+
+
+def _unknown_site(site: str, run_id: str) -> dict[str, Any]:
+    return {"site": site, "run": run_id, "status": "refused", "exit_code": 3,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "seconds": None, "culprit": None, "error": f"site {site!r} is not in this worker's config: nothing changed"}
 
 
 def _with_state_dir(settings: Settings, state_dir: Path) -> Settings:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from wpgate import redact
 from wpgate.errors import BadInput
 
 ROLLOUT_ID = re.compile(r"rollout-\d{8}-\d{6}-[0-9a-f]{4}")  # matched whole
@@ -80,7 +81,8 @@ class Ledger:
         self.save()
 
     def save(self) -> None:
-        text = json.dumps(self.data, indent=2, ensure_ascii=False) + "\n"
+        # Masked as a run's report is: a site's error may quote a secret.
+        text = json.dumps(redact.value(self.data), indent=2, ensure_ascii=False) + "\n"
         partial = self.path.with_name(self.path.name + ".part")
         with open(partial, "w", encoding="utf-8") as stream:
             stream.write(text)
