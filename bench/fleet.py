@@ -8,8 +8,10 @@ Every site: wpgate-hello 1.0.0 → 1.1.0 and wpgate-seo 3.0.0 → 3.1.0, one rel
 `plan --from staging --to fleet`, every gate included, a 1s monitoring window (as the tests use). Rollouts run in
 one wave (`--waves 100%`): the figure is throughput, not the canary waves' wait. The sites are put back (their
 files and database as saved after they were built) before each measurement. Prints each measurement's wall time,
-sites per minute, its speed-up over the baseline, the CPU seconds per site of wpgate's processes, of MariaDB and of
-the sites' web servers, and where adding parallel sites stops paying on this machine.
+sites per minute, its speed-up over the baseline, the median of the sites' own run seconds (from their reports: it
+grows when sites running at once contend for the CPUs, or when the shared machine gets busier), the CPU seconds per
+site of wpgate's processes (with the PHP they run, and redis-server for Celery), of MariaDB and of the sites' web
+servers, and where adding parallel sites stops paying on this machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,18 +115,23 @@ class Fleet:
             servers |= site.pids
         return process_cpu(self.bed.pids - servers), process_cpu(servers)
 
-    def sequential(self) -> None:
+    def sequential(self) -> list[float]:
+        """Each site's run seconds (from its report)."""
+        seconds = []
         for name in self.sites:
             report = json.loads(wpgate(self.config, "deploy", str(self.release), "--to", name, "--yes", "--json"))
             assert report["status"] == "complete", (name, report["status"])
+            seconds.append(float(report["seconds"]))
+        return seconds
 
-    def rollout(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def rollout(self, *args: str, env: dict[str, str] | None = None) -> list[float]:
         data = json.loads(wpgate(self.config, "rollout", str(self.release), "--to", "fleet", "--waves", "100%",
                                  "--yes", "--json", *args, env=env))
         statuses = {name: entry["status"] for name, entry in data["sites"].items()}
         assert data["status"] == "complete" and set(statuses.values()) == {"complete"}, statuses
+        return [float(entry["seconds"]) for entry in data["sites"].values()]
 
-    def celery(self, workers: int) -> None:
+    def celery(self, workers: int) -> list[float]:
         """A redis-server on a free loopback port and `workers` `wpgate worker` processes (one site at a time
         each), started and stopped inside the measurement: what a rollout to idle workers costs."""
         port = free_port()
@@ -144,7 +152,7 @@ class Fleet:
                 while "taking site deployments" not in log.read_text():
                     assert started[-1].poll() is None and time.monotonic() < deadline, log.read_text()
                     time.sleep(0.1)
-            self.rollout("--engine", "celery", "--parallel", str(2 * workers), env=env)
+            return self.rollout("--engine", "celery", "--parallel", str(2 * workers), env=env)
         finally:
             for process in [*started, redis]:
                 process.send_signal(signal.SIGTERM)
@@ -174,7 +182,7 @@ def main() -> None:
     if "celery" in only:
         plan.append((f"rollout celery, {options.workers} workers", ["celery"]))
 
-    rows: list[tuple[str, float, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, float, float]] = []
     with TestBed() as bed, tempfile.TemporaryDirectory(prefix="wpgate-fbench-") as scratch:
         began = time.perf_counter()
         fleet = Fleet(bed, Path(scratch), options.sites)
@@ -185,14 +193,14 @@ def main() -> None:
             mine, (database, servers) = children_cpu(), fleet.services_cpu()
             started = time.perf_counter()
             if kind == "sequential":
-                fleet.sequential()
+                runs = fleet.sequential()
             elif kind == "local":
-                fleet.rollout("--parallel", rest[0])
+                runs = fleet.rollout("--parallel", rest[0])
             else:
-                fleet.celery(options.workers)
+                runs = fleet.celery(options.workers)
             seconds = time.perf_counter() - started
             database_now, servers_now = fleet.services_cpu()
-            row = (label, seconds, (children_cpu() - mine) / options.sites,
+            row = (label, seconds, statistics.median(runs), (children_cpu() - mine) / options.sites,
                    (database_now - database) / options.sites, (servers_now - servers) / options.sites)
             rows.append(row)
             print(f"{label}: {seconds:.1f}s, load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -202,12 +210,12 @@ def main() -> None:
     print(f"{options.sites} sites, 2 plugin updates each, 1s monitoring window, php -S, one MariaDB, "
           f"{os.cpu_count()} CPUs")
     print(f"| {'run':<32} | {'wall s':>7} | {'sites/min':>9} | {'x baseline':>10} | {'s/site':>6} | "
-          f"{'CPU s/site: wpgate':>18} | {'MariaDB':>7} | {'web':>5} |")
-    print(f"|{'-' * 34}|{'-' * 9}|{'-' * 11}|{'-' * 12}|{'-' * 8}|{'-' * 20}|{'-' * 9}|{'-' * 7}|")
-    for label, seconds, mine, database, servers in rows:
+          f"{'median run s':>12} | {'CPU s/site: wpgate':>18} | {'MariaDB':>7} | {'web':>5} |")
+    print(f"|{'-' * 34}|{'-' * 9}|{'-' * 11}|{'-' * 12}|{'-' * 8}|{'-' * 14}|{'-' * 20}|{'-' * 9}|{'-' * 7}|")
+    for label, seconds, run, mine, database, servers in rows:
         ratio = f"{baseline / seconds:.2f}" if baseline else "-"
         print(f"| {label:<32} | {seconds:7.1f} | {60 * options.sites / seconds:9.1f} | {ratio:>10} | "
-              f"{seconds / options.sites:6.1f} | {mine:18.2f} | {database:7.2f} | {servers:5.2f} |")
+              f"{seconds / options.sites:6.1f} | {run:12.1f} | {mine:18.2f} | {database:7.2f} | {servers:5.2f} |")
     local = [(int(label.rsplit(" ", 1)[1]), seconds) for label, seconds, *_ in rows if "local" in label]
     for (before, slower), (after, faster) in zip(local, local[1:]):
         gain = slower / faster
