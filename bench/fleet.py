@@ -78,8 +78,14 @@ class Fleet:
         for name, site in self.sites.items():
             entries[name] = {"path": str(site.path), "url": site.url, "checks": {"window": "1s"},
                              "backup": {"dir": str(folder / "backups" / name), "offsite": str(folder / "offsite")}}
+        # Signed approvals: a Celery worker takes only releases a listed approver signed.
+        key = folder / "bench-key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)], check=True)
+        kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+        (folder / "allowed_signers").write_text(f"bench {kind} {blob}\n")
         self.config = folder / "wpgate.yml"
-        self.config.write_text(yaml.safe_dump({"state_dir": str(folder / "state"), "sites": entries,
+        self.config.write_text(yaml.safe_dump({"state_dir": str(folder / "state"), "approvers": "allowed_signers",
+                                               "sites": entries,
                                                "groups": {"fleet": list(self.sites)},
                                                "fleet": {"broker_env": "WPGATE_BROKER_URL"}}, sort_keys=False))
         self.release = folder / "release.yml"
@@ -89,7 +95,7 @@ class Fleet:
         assert list(planned["sites"]) == list(self.sites), planned.get("skipped")
         qa = folder / "qa.yml"
         qa.write_text("checks: [{name: smoke, required: true, status: passed}]\n")
-        wpgate(self.config, "approve", str(self.release), "--qa", str(qa), "--by", "bench")
+        wpgate(self.config, "approve", str(self.release), "--qa", str(qa), "--by", "bench", "--key", str(key))
         self.saved = folder / "saved"
         self.saved.mkdir()
         for name, site in self.sites.items():
