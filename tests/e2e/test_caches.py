@@ -14,9 +14,11 @@ import pytest
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
 from wpgate import config as settings, transports
+from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite
 from wpgate.caches.opcache import Opcache
 from wpgate.config import OpcacheConfig
+from wpgate.session import SiteSession
 from wpgate.testbed import fixtures
 from wpgate.testbed.bed import http_get
 
@@ -385,7 +387,8 @@ touch( __DIR__ . '/%(name)s.ended' );
 def opcache_of(config: Path, name: str, **site_changes) -> Opcache:
     site = settings.load(config).site(name)
     site = site.model_copy(update=site_changes)
-    return Opcache(CacheSite(name, site, transports.for_site(site), bridge=None))  # type: ignore[arg-type]
+    transport = transports.for_site(site)
+    return Opcache(CacheSite(SiteSession(name, site, transport, Bridge(name, site, transport))))
 
 
 def test_the_drain_waits_for_the_requests_php_fpm_is_running_and_no_longer(layered):
