@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 STEP, NAME = "6.3", "apply"
 
 # Once WordPress's maintenance file is written, requests already past its check still run: core files
-# change only once they have ended. php-fpm's scoreboard says which are running, and the built-in server
-# runs one at a time (Opcache.drain); where the web server cannot tell (mod_php, several built-in workers,
-# an OPcache reload command), they get this long. A page renders in well under a second on an idle host;
+# change only once they have ended. php-fpm's scoreboard says which are running, and a built-in server of one
+# process runs one at a time (Opcache.drain); where the web server cannot tell (mod_php, the built-in server's
+# several processes, an OPcache reload command), they get this long. A page renders in well under a second on an idle host;
 # on a loaded one (the test suite's 2 cores, 4 workers) 1 s let one request meet the new files.
 DRAIN_SECONDS = 2.0
 
