@@ -170,17 +170,26 @@ def resumed(release: dict[str, Any], site, name: str, config: Path, run: Path, w
 
 class Saved:
     """What a kill would leave, saved while the process is stopped and put back later: the site's files and
-    database, and `paths` (wpgate's aside folder beside the root, backups, off-site copies, the run's folder,
-    the scratch journal). Put back by path and by database name: the run's record stays true."""
+    database, `paths` (wpgate's aside folder beside the root, backups, off-site copies, the run's folder,
+    the scratch journal) and the side `databases` wpgate may have made beside the site's own (saved when
+    they exist, dropped on put-back when they did not). Put back by path and by database name: the run's
+    record stays true."""
 
-    def __init__(self, site, paths: list[Path], folder: Path) -> None:
+    def __init__(self, site, paths: list[Path], folder: Path, databases: tuple[str, ...] = ()) -> None:
         self.site, self.folder = site, folder
         self.paths = [Path(site.path), *paths]
+        self.databases = [site.db_name, *databases]
         folder.mkdir()
         for number, path in enumerate(self.paths):
             if path.exists():
                 subprocess.run(["cp", "-a", "--", str(path), str(folder / str(number))], check=True)
-        (folder / "database.sql").write_text(site.dump())
+        present = set(site.mariadb.sql("SHOW DATABASES").split())
+        for name in self.databases:
+            if name in present:
+                with open(folder / f"{name}.sql", "w") as dump:
+                    subprocess.run(["mariadb-dump", "--no-defaults", f"--socket={site.mariadb.socket_path}",
+                                    f"--user={site.mariadb.root_user}", "--skip-dump-date", "--single-transaction",
+                                    name], stdout=dump, check=True)
 
     def put_back(self) -> None:
         for number, path in enumerate(self.paths):
@@ -190,10 +199,37 @@ class Saved:
                 path.unlink()
             if (self.folder / str(number)).exists():
                 subprocess.run(["cp", "-a", "--", str(self.folder / str(number)), str(path)], check=True)
-        name = self.site.db_name
-        self.site.mariadb.sql(f"DROP DATABASE `{name}`; CREATE DATABASE `{name}` "
-                              "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
-        self.site.mariadb.sql((self.folder / "database.sql").read_text(), database=name)
+        for name in self.databases:
+            self.site.mariadb.sql(f"DROP DATABASE IF EXISTS `{name}`;")
+            if (self.folder / f"{name}.sql").exists():
+                self.site.mariadb.sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+                self.site.mariadb.sql((self.folder / f"{name}.sql").read_text(), database=name)
+
+
+def side_databases(site) -> tuple[str, ...]:
+    """The databases wpgate makes beside a site's own while it works: the restore proof's and rollback's."""
+    return f"{site.db_name}_wpgate_verify", f"{site.db_name}_wpgate_rows"
+
+
+def stop_at_each(argv: list[str], numbers: list[int], where: Callable[[int], str],
+                 save: Callable[[int], None]) -> str:
+    """Run wpgate with `argv`, stopped (SIGSTOP, WPGATE_TEST_STOP_AT) right after each of the journal events
+    `numbers`, where `save(number)` keeps what a SIGKILL there would leave; it goes on to the end. Its stderr."""
+    process = subprocess.Popen([str(WPGATE), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "WPGATE_TEST_STOP_AT": ",".join(map(str, numbers))})
+    try:
+        for number in numbers:
+            wait_until_stopped(process, where(number))
+            save(number)
+            os.kill(process.pid, signal.SIGCONT)
+        _, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    return stderr
 
 
 def stopped_and_resumed(bed, release: dict[str, Any], points, prefix: str) -> dict[str, int]:
@@ -209,24 +245,17 @@ def stopped_and_resumed(bed, release: dict[str, Any], points, prefix: str) -> di
     folder, state = release["folder"], release["folder"] / "state"
     earlier = runs_of(folder)
     saved: dict[int, Saved] = {}
-    deploy = subprocess.Popen([str(WPGATE), "-c", str(config), "deploy", str(release["manifest"]), "--to", prefix,
-                               "--yes"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env={**os.environ, "WPGATE_TEST_STOP_AT": ",".join(map(str, numbers))})
-    try:
-        run = None
-        for number in numbers:
-            wait_until_stopped(deploy, describe(release["events"], number))
-            run = run or (runs_of(folder) - earlier).pop()
-            saved[number] = Saved(site, [aside_root(site), folder / "backups" / prefix, folder / "offsite" / prefix,
-                                         run, state / "releases", state / "scratch" / f"{prefix}.jsonl"],
-                                  folder / f"{prefix}-saved-{number}")
-            os.kill(deploy.pid, signal.SIGCONT)
-        _, stderr = deploy.communicate(timeout=600)
-    finally:
-        if deploy.poll() is None:
-            deploy.kill()
-            deploy.wait()
-    assert deploy.returncode == 0, stderr
+    run: Path | None = None
+
+    def save(number: int) -> None:
+        nonlocal run
+        run = run or (runs_of(folder) - earlier).pop()
+        saved[number] = Saved(site, [aside_root(site), folder / "backups" / prefix, folder / "offsite" / prefix,
+                                     run, state / "releases", state / "scratch" / f"{prefix}.jsonl"],
+                              folder / f"{prefix}-saved-{number}", side_databases(site))
+
+    stop_at_each(["-c", str(config), "deploy", str(release["manifest"]), "--to", prefix, "--yes"], numbers,
+                 lambda number: describe(release["events"], number), save)
     outcomes: dict[str, int] = {}
     failures: list[str] = []
     for number in numbers:
@@ -247,8 +276,8 @@ def stopped_and_resumed(bed, release: dict[str, Any], points, prefix: str) -> di
 def wait_until_stopped(process: subprocess.Popen, where: str) -> None:
     deadline = time.monotonic() + 600  # a guard against a hang, not a measure
     while not stopped(process.pid):
-        assert process.poll() is None, (where, "the deploy ended before it", process.communicate())
-        assert time.monotonic() < deadline, (where, "the deploy never reached it")
+        assert process.poll() is None, (where, "wpgate ended before it", process.communicate())
+        assert time.monotonic() < deadline, (where, "wpgate never reached it")
         time.sleep(0.02)
 
 

@@ -1,7 +1,11 @@
 """Crash safety of rollback: `wpgate rollback` of a failed run (core with its database upgrade and a plugin
-changed) is killed (SIGKILL) right after one of its journal events, then run again; the site must end
-byte for byte and table for table as it was before the deploy, by a fingerprint taken outside wpgate
-(every file's bytes, CHECKSUM TABLE), and nothing of wpgate's left on the host."""
+changed) is cut short right after one of its journal events, then run again; the site must end byte for byte
+and table for table as it was before the deploy, by a fingerprint taken outside wpgate (every file's bytes,
+CHECKSUM TABLE), and nothing of wpgate's left on the host.
+
+Each shard runs one rollback, stopped (SIGSTOP) right after each of its points to save what a SIGKILL there
+would leave (files, databases, the run's folder); each saved state is then put back and rolled back again.
+`make test-crash` (WPGATE_CRASH_FULL=1) kills for real at every event."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.crash_points import crash_seed, full_matrix
-from tests.e2e.crash_release import Saved, once_per_session
+from tests.e2e.crash_release import Saved, once_per_session, side_databases, stop_at_each
 from tests.e2e.helpers import aside_root, assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from wpgate.testbed.fixtures import FAULTS
 
@@ -116,31 +120,52 @@ def test_a_whole_rollback_has_the_events_the_matrix_needs(release):
     assert "remove_workdir.done" in names and names[-1] == "run.end"
 
 
-@pytest.mark.timeout(3600)  # a site, a deploy, then two rollbacks per kill point
+@pytest.mark.timeout(3600)  # a site, a deploy, one rollback stopped at each point, then one rollback per point
 @pytest.mark.crash_shard
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_rollback_killed_at_each_event_then_run_again_puts_the_site_back(bed, release, shard, tmp_path):
     events = release["events"]
     points = kill_points(events)
     assert len(points) >= 9
+    mine = points[shard::SHARDS]
     site, config, before, run = failed(bed, release, f"crbk-s{shard}")
     state = Path(release["folder"]) / "state"
-    # Put back before each kill point, so that the points share one deploy (it costs more than the rest).
-    saved = Saved(site, [aside_root(site), config.parent, state / "runs" / run,
-                         state / "scratch" / f"{site.name}.jsonl"], tmp_path / "saved")
-    for kill_at in points[shard::SHARDS]:
-        saved.put_back()
-        killed = wpgate("rollback", run, "--yes", config=config, env={"WPGATE_TEST_KILL_AT": str(kill_at)})
-        assert killed.returncode == -signal.SIGKILL, (kill_at, events[kill_at - 1]["event"], killed.stderr)
-        again = wpgate("rollback", run, "--yes", "--json", config=config)
-        where = (kill_at, events[kill_at - 1]["event"])
-        assert again.returncode == 0, (where, again.stderr)
-        assert json.loads(again.stdout)["status"] == "rolled_back", where
-        try:
-            assert_unchanged(before, fingerprint(site))
-        except AssertionError as difference:
-            raise AssertionError(f"killed at {where}: {difference}") from None
-        assert not aside_root(site).exists(), where
-        page = httpx.get(site.url + "/", timeout=30)
-        assert page.status_code == 200 and "</html>" in page.text, where
+    paths = [aside_root(site), config.parent, state / "runs" / run, state / "scratch" / f"{site.name}.jsonl"]
+    if full_matrix():  # `make test-crash`: a real SIGKILL at every event, the failed deploy put back before each
+        failed_state = Saved(site, paths, tmp_path / "failed", side_databases(site))
+        for kill_at in mine:
+            failed_state.put_back()
+            killed = wpgate("rollback", run, "--yes", config=config, env={"WPGATE_TEST_KILL_AT": str(kill_at)})
+            assert killed.returncode == -signal.SIGKILL, (kill_at, events[kill_at - 1]["event"], killed.stderr)
+            ran_again(site, run, config, before, (kill_at, events[kill_at - 1]["event"]))
+    else:  # one rollback stopped (SIGSTOP) right after each point, where what a SIGKILL would leave is saved
+        saved: dict[int, Saved] = {}
+
+        def save(number: int) -> None:
+            saved[number] = Saved(site, paths, tmp_path / f"saved-{number}", side_databases(site))
+
+        stop_at_each(["-c", str(config), "rollback", run, "--yes"], mine,
+                     lambda number: f"{number} {events[number - 1]['event']}", save)
+        failures = []
+        for kill_at in mine:
+            saved[kill_at].put_back()
+            try:
+                ran_again(site, run, config, before, (kill_at, events[kill_at - 1]["event"]))
+            except AssertionError as error:
+                failures.append(str(error))
+        assert not failures, "\n".join(failures)
     bed.remove_site(site)
+
+
+def ran_again(site, run: str, config: Path, before, where: tuple[int, str]) -> None:
+    """`wpgate rollback` run again after a kill at `where`: the site as it was before the deploy."""
+    again = wpgate("rollback", run, "--yes", "--json", config=config)
+    assert again.returncode == 0, (where, again.stderr)
+    assert json.loads(again.stdout)["status"] == "rolled_back", where
+    try:
+        assert_unchanged(before, fingerprint(site))
+    except AssertionError as difference:
+        raise AssertionError(f"killed at {where}: {difference}") from None
+    assert not aside_root(site).exists(), where
+    page = httpx.get(site.url + "/", timeout=30)
+    assert page.status_code == 200 and "</html>" in page.text, where
