@@ -22,6 +22,11 @@ class Inventory:
         return self.data["core"]["version"]
 
     @property
+    def content_dir(self) -> str:
+        """WP_CONTENT_DIR, where WordPress looks for drop-ins."""
+        return self.data["paths"]["content"]
+
+    @property
     def plugins(self) -> dict[str, dict[str, Any]]:
         return {plugin["slug"]: plugin for plugin in self.data["plugins"]}
 

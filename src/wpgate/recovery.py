@@ -313,7 +313,7 @@ def _maintenance_off(deployment: Deployment) -> None:
     except WpgateError:
         pass
     with deployment.run.action("maintenance_off"):
-        upgrader.maintenance_off(deployment.bridge)
+        upgrader.maintenance_off(deployment.bridge, deployment.before.content_dir if deployment.before else None)
 
 
 def _complete_if_proved(deployment: Deployment) -> str | None:

@@ -125,7 +125,7 @@ def roll_back(target: Target) -> list[str]:
         finally:
             try:
                 with run.action("maintenance_off"):
-                    upgrader.maintenance_off(target.bridge)
+                    upgrader.maintenance_off(target.bridge, target.before.content_dir)
             except WpgateError as error:
                 problems.append(f"maintenance mode could not be turned off: {error}")
         problems += purge_caches(target)
@@ -172,7 +172,7 @@ def _maintenance_for_core(target: Target) -> None:
     from old files and the code the web server compiled from new ones). It stays on through the
     database's restore; roll_back turns it off however the rollback ends."""
     with target.run.action("maintenance_on") as done:
-        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain)
+        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain, target.before.content_dir)
 
 
 def _put_back(target: Target, entry: UpdateRecord) -> None:

@@ -257,7 +257,7 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
     # Nobody writes from the save to the put-back: a row written in between would be in neither (the
     # caller turns maintenance off once this returns, however it ends).
     with target.run.action("maintenance_on") as done:
-        done["drain"] = upgrader.maintenance_on_drained(bridge, target.drain)
+        done["drain"] = upgrader.maintenance_on_drained(bridge, target.drain, target.before.content_dir)
     if pending:
         saved = Path(pending["saved"])
         target.say(f"  an earlier rollback was cut short after it copied the changed tables aside: going on from "

@@ -117,12 +117,13 @@ def _maintenance_file(bridge: Bridge) -> str:
     return f"{bridge.site.path.rstrip('/')}/.maintenance"
 
 
-def maintenance_on_drained(bridge: Bridge, drain: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Maintenance on, then `drain()`: the wait for the requests that began before it to finish (they may
-    still write to the database or load files about to change); no wait when it was on already. Returns
-    what the drain saw."""
+def maintenance_on_drained(bridge: Bridge, drain: Callable[[], dict[str, Any]], content: str | None) -> dict[str, Any]:
+    """Maintenance on (with wpgate's page: `maintenance_page_on`), then `drain()`: the wait for the requests
+    that began before it to finish (they may still write to the database or load files about to change); no
+    wait when it was on already. Returns what the drain saw."""
     path = _maintenance_file(bridge)
     was_on = bridge.transport.exists(path)
+    maintenance_page_on(bridge, content)
     maintenance_on(bridge)
     return {"how": "on already"} if was_on else drain()
 
@@ -135,14 +136,67 @@ def maintenance_on(bridge: Bridge) -> None:
                                       '&& mv -f -- "$1.wpgate" "$1"', "sh", path))
 
 
-def maintenance_off(bridge: Bridge) -> bool:
-    """Remove ABSPATH/.maintenance through the transport, without loading WordPress (it must work
-    when WordPress cannot load). Returns whether the file was there."""
+def maintenance_off(bridge: Bridge, content: str | None) -> bool:
+    """Remove ABSPATH/.maintenance, then wpgate's maintenance page, through the transport, without loading
+    WordPress (it must work when WordPress cannot load). Returns whether the file was there."""
     path = _maintenance_file(bridge)
     present = bridge.transport.exists(path)
     if present:
         bridge.transport.check(Command.of("rm", "-f", "--", path))
+    maintenance_page_off(bridge, content)
     return present
+
+
+# While core's files change, a request that meets WordPress's maintenance file gets its 503 page from
+# wp_maintenance(), which loads functions.php and the translation files first: files of the old core, the
+# new one or both (the web server's OPcache holds some compiled, the disk has others), so that page itself
+# could die half-way. WordPress shows WP_CONTENT_DIR/maintenance.php instead when there is one, and loads
+# nothing more of core to do it: wpgate puts this page there while maintenance is on, unless the site has
+# its own.
+MAINTENANCE_PAGE_MARK = "wpgate: the maintenance page"
+_MAINTENANCE_PAGE = """<?php
+// %(mark)s, shown by WordPress while wpgate changes core's files; wpgate removes it right after.
+$wpgate_protocol = isset( $_SERVER['SERVER_PROTOCOL'] ) ? (string) $_SERVER['SERVER_PROTOCOL'] : '';
+if ( ! in_array( $wpgate_protocol, array( 'HTTP/1.1', 'HTTP/2', 'HTTP/2.0', 'HTTP/3' ), true ) ) {
+	$wpgate_protocol = 'HTTP/1.0';
+}
+header( "$wpgate_protocol 503 Service Unavailable", true, 503 );
+header( 'Content-Type: text/html; charset=utf-8' );
+header( 'Retry-After: 600' );
+header( 'Cache-Control: no-cache, must-revalidate, max-age=0, no-store, private' );
+?><!DOCTYPE html>
+<html>
+<head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<meta name="viewport" content="width=device-width">
+<meta name="robots" content="noindex,nofollow">
+<title>Maintenance</title>
+</head>
+<body>
+<p>Briefly unavailable for scheduled maintenance. Check back in a minute.</p>
+</body>
+</html>
+"""
+
+
+def _maintenance_page(bridge: Bridge, content: str | None) -> str:
+    return f"{(content or bridge.site.path.rstrip('/') + '/wp-content').rstrip('/')}/maintenance.php"
+
+
+def maintenance_page_on(bridge: Bridge, content: str | None) -> None:
+    """wpgate's maintenance page in the content folder (`content`, WP_CONTENT_DIR), unless the site has a
+    maintenance.php of its own there: written aside, then renamed into place."""
+    page = _maintenance_page(bridge, content)
+    bridge.transport.check(Command.of("sh", "-c", '[ -e "$1" ] || { printf %s "$2" > "$1.wpgate" && '
+                                      'mv -f -- "$1.wpgate" "$1"; }', "sh", page,
+                                      _MAINTENANCE_PAGE % {"mark": MAINTENANCE_PAGE_MARK}))
+
+
+def maintenance_page_off(bridge: Bridge, content: str | None) -> None:
+    """Remove wpgate's maintenance page (a maintenance.php without its mark is the site's own: kept)."""
+    page = _maintenance_page(bridge, content)
+    bridge.transport.check(Command.of("sh", "-c", '[ ! -e "$1" ] || ! grep -qF -- "$2" "$1" || rm -f -- "$1"',
+                                      "sh", page, MAINTENANCE_PAGE_MARK))
 
 
 def _upgrade_error(error: BridgeError, doing: str) -> UpgradeError:

@@ -467,9 +467,48 @@ def test_a_fatal_error_in_a_plugins_upgrader_hook_leaves_no_maintenance_mode(sit
 def test_maintenance_off_removes_the_file_without_loading_wordpress(site):
     (site.path / ".maintenance").write_text("<?php $upgrading = time(); ?>")
     assert upgrader.site_state(bridge_for(site))["maintenance"] is True
-    assert upgrader.maintenance_off(bridge_for(site)) is True
+    assert upgrader.maintenance_off(bridge_for(site), None) is True
     assert not (site.path / ".maintenance").exists()
-    assert upgrader.maintenance_off(bridge_for(site)) is False
+    assert upgrader.maintenance_off(bridge_for(site), None) is False
+
+
+def test_maintenance_shows_wpgates_page_which_needs_no_more_of_core_and_keeps_the_sites_own(site):
+    """While core's files change, the maintenance page must not depend on them: wp_maintenance() shows
+    WP_CONTENT_DIR/maintenance.php, loading nothing of core past it, where WordPress's own page loads
+    functions.php and the translation files (gone or of the other version half-way through a swap)."""
+    bridge, content = bridge_for(site), str(site.path / "wp-content")
+    page = site.path / "wp-content" / "maintenance.php"
+    assert upgrader.maintenance_on_drained(bridge, lambda: {"how": "drained"}, content) == {"how": "drained"}
+    assert upgrader.MAINTENANCE_PAGE_MARK in page.read_text()
+    # The web server's PHP compiles from the disk again (an OPcache reset, as after each update), and core's
+    # translation files are not where they were (as between the two renames of a swap).
+    reset = site.path / "wpgate-test-reset.php"
+    reset.write_text("<?php echo function_exists( 'opcache_reset' ) && opcache_reset() ? 'reset' : 'none';")
+    try:
+        assert http_get(site.url + "/wpgate-test-reset.php")[0] == 200
+    finally:
+        reset.unlink()
+    translations = site.path / "wp-includes" / "pomo"
+    translations.rename(site.path / "pomo-away")
+    try:
+        status, headers, body = http_get(site.url + "/")
+    finally:
+        (site.path / "pomo-away").rename(translations)
+    assert status == 503 and "Briefly unavailable for scheduled maintenance" in body, (status, body[:300])
+    assert {key.lower() for key in headers} >= {"retry-after"}
+    assert "maintenance.php" not in {d["file"] for d in inventory.read(bridge).data["dropins"]}  # not the site's
+    assert upgrader.maintenance_off(bridge, content) is True
+    assert not page.exists() and not (site.path / ".maintenance").exists()
+    # A maintenance.php of the site's own is left as it is.
+    page.write_text("<?php echo 'the site\'s own';")
+    try:
+        upgrader.maintenance_on_drained(bridge, lambda: {}, content)
+        assert page.read_text() == "<?php echo 'the site\'s own';"
+        upgrader.maintenance_off(bridge, content)
+        assert page.exists()
+    finally:
+        page.unlink()
+        upgrader.maintenance_off(bridge, content)
 
 
 def test_an_unknown_kind_is_a_programming_error(site):

@@ -37,8 +37,11 @@ if ( ! isset( $_GET['token'] ) || ! hash_equals( '%(token)s', (string) $_GET['to
 }
 $status  = function_exists( 'opcache_get_status' ) ? @opcache_get_status( false ) : false;
 $enabled = is_array( $status ) && ! empty( $status['opcache_enabled'] );
+// A reset asked for while other requests still ran waits for them; meanwhile OPcache serves nothing it compiled.
+$pending = is_array( $status ) && ! empty( $status['restart_pending'] );
 $reset   = $enabled && function_exists( 'opcache_reset' ) ? opcache_reset() : false;
-echo json_encode( array( 'wpgate' => '%(token)s', 'enabled' => $enabled, 'reset' => $reset, 'sapi' => PHP_SAPI,
+echo json_encode( array( 'wpgate' => '%(token)s', 'enabled' => $enabled, 'pending' => $pending, 'reset' => $reset,
+	'sapi' => PHP_SAPI,
 	'php' => PHP_VERSION, 'restrict_api' => (string) ini_get( 'opcache.restrict_api' ) ) );
 """
 
@@ -160,6 +163,10 @@ class Opcache:
                                   "is `path` the web root of `url`? Set opcache.url (the web server behind a CDN) "
                                   "or opcache.reload_command", {"layer": self.name, "status": response.status_code})
         details = {"how": "one-shot request", "sapi": answer.get("sapi"), "php": answer.get("php")}
+        if answer.get("pending"):
+            return Outcome(self.name, ran, f"a reset of the web server's PHP ({answer.get('sapi')}) was under way "
+                                           "already: until it is done, OPcache serves nothing compiled before; "
+                                           "the file is gone", details)
         if not answer.get("enabled"):
             return Outcome(self.name, ran, f"the web server's PHP ({answer.get('sapi')}) runs without OPcache: "
                                            "nothing to reset", details)

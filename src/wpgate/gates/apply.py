@@ -231,6 +231,7 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
     try:
         with run.action("install", index=index) as done, \
                 Opcache(caches_gate.target(deployment)).drain_point() as drain:
+            upgrader.maintenance_page_on(bridge, deployment.before.content_dir)
             installed = upgrader.install_component(bridge, kind=update.type, slug=update.slug,
                                                    package=package, version=update.to_version,
                                                    hold_maintenance=True, drain_seconds=DRAIN_SECONDS,
@@ -258,7 +259,7 @@ def _install_core(deployment: "Deployment", index: int, update: Update,
             failure = GateFailed(f"{update.label}: WordPress's upgrader failed: {error}", {"update": index})
     try:
         with run.action("maintenance_off", index=index):
-            upgrader.maintenance_off(bridge)
+            upgrader.maintenance_off(bridge, deployment.before.content_dir)
     except WpgateError as error:
         if failure is None:
             raise GateFailed(f"{update.label}: could not turn maintenance mode off: {error}") from None

@@ -43,6 +43,12 @@ function wpgate_action_inventory( array $params ) {
 	}
 	$dropins = array();
 	foreach ( get_dropins() as $file => $data ) {
+		// wpgate's own maintenance page, there only while core's files change (upgrader.py): not the site's.
+		if ( 'maintenance.php' === $file
+			&& false !== strpos( (string) @file_get_contents( WP_CONTENT_DIR . '/maintenance.php', false, null, 0, 512 ),
+				'wpgate: the maintenance page' ) ) {
+			continue;
+		}
 		$dropins[] = array( 'file' => $file, 'name' => $data['Name'], 'version' => $data['Version'] );
 	}
 
