@@ -27,6 +27,7 @@ from wpgate.gates import apply
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, console_say, say_done
+from wpgate.release import SLUG
 from wpgate.report.facts import duration
 from wpgate.run import Run, UpdateRecord, who
 from wpgate.session import SiteSession
@@ -49,6 +50,11 @@ class Plan:
     def __init__(self, backup: backups.Backup, now: Inventory, tables: list[str]) -> None:
         self.backup, self.now, self.tables = backup, now, tables
         self.was = Inventory(backup.inventory)
+        for where, found in (("backup " + backup.id, self.was), ("the site", now)):
+            strange = [slug for slug in [*found.plugins, *found.themes] if not SLUG.fullmatch(str(slug))]
+            if strange:  # slugs become paths on the host: only a component's folder name is one
+                raise GateRefused(f"the inventory of {where} names a component {strange[0]!r}, which is not a "
+                                  "folder name: nothing was changed")
         self.put_back: list[tuple[str, str, str, str | None]] = []  # (type, slug, backup's version, now's)
         self.removed: list[tuple[str, str, str]] = []  # (type, slug, now's version): the backup lacks them
         if self.was.core_version != now.core_version:
