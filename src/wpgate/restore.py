@@ -165,7 +165,7 @@ def _restore(settings: Settings, session: SiteSession, backup: backups.Backup, p
                                  database_mode=rollback_database.RESTORE)
         problems = _put_back(target, backup, plan, paths)
     except BaseException as error:
-        record.finish("failed", str(error) or type(error).__name__)
+        record.finish("refused" if isinstance(error, GateRefused) else "failed", str(error) or type(error).__name__)
         raise
     finally:
         lock.release()
@@ -184,25 +184,35 @@ def _restore(settings: Settings, session: SiteSession, backup: backups.Backup, p
 def _put_back(target: rollback.Target, backup: backups.Backup, plan: Plan, paths: dict[str, Any]) -> list[str]:
     """Everything the plan changes, behind WordPress's maintenance page once the requests under way finished:
     the components out of the backup, the ones it lacks moved aside, the database; then rollback's own
-    purge and proof. The problems left (none: proved)."""
+    purge and proof. The problems left (none: proved). What fails before the first change to the site (the
+    database's snapshot, taking the files out of the backup) refuses, the site as it was."""
     record, transport = target.run, target.transport
     with record.action("maintenance_on") as done:
         done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain)
     try:
+        target.database_plan = _database_plan(target, backup) if plan.tables else \
+            rollback_database.Plan(False, "the database equals the backup", backup=backup)
         apply.prepare(target)
         with target.aside.opened(transport, record.id):
             recovery.extract_asides(target, backup, backup.inventory["paths"]["abspath"].rstrip("/"))
-            for kind, slug, version in plan.removed:
-                target.say(f"  removing {kind} {slug} {version} (the backup does not have it)")
-                with record.action("remove", type=kind, slug=slug):
-                    transport.check(Command.of("mv", "--", _live(paths, kind, slug),
-                                               f"{target.aside.run_folder(record.id)}/removed-{kind}-{slug}"))
-        target.database_plan = _database_plan(target, backup) if plan.tables else \
-            rollback_database.Plan(False, "the database equals the backup", backup=backup)
+    except WpgateError as error:
+        target.aside.remove_run_folder(transport, record.id)
+        upgrader.maintenance_off(target.bridge)
+        raise GateRefused(f"restore of {backup.id}: {error}; nothing was changed") from None
     except BaseException:
         upgrader.maintenance_off(target.bridge)
         raise
-    return rollback.roll_back(target)
+    problems = []
+    with target.aside.opened(transport, record.id):
+        for kind, slug, version in plan.removed:
+            target.say(f"  removing {kind} {slug} {version} (the backup does not have it)")
+            try:
+                with record.action("remove", type=kind, slug=slug):
+                    transport.check(Command.of("mv", "--", _live(paths, kind, slug),
+                                               f"{target.aside.run_folder(record.id)}/removed-{kind}-{slug}"))
+            except WpgateError as error:
+                problems.append(f"{kind} {slug}: could not be removed: {error}")
+    return problems + rollback.roll_back(target)
 
 
 def _database_plan(target: rollback.Target, backup: backups.Backup) -> rollback_database.Plan:
