@@ -82,14 +82,28 @@ def backup(obj: Context, site: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("backup_id", metavar="BACKUP")
+@click.argument("backup_id", metavar="BACKUP_ID")
 @click.option("--verify", is_flag=True,
-              help="Restore into a scratch database and folder, compare with the backup, remove them.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was compared and every problem as JSON.")
+              help="Only prove it restorable: restore into a scratch database and folder, compare, remove them.")
+@click.option("--dry-run", is_flag=True,
+              help="Say which components and tables differ from the backup; change nothing (exit 0 when the "
+                   "restore could proceed).")
+@click.option("--yes", is_flag=True, help="Do not ask before changing the site.")
+@click.option("--break-lock", is_flag=True, help="Take the site's lock even when another run holds it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the restore's report (with --verify: what was "
+              "compared and every problem) as JSON.")
 @click.pass_obj
-def restore(obj: Context, backup_id: str, verify: bool, as_json: bool) -> None:
-    """Prove BACKUP (an id such as production-20261126-101500-ab12; its site is the one it names) restorable."""
-    _with_report(as_json, lambda: obj.project.restore(backup_id, verify=verify))
+def restore(obj: Context, backup_id: str, verify: bool, dry_run: bool, yes: bool, break_lock: bool,
+            as_json: bool) -> None:
+    """Put BACKUP_ID (an id such as production-20261126-101500-ab12) back onto the site it names, files and
+    database, keeping the rows added since, and prove it; with --verify, only prove it restorable."""
+    if verify and (dry_run or break_lock):
+        raise BadInput("--verify touches no site: give it without --dry-run and --break-lock")
+    project = obj.project
+    if not verify and not dry_run:
+        _require_yes_or_terminal(yes, "restore")
+    _with_report(as_json, lambda: project.restore(backup_id, verify=verify, dry_run=dry_run,
+                                                  confirm=None if yes else _confirm, break_lock=break_lock))
 
 
 @cli.command()

@@ -203,11 +203,22 @@ class Project:
 
         return commands.backup(self.settings, site, self.output)
 
-    def restore(self, backup_id: str, *, verify: bool = True) -> dict[str, Any]:
-        """Prove a backup restorable (scratch copies, compared, removed); GateRefused (with `report`) when not."""
+    def restore(self, backup_id: str, *, verify: bool = True, dry_run: bool = False, confirm: Confirm | None = None,
+                break_lock: bool = False, on_event: EventCallback | None = None) -> dict[str, Any]:
+        """With `verify` (the default), prove a backup restorable (scratch copies, compared, removed); GateRefused
+        (with `report`) when not. With `verify=False`, put the backup onto its site (files and database, the rows
+        the backup lacks kept) and prove it: the restore's report; `dry_run` says what would change and changes
+        nothing; `confirm` as for deploy. GateRefused (exit 3) when the backup fails its checks, RollbackIncomplete
+        (exit 5, with `report`) when the site changed and the result is not proved."""
         from wpgate.backup import commands
 
-        report = commands.restore_verify(self.settings, backup_id, verify=verify, console=self.output)
+        if not verify:
+            from wpgate import restore
+
+            with _observing(on_event):
+                return restore.restore(self.settings, backup_id, self.output, confirm=confirm, dry_run=dry_run,
+                                       break_lock=break_lock)
+        report = commands.restore_verify(self.settings, backup_id, console=self.output)
         try:
             commands.refuse_unless_restorable(report)
         except GateRefused as refused:

@@ -279,11 +279,14 @@ def _aside_from_backup(deployment: Deployment) -> None:
     root = deployment.before.data["paths"]["abspath"].rstrip("/")
     apply.prepare(deployment)
     with deployment.aside.opened(transport, run.id):
-        _extract_asides(deployment, backup, root)
+        extract_asides(deployment, backup, root)
     run.write_report()
 
 
-def _extract_asides(deployment: Deployment, backup: Any, root: str) -> None:
+def extract_asides(deployment: "Deployment | rollback.Target", backup: Any, root: str) -> None:
+    """Each changed component of the run (`install_began`) taken from `backup` into where rollback expects
+    its copy kept aside: a plugin's or theme's folder, or core's folders and root files (recorded as its
+    `aside_names`). Shared by the rollback of a complete run and `wpgate restore`."""
     run, transport = deployment.run, deployment.transport
     engine = engines.of_backup(backup, deployment.site)  # the engine that took it, whatever the config says now
     for entry in rollback.changed_updates(run.updates):

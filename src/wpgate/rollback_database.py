@@ -86,6 +86,7 @@ class Plan:
     counted: bool = False  # visitors' rows were counted (the run has its snapshots)
     uncounted: str | None = None  # why visitors' rows cannot be told from the run's, when the run has a snapshot
     problem: str | None = None  # why the database cannot go back (no backup)
+    new_rows_only: bool = False  # a restore: only rows the backup lacks come back (rows.SideCopy.put_back)
 
     def fate(self, rows_of: VisitorRows) -> str:
         if not self.restore:
@@ -307,7 +308,7 @@ def roll_back(target: "Target", mode: str | None = None, decided: Plan | None = 
         if side and found and result.before is not None:
             try:
                 with target.run.action("put_back_rows") as done:
-                    side.put_back(found, result.before, result.after)
+                    side.put_back(found, result.before, result.after, new_only=result.new_rows_only)
                     done["tables"] = {entry.table: entry.put_back for entry in found if entry.put_back}
             except Exception as error:
                 since["put_back_error"] = f"visitors' rows could not be put back: {error}"

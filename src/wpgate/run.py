@@ -138,17 +138,20 @@ def new_run_id() -> str:
 class Run:
     """Everything a deploy records, written as it happens so that a crash leaves a true account."""
 
+    FOLDER = "runs"  # under the state folder: one folder per run
+    STATUSES = STATUSES
+
     def __init__(self, state_dir: Path, site: str, release_id: str, run_id: str | None = None) -> None:
         self.id = run_id or new_run_id()
-        self.folder = state_dir / "runs" / self.id
+        self.folder = state_dir / self.FOLDER / self.id
         try:
             self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)
         except FileExistsError:
             if run_id:  # named by a rollout: that run exists, so another process is on it
-                raise BadInput(f"run {run_id} exists already in {state_dir / 'runs'}: another process started it; "
+                raise BadInput(f"run {run_id} exists already in {state_dir / self.FOLDER}: another process started it; "
                                f"`wpgate resume {run_id}` finishes it") from None
             self.id = new_run_id()  # two runs in the same second drew the same suffix
-            self.folder = state_dir / "runs" / self.id
+            self.folder = state_dir / self.FOLDER / self.id
             self.folder.mkdir(parents=True, exist_ok=False, mode=0o700)
         except OSError as error:
             raise BadInput(f"{self.folder}: cannot create the run's folder: {error.strerror} "
@@ -272,7 +275,7 @@ class Run:
                by: str | None = None) -> None:
         """End the run with `status`, added to its history with the time, and for a rollback why (`reason`:
         "requested", or the gate that failed) and who asked (`by`)."""
-        assert status in STATUSES
+        assert status in self.STATUSES
         self.status = status
         self.error = error
         if self.seconds is None:  # how long it took is fixed once it ends: every later report says the same

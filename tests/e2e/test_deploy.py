@@ -756,5 +756,46 @@ def test_wpgate_rollback_of_a_complete_run_restores_from_its_backup(bed, tmp_pat
     assert_rolled_back(files_and_tables, fingerprint(production))
     again = wpgate("rollback", run, "--yes", config=config)
     assert again.returncode == 0 and "pre-deployment state already" in again.stderr
+    assert_restore_puts_the_backup_back(production, config, report["backup"]["id"], before, files_and_tables)
     for site in (staging, production):
         site.stop()
+
+
+def assert_restore_puts_the_backup_back(production, config: Path, backup_id: str, before: dict, files: dict) -> None:
+    """`wpgate restore BACKUP_ID` (archive engine) on the site changed since its backup: a plugin updated, a
+    visitor's comment, an option changed. --dry-run names them and changes nothing; the restore puts the plugin's
+    files and the option back, keeps the comment, proves the result and keeps a record of it."""
+    production.install_plugin("wpgate-hello", "1.1.0")
+    production.sql("INSERT INTO wp_comments (comment_post_ID, comment_author, comment_content, comment_date, "
+                   "comment_date_gmt) VALUES (1, 'Visitor', 'Written after the backup', NOW(), UTC_TIMESTAMP())")
+    title = production.sql("SELECT option_value FROM wp_options WHERE option_name = 'blogname'").strip()
+    production.sql("UPDATE wp_options SET option_value = 'Defaced' WHERE option_name = 'blogname'")
+    changed = fingerprint(production)
+    state = config.parent / "state"
+    dry = wpgate("restore", backup_id, "--dry-run", config=config)
+    assert dry.returncode == 0, dry.stderr
+    assert "puts back plugin wpgate-hello 1.0.0 (now 1.1.0)" in dry.stderr
+    assert "wp_comments" in dry.stderr and "wp_options" in dry.stderr and "could proceed" in dry.stderr
+    assert_unchanged(changed, fingerprint(production))
+    assert not (state / "restores").exists()
+    result = wpgate("restore", backup_id, "--yes", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["status"] == "complete" and record["restore"]["backup"] == backup_id
+    after = wpgate_json("inventory", "production", config=config)
+    assert (after["core"], after["plugins"], after["themes"]) == (before["core"], before["plugins"], before["themes"])
+    assert_unchanged({"files": files["files"], "tables": ""}, {"files": fingerprint(production)["files"], "tables": ""})
+    assert "Written after the backup" in production.sql("SELECT comment_content FROM wp_comments")
+    assert production.sql("SELECT option_value FROM wp_options WHERE option_name = 'blogname'").strip() == title
+    database = record["database_rollback"]
+    assert database["database"] == "restored" and Path(database["saved_before_restore"]).is_file()
+    comments = next(t for t in database["rows_since_backup"]["tables"] if t["table"] == "wp_comments")
+    assert comments["new"] == 1 and comments["put_back"] == 1
+    folder = state / "restores" / record["run"]
+    events = [json.loads(line)["event"] for line in (folder / "journal.jsonl").read_text().splitlines()]
+    for event in ("maintenance_on.done", "aside_from_backup.done", "put_back.done", "web_opcache.done",
+                  "restore_database.done", "put_back_rows.done", "maintenance_off.done"):
+        assert event in events, event
+    assert json.loads((folder / "report.json").read_text())["status"] == "complete"
+    page = httpx.get(production.url + "/", timeout=30)
+    assert page.status_code == 200 and fixtures.plugin_marker("wpgate-hello", "1.0.0") in page.text

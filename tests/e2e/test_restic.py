@@ -322,6 +322,43 @@ def test_rollback_of_the_complete_run_takes_the_plugin_and_the_database_from_the
     assert any(event["event"] == "restore_database.done" for event in events)
 
 
+def test_restore_from_the_restic_backup_keeps_the_rows_written_since(scene, deployed):
+    """`wpgate restore BACKUP_ID` from restic snapshots: refused with a wrong password (exit 3, nothing changed);
+    --dry-run names what differs and changes nothing; the restore puts the plugin back from the files snapshot
+    and the database from the dump snapshot, keeps the visitor's comment, proves it and records it."""
+    production = scene["production"]
+    backup_id = json.loads((deployed["folder"] / "report.json").read_text())["backup"]["id"]
+    production.install_plugin("wpgate-hello", "1.2.0")
+    production.sql("INSERT INTO wp_comments (comment_post_ID, comment_author, comment_content, comment_date, "
+                   "comment_date_gmt) VALUES (1, 'Visitor', 'Written before the restore', NOW(), UTC_TIMESTAMP())")
+    changed = fingerprint(production)
+    result = scene["run"]("restore", backup_id, "--yes", env={"WPGATE_RESTIC_PASSWORD": "not-the-password"})
+    assert result.returncode == 3, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"wpgate: error: backup {backup_id} cannot be restored"), errors
+    assert "nothing was changed" in errors[0]
+    dry = scene["run"]("restore", backup_id, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "puts back plugin wpgate-hello 1.0.0 (now 1.2.0)" in dry.stderr and "wp_comments" in dry.stderr
+    assert_unchanged(changed, fingerprint(production))
+    restores = scene["folder"] / "state" / "restores"
+    assert not restores.exists()
+    result = scene["run"]("restore", backup_id, "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["status"] == "complete" and record["updates"][0]["status"] == "rolled_back"
+    plugin = Path(production.path) / "wp-content/plugins/wpgate-hello/wpgate-hello.php"
+    assert "1.0.0" in plugin.read_text()
+    comments = production.sql("SELECT comment_content FROM wp_comments")
+    assert "Written before the restore" in comments and "Written after the backup" in comments
+    # Files outside the components the backup differs in are left alone (a visitor's upload).
+    assert (Path(production.path) / "wp-content/uploads/written-after-the-deploy.txt").exists()
+    events = [json.loads(line) for line in (restores / record["run"] / "journal.jsonl").read_text().splitlines()]
+    assert any(event["event"] == "aside_from_backup.done" and event["engine"] == "restic" for event in events)
+    assert any(event["event"] == "restore_database.done" for event in events)
+    assert record["database_rollback"]["database"] == "restored"
+
+
 def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     """engine: archive with its second copy in the same S3 store (boto3) and through the same second sshd."""
     import boto3
@@ -350,6 +387,12 @@ def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     tampered = scene["run"]("restore", manifest["id"], "--verify", config_path=config, env=env)
     assert tampered.returncode == 3 and "off-site tables.json" in tampered.stderr, tampered.stderr
     assert "off-site manifest" not in tampered.stderr
+    before = fingerprint(scene["production"])
+    refused_restore = scene["run"]("restore", manifest["id"], "--yes", config_path=config, env=env)
+    assert refused_restore.returncode == 3, refused_restore.stderr
+    assert "cannot be restored" in refused_restore.stderr and "off-site tables.json" in refused_restore.stderr
+    assert "Traceback" not in refused_restore.stderr
+    assert_unchanged(before, fingerprint(scene["production"]))
     # Over sftp, through the ssh config that pins the second sshd's host key.
     remote_folder = sftp_server.workdir / "archive-offsite"
     archive = {"dir": str(folder / "archive-backups"), "offsite": f"sftp://root@{sftp_server.alias}{remote_folder}",

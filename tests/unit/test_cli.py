@@ -157,3 +157,35 @@ def test_an_unknown_run(config, command):
     ended = wpgate(*command, config=config)
     assert ended.code == ExitStatus.BAD_INPUT and "Traceback" not in ended.stderr, ended
     assert "no-such-run" in ended.stderr
+
+
+def test_restore_asks_and_without_a_terminal_or_yes_refuses_in_one_line(config):
+    """As rollback: no --yes and no terminal to ask on is bad input, said before the backup is even looked for."""
+    one_line_error(wpgate("restore", "gone-20261126-101500-ab12", config=config), ExitStatus.BAD_INPUT,
+                   "restore asks before changing production", "pass --yes")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["not a backup", "--yes"], "is not a backup id"),
+    (["elsewhere-20261126-101500-ab12", "--yes"], "site elsewhere, which"),
+    (["gone-20261126-101500-ab12", "--yes"], "has no `backup:` settings"),
+    (["gone-20261126-101500-ab12", "--verify", "--dry-run"], "--verify touches no site"),
+])
+def test_restore_bad_input(config, args, fragment):
+    one_line_error(wpgate("restore", *args, config=config), ExitStatus.BAD_INPUT, fragment)
+
+
+def test_restore_of_a_backup_that_is_not_there_is_refused_and_records_nothing(tmp_path):
+    """A missing backup fails its checks: exit 3, one line, no restore record, nothing written on the site."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "backups").mkdir()
+    path = tmp_path / "wpgate.yml"
+    path.write_text(yaml.safe_dump({"state_dir": "state", "sites": {"production": {
+        "path": str(tmp_path / "site"), "url": "http://127.0.0.1:9",
+        "backup": {"dir": str(tmp_path / "backups"), "offsite": str(tmp_path / "offsite")}}}}))
+    for dry_run in ([], ["--dry-run"]):
+        ended = wpgate("restore", "production-20261126-101500-ab12", "--yes", *dry_run, config=path)
+        one_line_error(ended, ExitStatus.REFUSED, "backup production-20261126-101500-ab12 cannot be restored",
+                       "nothing was changed")
+    assert not (tmp_path / "state" / "restores").exists()
+    assert list((tmp_path / "site").iterdir()) == [] and list((tmp_path / "backups").iterdir()) == []

@@ -1,4 +1,5 @@
-"""`wpgate backup SITE` and `wpgate restore BACKUP --verify`: the backup on its own, outside a deploy."""
+"""`wpgate backup SITE` and `wpgate restore BACKUP --verify`: the backup on its own, outside a deploy (a restore
+onto the site is restore.py)."""
 
 from __future__ import annotations
 
@@ -62,11 +63,9 @@ def backup(settings: Settings, site_name: str, console: Output) -> dict[str, Any
                        "exposure": probes}
 
 
-def restore_verify(settings: Settings, backup_id: str, *, verify: bool, console: Output) -> dict[str, Any]:
-    """Check that a backup restores; the report (`restorable`, `problems`, what was compared)."""
-    if not verify:
-        raise BadInput("wpgate restore only checks a backup for now: run it with --verify (putting production "
-                       "back is `wpgate rollback RUN_ID`)")
+def restore_verify(settings: Settings, backup_id: str, *, console: Output) -> dict[str, Any]:
+    """Check that a backup restores, touching nothing of the site; the report (`restorable`, `problems`, what
+    was compared). Putting it onto the site is restore.py."""
     site_name = backups.site_of(backup_id)
     if site_name not in settings.model.sites:
         raise BadInput(f"backup {backup_id} belongs to site {site_name}, which {settings.path} does not configure")

@@ -159,11 +159,13 @@ class SideCopy:
         return found
 
     def put_back(self, entries: list[TableRows], before: snapshot.Snapshot,
-                 after: snapshot.Snapshot | None) -> None:
+                 after: snapshot.Snapshot | None, *, new_only: bool = False) -> None:
         """Into each restored table whose schema the release did not change: the rows written since the
         backup that the run did not leave as they are (visitors' new and changed rows, and their
         removals), but caches. `before` and `after` are the run's snapshots from just before its first
-        change and right after its last. Each entry says how many rows it put back, or why none."""
+        change and right after its last. With `new_only` (a restore: no run tells whose rows are whose),
+        only the rows whose key the backup lacks come back; changed and removed rows stay as the backup
+        has them. Each entry says how many rows it put back, or why none."""
         for entry in entries:
             reason = "the run created this table" if entry.created_by_run else \
                 snapshot.unsafe_reason(entry.table, before, after)
@@ -187,6 +189,10 @@ class SideCopy:
                             f"WHERE NOT EXISTS (SELECT 1 FROM {side} s WHERE {same_key});\n")
             rows = [(found[0], found[1] + (found[2] if len(found) > 2 else "")) for found in written]
             back, removals, entry.conflicts = choose(entry.table, rows, [found[0] for found in gone], before, after)
+            if new_only:
+                added = {found[0] for found in self.sql(
+                    f"SELECT {key_hash} FROM {side} s WHERE NOT EXISTS (SELECT 1 FROM {live} b WHERE {same_key});\n")}
+                back, removals = [key for key in back if key in added], []
             for start in range(0, max(len(back), len(removals)), 500):
                 statements = ["SET FOREIGN_KEY_CHECKS=0;"]
                 chunk = removals[start:start + 500]
@@ -201,7 +207,9 @@ class SideCopy:
             entry.put_back = len(back) + len(removals)
             left = len(rows) - len(back) - entry.conflicts
             if left > 0:
-                entry.not_put_back = (f"{plural(left, 'row')} the run wrote, or caches WordPress rebuilds "
+                entry.not_put_back = (f"{plural(left, 'row')} changed since the backup, or caches WordPress rebuilds: "
+                                      "as the backup has them (kept in the export)" if new_only else
+                                      f"{plural(left, 'row')} the run wrote, or caches WordPress rebuilds "
                                       "(kept in the export)")
 
     def export(self, entries: list[TableRows], path: Path) -> None:
