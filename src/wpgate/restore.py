@@ -188,7 +188,7 @@ def _put_back(target: rollback.Target, backup: backups.Backup, plan: Plan, paths
     database's snapshot, taking the files out of the backup) refuses, the site as it was."""
     record, transport = target.run, target.transport
     with record.action("maintenance_on") as done:
-        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain)
+        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain, target.before.content_dir)
     try:
         target.database_plan = _database_plan(target, backup) if plan.tables else \
             rollback_database.Plan(False, "the database equals the backup", backup=backup)
@@ -197,10 +197,10 @@ def _put_back(target: rollback.Target, backup: backups.Backup, plan: Plan, paths
             recovery.extract_asides(target, backup, backup.inventory["paths"]["abspath"].rstrip("/"))
     except WpgateError as error:
         target.aside.remove_run_folder(transport, record.id)
-        upgrader.maintenance_off(target.bridge)
+        upgrader.maintenance_off(target.bridge, target.before.content_dir)
         raise GateRefused(f"restore of {backup.id}: {error}; nothing was changed") from None
     except BaseException:
-        upgrader.maintenance_off(target.bridge)
+        upgrader.maintenance_off(target.bridge, target.before.content_dir)
         raise
     problems = []
     with target.aside.opened(transport, record.id):
