@@ -282,7 +282,7 @@ def check_record(target: Target) -> None:
                            f"site has it at {now.get(key)}: nothing was changed")
     for entry in changed_updates(run.updates):
         kind, slug = entry.type, entry.slug
-        if kind not in ("core", "plugin", "theme") or not isinstance(slug, str) or not SLUG.match(slug):
+        if kind not in ("core", "plugin", "theme") or not isinstance(slug, str) or not SLUG.fullmatch(slug):
             raise BadInput(f"run {run.id}: its report names an update {kind!r} {slug!r}, which is not a component: "
                            "nothing was changed")
         live = paths["abspath"] if kind == "core" else f"{paths[kind + 's']}/{slug}"

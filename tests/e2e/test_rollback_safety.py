@@ -172,6 +172,16 @@ def test_a_run_record_pointing_elsewhere_is_refused_then_the_true_one_is_rolled_
         assert_one_line_error(result, 2, f"plugin {FAULTY} {key} is {value}", "nothing was changed")
         assert (decoy / "keep" / "data.txt").read_text() == "not WordPress's"
         assert_unchanged(changed, fingerprint(site))
+    # A slug that climbs out of the plugins folder, its paths edited to agree with it, is not a component's.
+    document = json.loads(true_record)
+    entry = next(u for u in document["updates"] if u["slug"] == FAULTY)
+    climbing = f"{FAULTY}/../../../{decoy.name}"
+    entry.update(slug=climbing, live=entry["live"].replace(f"/{FAULTY}", f"/{climbing}"),
+                 aside=entry["aside"].replace(f"/{FAULTY}", f"/{climbing}"))
+    path.write_text(json.dumps(document))
+    assert_one_line_error(wpgate("rollback", run, "--yes", config=config, env=TOKEN), 2,
+                          "which is not a component", "nothing was changed")
+    assert_unchanged(changed, fingerprint(site))
     document = json.loads(true_record)
     next(u for u in document["updates"] if u["type"] == "core")["aside_names"].append("../../etc")
     path.write_text(json.dumps(document))
