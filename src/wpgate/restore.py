@@ -182,25 +182,27 @@ def _restore(settings: Settings, session: SiteSession, backup: backups.Backup, p
 
 
 def _put_back(target: rollback.Target, backup: backups.Backup, plan: Plan, paths: dict[str, Any]) -> list[str]:
-    """Everything the plan changes, behind WordPress's maintenance page once the requests under way finished:
-    the components out of the backup, the ones it lacks moved aside, the database; then rollback's own
-    purge and proof. The problems left (none: proved). What fails before the first change to the site (the
-    database's snapshot, taking the files out of the backup) refuses, the site as it was."""
+    """Everything the plan changes: the database's snapshot and the components out of the backup first, while
+    visitors are served as usual; then, behind the maintenance page once the requests under way finished, the
+    ones the backup lacks moved aside, the components and the database put back, and rollback's own purge and
+    proof. The problems left (none: proved). What fails before the first change to the site refuses, the site
+    as it was."""
     record, transport = target.run, target.transport
-    with record.action("maintenance_on") as done:
-        done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain, target.before.content_dir)
     try:
         target.database_plan = _database_plan(target, backup) if plan.tables else \
             rollback_database.Plan(False, "the database equals the backup", backup=backup)
         apply.prepare(target)
         with target.aside.opened(transport, record.id):
             recovery.extract_asides(target, backup, backup.inventory["paths"]["abspath"].rstrip("/"))
-    except WpgateError as error:
-        target.aside.remove_run_folder(transport, record.id)
-        upgrader.maintenance_off(target.bridge, target.before.content_dir)
-        raise GateRefused(f"restore of {backup.id}: {error}; nothing was changed") from None
-    except BaseException:
-        upgrader.maintenance_off(target.bridge, target.before.content_dir)
+        with record.action("maintenance_on") as done:
+            done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain, target.before.content_dir)
+    except BaseException as error:
+        try:
+            upgrader.maintenance_off(target.bridge, target.before.content_dir)
+        finally:
+            target.aside.remove_run_folder(transport, record.id)
+        if isinstance(error, WpgateError):
+            raise GateRefused(f"restore of {backup.id}: {error}; nothing was changed") from None
         raise
     problems = []
     with target.aside.opened(transport, record.id):
