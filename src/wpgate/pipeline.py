@@ -13,7 +13,7 @@ from wpgate.backup import snapshot
 from wpgate.config import Settings
 from wpgate.deployment import Confirm, Deployment
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
-from wpgate.gates import GateFailed, apply, approval, completion, monitor, order
+from wpgate.gates import Gate, GateFailed, apply, approval, completion, monitor, order
 from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
 from wpgate.notify import notifying
@@ -53,17 +53,20 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
     try:
         with notifying(settings, run, console, enabled=notify and not dry_run):  # however the run ends
             with SiteSession.open(site_name, site, console_say(console)) as session:
-                deployment = Deployment(settings, session, release, run, console)
+                deployment = Deployment(settings, session, release, run, console, break_lock=break_lock,
+                                        require_existing_backup=require_existing_backup)
                 try:
-                    _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
-                               require_existing_backup=require_existing_backup)
+                    if dry_run:
+                        _dry_run(deployment)
+                    else:
+                        _run_gates(deployment, confirm=confirm)
                 except BaseException as error:  # every way a run can end badly is closed here, transport open
                     _fail(deployment, error, auto_rollback=auto_rollback)
                 finally:
                     if deployment.lock:
                         deployment.lock.release()
             if dry_run:
-                return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
+                return run.report() | {"status": "dry_run", "plan": apply.plan(deployment)}
             run.finish("complete")
             _retention(settings, run, console)
             say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
@@ -98,27 +101,23 @@ def _retention(settings: Settings, run: Run, console: Output) -> None:
     run.write_report()
 
 
-def _run_gates(deployment: Deployment, *, confirm: Confirm | None, dry_run: bool, break_lock: bool,
-               require_existing_backup: bool) -> None:
-    _gate(deployment, approval, lambda: approval.run(deployment, dry_run=dry_run, break_lock=break_lock))
-    if dry_run:
-        _dry_run(deployment)
-        return
+def _run_gates(deployment: Deployment, *, confirm: Confirm | None) -> None:
+    _gate(deployment, approval)
     _caches_reachable(deployment)
     if confirm is not None:
         _confirm(deployment, confirm)
-    _gate(deployment, backup_gate, lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
+    _gate(deployment, backup_gate)
     monitor.baseline(deployment)  # the site as it is before the first change
     # The database's rows just before the first change and right after the last: what the release itself
     # changed there decides whether a rollback must restore it (rollback_database.py).
     rollback_database.take_snapshot(deployment.run, deployment.transport, deployment.bridge, snapshot.BEFORE,
                                     deployment.say)
-    _gate(deployment, apply, lambda: apply.run(deployment))
+    _gate(deployment, apply)
     rollback_database.after_changes(deployment.run, deployment.transport, deployment.bridge, deployment.say)
-    _gate(deployment, order, lambda: order.run(deployment), begin=False)
-    _gate(deployment, caches_gate, lambda: caches_gate.run(deployment))
-    _gate(deployment, monitor, lambda: monitor.check(deployment))
-    _gate(deployment, completion, lambda: completion.check(deployment))
+    _gate(deployment, order, begin=False)
+    _gate(deployment, caches_gate)
+    _gate(deployment, monitor)
+    _gate(deployment, completion)
     apply.clean_up(deployment)
 
 
@@ -135,70 +134,52 @@ def _caches_reachable(deployment: Deployment) -> None:
     deployment.run.event("caches.access", checks=held)
 
 
-def _gate(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]], *, begin: bool = True) -> dict[str, Any]:
-    """Run one gate's body and record how it went: its evidence, passed or failed, and its line."""
-    step, name = gate.STEP, gate.NAME
+def _gate(deployment: Deployment, gate: Gate, *, begin: bool = True) -> dict[str, Any]:
+    """Run one gate and record how it went: its evidence, passed or failed, and its line."""
     if begin:  # gate 6.4 reads what apply journaled: it has no begin of its own
-        deployment.run.event("gate.begin", step=step, name=name)
-    try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
-        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
-        raise
-    except BaseException as error:
-        message = str(error) or type(error).__name__
-        deployment.run.gate(step, name, "failed", {"error": message})
-        _say_gate(deployment, step, name, "failed", "")
-        raise
-    deployment.run.gate(step, name, "passed", evidence)
-    _say_gate(deployment, step, name, "passed", gate.summary(evidence))
+        deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME)
+    evidence = _recorded(deployment, gate, lambda: gate.run(deployment))
+    deployment.run.gate(gate.STEP, gate.NAME, "passed", evidence)
+    _say_gate(deployment, gate.STEP, gate.NAME, "passed", gate.summary(evidence))
     return evidence
 
 
 def _dry_run(deployment: Deployment) -> None:
-    """After gate 6.1, all a dry run does: each later gate's read-only part (its preconditions, checked as the
-    deploy will need them, and what it would do), recorded as the gate skipped, and the apply gate's plan.
-    A precondition that does not hold fails its gate: the dry run refuses (exit 3), as the deploy would."""
-    _preconditions(deployment, backup_gate, lambda: backup_gate.dry_run(deployment))
-    deployment.say("The apply gate would do, in this order:")
-    for line in apply.describe(deployment):
-        deployment.say(f"  {line}")
-
-    def layers(evidence: dict[str, Any]) -> None:
-        deployment.say("The caches gate would purge, in this order:")
-        for line in evidence["layers"]:
-            deployment.say(f"  {line}")
-
-    _preconditions(deployment, caches_gate, lambda: caches_gate.dry_run(deployment), show=layers)
-    _preconditions(deployment, monitor, lambda: monitor.dry_run(deployment))
+    """All a dry run does: each gate's describe(), in order. Gate 6.1 runs in full (without the lock); each later
+    gate checks the preconditions it can read without a change, as the deploy will need them, and says what it
+    would do; it is recorded skipped, each precondition listed. A precondition that does not hold fails its
+    gate: the dry run refuses (exit 3), as the deploy would."""
+    for gate in GATES:
+        deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME, dry_run=True)
+        plan = _recorded(deployment, gate, lambda: gate.describe(deployment), dry_run=True)
+        if plan.lines:
+            deployment.say(plan.heading)
+            for line in plan.lines:
+                deployment.say(f"  {line}")
+        if plan.reason is None:
+            continue
+        evidence = plan.evidence if plan.status == "passed" else {"reason": plan.reason, **plan.evidence}
+        deployment.run.gate(gate.STEP, gate.NAME, plan.status, evidence)
+        _say_gate(deployment, gate.STEP, gate.NAME, plan.status, plan.reason)
+        for held in plan.evidence.get("preconditions", []):
+            mark = "✔" if held["status"] == "passed" else "–"
+            deployment.say(f"    {mark} {held['check']}: {held['detail']}")
     deployment.say("dry run: nothing was changed, and every precondition above holds.")
 
 
-def _preconditions(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]],
-                   show: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """A gate's dry-run part: `body` checks its preconditions and says what the gate would do (`reason`).
-    They hold: the gate is recorded skipped, each precondition listed. One fails: the gate fails (GateFailed)."""
-    step, name = gate.STEP, gate.NAME
-    deployment.run.event("gate.begin", step=step, name=name, dry_run=True)
+def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], *, dry_run: bool = False) -> Any:
+    """`body`'s result; when it fails, the gate is recorded failed with its evidence and its line said (why is
+    said once, as the run ends: _fail)."""
     try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "dry_run": True})
-        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
-        raise
+        return body()
     except BaseException as error:
-        deployment.run.gate(step, name, "failed", {"error": str(error) or type(error).__name__, "dry_run": True})
-        _say_gate(deployment, step, name, "failed", "")
+        if isinstance(error, GateFailed):
+            evidence = error.evidence | {"error": error.message}
+        else:
+            evidence = {"error": str(error) or type(error).__name__}
+        deployment.run.gate(gate.STEP, gate.NAME, "failed", evidence | ({"dry_run": True} if dry_run else {}))
+        _say_gate(deployment, gate.STEP, gate.NAME, "failed", "")
         raise
-    if show:
-        show(evidence)
-    reason = evidence.pop("reason")
-    deployment.run.gate(step, name, "skipped", {"reason": reason, **evidence})
-    _say_gate(deployment, step, name, "skipped", reason)
-    for held in evidence.get("preconditions", []):
-        mark = "✔" if held["status"] == "passed" else "–"
-        deployment.say(f"    {mark} {held['check']}: {held['detail']}")
 
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
@@ -207,7 +188,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 
 def _confirm(deployment: Deployment, confirm: Confirm) -> None:
     deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
-    for line in apply.describe(deployment):
+    for line in apply.plan(deployment):
         deployment.say(f"  {line}")
     if not confirm("Deploy now?"):
         raise GateFailed("not confirmed: nothing was changed")

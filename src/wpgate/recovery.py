@@ -338,8 +338,8 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
             _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
         if "6.6" not in passed:
             monitor.watch_again(deployment)
-            _resumed_gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
-        evidence = completion.check(deployment)
+            _resumed_gate(deployment, "6.6", "monitor", lambda: monitor.run(deployment))
+        evidence = completion.run(deployment)
     except (GateFailed, WpgateError) as failure:
         return getattr(failure, "message", str(failure))
     run.gate("6.7", "completion", "passed", evidence)

@@ -14,7 +14,7 @@ from wpgate.caches import Outcome
 from wpgate.caches.opcache import Opcache
 from wpgate.command import Command
 from wpgate.errors import WpgateError
-from wpgate.gates import GateFailed, monitor
+from wpgate.gates import GateFailed, Plan, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.release import Update, artifact_file
 from wpgate.run import UpdateStatus
@@ -32,8 +32,14 @@ STEP, NAME = "6.3", "apply"
 DRAIN_SECONDS = 2.0
 
 
-def describe(deployment: "Deployment") -> list[str]:
-    """What apply will do, in order: all that `--dry-run` shows."""
+def describe(deployment: "Deployment") -> Plan:
+    """All `--dry-run` shows of the gate: its plan. It checks nothing it could not check only by changing the
+    site (the OPcache reset is tried by the deploy, before the first change)."""
+    return Plan(heading="The apply gate would do, in this order:", lines=plan(deployment))
+
+
+def plan(deployment: "Deployment") -> list[str]:
+    """What apply will do, in order: what the dry run shows and the deploy says before it asks."""
     lines = [f"0. before any change: reset the web server's OPcache once to prove it can be "
              f"({Opcache(caches_gate.target(deployment)).describe()})"]
     if deployment.aside is not None:
