@@ -237,8 +237,7 @@ class _session:
             try:
                 deployment.aside = asides.of_run(run.extra, run.id, run.site, site, paths)
                 if self.lock:  # a dry run only reads: it takes no lock
-                    lock = SiteLock(self.transport, deployment.aside.folder, run.id, run.site,
-                                    elsewhere=asides.lock_paths(run.site, site, paths))
+                    lock = SiteLock.of_site(self.transport, deployment.aside, run.id, run.site, site, paths)
                     lock.acquire(break_lock=self.break_lock)
                     deployment.lock = lock
             except BaseException:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from wpgate import aside as asides
 from wpgate import artifacts, inventory, upgrader
-from wpgate.aside import GUARD_FILES
 from wpgate.caches import Outcome
 from wpgate.caches.opcache import Opcache
 from wpgate.command import Command
@@ -114,13 +113,11 @@ def prepare(deployment: "Deployment") -> None:
     folder = workdir(deployment)
     with deployment.run.action("prepare", workdir=folder, how=aside.how):
         transport.check(Command.of("sh", "-c", '[ ! -d "$1" ] || chmod 700 -- "$1"', "sh", folder))
-        transport.check(Command.of("mkdir", "-p", aside.packages(deployment.run.id), f"{folder}/plugins",
-                                   f"{folder}/themes", f"{folder}/new/plugins", f"{folder}/new/themes"))
+        transport.check(Command.of("mkdir", "-p", *aside.parts(deployment.run.id)))
         transport.check(Command.of("chmod", "700", aside.folder, folder))
         if aside.sealed:
-            for name, text in GUARD_FILES.items():
-                transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
-                                           f"{aside.folder}/{name}", text))
+            for path, text in aside.guard_files().items():
+                transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh", path, text))
             asides.seal(transport, folder)
 
 

@@ -189,8 +189,8 @@ def read_facts(deployment: "Deployment", *, dry_run: bool, break_lock: bool) -> 
     run.write_report()
     # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
     run.save_json("inventory-before.json", deployment.before.data)
-    lock = SiteLock(deployment.transport, deployment.aside.folder, run.id, deployment.site_name,
-                    elsewhere=asides.lock_paths(deployment.site_name, deployment.site, paths))
+    lock = SiteLock.of_site(deployment.transport, deployment.aside, run.id, deployment.site_name, deployment.site,
+                            paths)
     if dry_run:
         holder = lock.holder()
         if holder:
