@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from wpgate import redact, rollback, rollback_database
+from wpgate import rollback_database
 from wpgate.backup import snapshot
 from wpgate.config import Settings
 from wpgate.deployment import Confirm, Deployment
-from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
+from wpgate.errors import BadInput, WpgateError
 from wpgate.gates import Gate, GateFailed, apply, approval, completion, monitor, order
 from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
-from wpgate.notify import notifying
+from wpgate.ending import ending, fail
 from wpgate.output import Output, console_say, say_done, say_marked
 from wpgate.release import Release, save as save_release
-from wpgate.run import Run, UpdateRecord, UpdateStatus
+from wpgate.run import Run, UpdateRecord
 from wpgate.session import SiteSession
-from wpgate.words import plural
 
 # DESIGN.md's gates, in its order: each module's STEP, NAME, run (or check) and summary.
 GATES = (approval, backup_gate, apply, order, caches_gate, monitor, completion)
@@ -51,25 +48,19 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
         save_release(release, run.folder / "release.yml")  # what `resume` finishes, exactly as approved
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
-        with notifying(settings, run, console, enabled=notify and not dry_run):  # however the run ends
-            with SiteSession.open(site_name, site, console_say(console)) as session:
-                deployment = Deployment(settings, session, release, run, console, break_lock=break_lock,
-                                        require_existing_backup=require_existing_backup)
-                try:
-                    if dry_run:
-                        _dry_run(deployment)
-                    else:
-                        _run_gates(deployment, confirm=confirm)
-                except BaseException as error:  # every way a run can end badly is closed here, transport open
-                    _fail(deployment, error, auto_rollback=auto_rollback)
-                finally:
-                    if deployment.lock:
-                        deployment.lock.release()
-            if dry_run:
-                return run.report() | {"status": "dry_run", "plan": apply.plan(deployment)}
-            run.finish("complete")
-            _retention(settings, run, console)
-            say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
+        with SiteSession.open(site_name, site, console_say(console)) as session:
+            deployment = Deployment(settings, session, release, run, console, break_lock=break_lock,
+                                    require_existing_backup=require_existing_backup)
+            with ending(deployment, fail=lambda error: fail(deployment, error, auto_rollback=auto_rollback),
+                        notify=notify and not dry_run):  # however the run ends
+                if dry_run:
+                    _dry_run(deployment)
+                    return run.report() | {"status": "dry_run", "plan": apply.plan(deployment)}
+                _run_gates(deployment, confirm=confirm)
+                run.finish("complete")
+                deployment.release_lock()  # retention takes the site's lock in its turn
+                _retention(settings, run, console)
+                say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         return run.report()
     finally:
         if scratch:
@@ -169,7 +160,7 @@ def _dry_run(deployment: Deployment) -> None:
 
 def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], *, dry_run: bool = False) -> Any:
     """`body`'s result; when it fails, the gate is recorded failed with its evidence and its line said (why is
-    said once, as the run ends: _fail)."""
+    said once, as the run ends: ending.fail)."""
     try:
         return body()
     except BaseException as error:
@@ -192,89 +183,3 @@ def _confirm(deployment: Deployment, confirm: Confirm) -> None:
         deployment.say(f"  {line}")
     if not confirm("Deploy now?"):
         raise GateFailed("not confirmed: nothing was changed")
-
-
-def _remove_copies(deployment: Deployment) -> str:
-    """A run refused before the first change leaves nothing on the host: what apply copied aside and
-    uploaded goes (the folder itself goes with the lock). What stands in the way is said, not raised."""
-    lock = deployment.lock
-    if deployment.before is None or lock is None or not lock.held:
-        return ""  # never reached the site's folder, or another run holds it
-    try:
-        apply.clean_up(deployment)
-    except WpgateError as error:
-        return f" (its copies in {apply.workdir(deployment)} could not be removed: {error})"
-    return ""
-
-
-def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) -> None:
-    """Close the run's record and raise the error whose exit code says how it ended: a refusal
-    before any change (3), a proved rollback (4), or a site a person must look at (5)."""
-    run, console = deployment.run, deployment.console
-    interrupted = isinstance(error, KeyboardInterrupt)
-    if isinstance(error, GateFailed):
-        message = error.message
-    elif isinstance(error, (WpgateError, OSError)):
-        message = str(error)
-    elif interrupted:
-        message = "interrupted"
-    else:  # unexpected: the traceback goes into the run's folder
-        path = run.folder / "traceback.txt"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(redact.text("".join(traceback.format_exception(error))))
-        message = f"unexpected error {type(error).__name__}: {error} (traceback in {path})"
-
-    if not run.changed:
-        message += _remove_copies(deployment)
-        run.finish("refused", message)
-        if interrupted:
-            raise KeyboardInterrupt
-        where = "dry run" if run.extra.get("dry_run") else f"run {run.id}"
-        refusal = GateRefused(f"{message} ({where}; production was not changed)")
-        refusal.report = run.report()
-        raise refusal
-
-    for entry in run.updates:
-        if entry.status == UpdateStatus.APPLYING:  # not verified: the report's words are applied or pending
-            entry.status, entry.partly_applied = UpdateStatus.PENDING, True
-    if not interrupted:  # what the run changed in the database, before visitors' later writes mix in
-        rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
-    changed = rollback.changed_updates(run.updates)
-    if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
-        deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
-        target = rollback.Target(deployment.session, run, deployment.before, deployment.aside)
-        try:
-            problems = rollback.roll_back(target)
-        except WpgateError as rollback_error:
-            problems = [f"the rollback itself failed: {rollback_error}"]
-        run.extra["rollback"] = {"attempted": True, "problems": problems}
-        if not problems:
-            run.finish("rolled_back", message)
-            rolled = RolledBack(f"{message}\nrolled back: production is proved back at its pre-deployment "
-                                f"state (run {run.id}, report {run.folder / 'report.json'})")
-            rolled.report = run.report()
-            if interrupted:
-                console.print(str(rolled), markup=False, soft_wrap=True)
-                raise KeyboardInterrupt
-            raise rolled
-        headline = f"{message}\nthe rollback is NOT complete; a person must act:"
-        lines = [f"  - {problem}" for problem in problems]
-    else:
-        reason = "--no-auto-rollback"
-        run.extra["rollback"] = {"attempted": False, "reason": reason}
-        headline = (f"{message}\nproduction WAS changed and was NOT rolled back ({reason}); "
-                    f"run `wpgate rollback {run.id}` to put it back")
-        lines = []
-    undo = [entry.undo for entry in reversed(changed) if entry.undo and entry.status != UpdateStatus.ROLLED_BACK]
-    run.extra["rollback"]["undo"] = undo
-    run.finish("rollback_failed", message)
-    if undo:
-        lines += [f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
-        lines += [f"  {line}" for line in undo]
-    incomplete = RollbackIncomplete("\n".join([headline] + lines))
-    incomplete.report = run.report()
-    if interrupted:
-        console.print(str(incomplete), markup=False, soft_wrap=True)
-        raise KeyboardInterrupt
-    raise incomplete

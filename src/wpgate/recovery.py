@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from wpgate import aside as asides
-from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
+from wpgate import artifacts, inventory, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
 from wpgate.backup import engines
 from wpgate.backup.files import inside
@@ -18,6 +18,7 @@ from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, console_say, say_done
 from wpgate.deployment import Confirm, Deployment
+from wpgate.ending import ending
 from wpgate.run import Run, UpdateStatus, who
 from wpgate.session import SiteSession
 from wpgate.transports import for_site
@@ -37,7 +38,7 @@ def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
-    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with _session(settings, run, console, break_lock) as deployment, ending(deployment):
         run.event("resume.begin")
         # Scratch tables of a restore proof the crash cut short (gate 6.2) go first, whatever happens next.
         backups.drop_scratch_leftovers(
@@ -79,7 +80,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Output, *, confirm: 
     complete = run.status == "complete"
     if dry_run:
         return _dry_run(settings, run, console, database_mode)
-    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with _session(settings, run, console, break_lock) as deployment, ending(deployment):
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
@@ -246,13 +247,9 @@ class _session:
         return deployment
 
     def __exit__(self, *exc_info: object) -> None:
-        try:
-            if self.deployment.lock:
-                self.deployment.lock.release()
-        finally:
-            self.transport.close()
-            if self.run.status == "running":
-                self.run.close()
+        self.transport.close()  # the lock is ending()'s to release (a dry run takes none)
+        if self.run.status == "running":
+            self.run.close()
 
 
 def _refuse_if_changed_since(deployment: Deployment) -> None:
@@ -379,11 +376,7 @@ def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_bac
     run = deployment.run
     target = target or _target(deployment)
     rollback.check_record(target)  # the run's record was read back from disk: its paths must be the site's
-    try:
-        problems = rollback.roll_back(target)
-    except WpgateError as error:
-        problems = [f"the rollback itself failed: {error}"]
-    run.extra["rollback"] = {"attempted": True, "problems": problems}
+    problems = rollback.attempt(target)
     if reason == "requested":
         run.extra["rollback"]["requested_by"] = by
     if problems:
