@@ -20,8 +20,10 @@ from wpgate.release import Release, save as save_release
 from wpgate.run import Run, UpdateRecord
 from wpgate.session import SiteSession
 
-# DESIGN.md's gates, in its order: each module's STEP, NAME, run (or check) and summary.
+# DESIGN.md's gates, in its order: each a module of the shape of gates.Gate.
 GATES = (approval, backup_gate, apply, order, caches_gate, monitor, completion)
+# The gates after the last change: what `resume` runs too, when every update is in place (recovery.py).
+FINISHING = (caches_gate, monitor, completion)
 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
@@ -106,10 +108,17 @@ def _run_gates(deployment: Deployment, *, confirm: Confirm | None) -> None:
     _gate(deployment, apply)
     rollback_database.after_changes(deployment.run, deployment.transport, deployment.bridge, deployment.say)
     _gate(deployment, order, begin=False)
-    _gate(deployment, caches_gate)
-    _gate(deployment, monitor)
-    _gate(deployment, completion)
+    run_gates(deployment, FINISHING)
     apply.clean_up(deployment)
+
+
+def run_gates(deployment: Deployment, gates: tuple[Gate, ...], *, skip: set[str] = frozenset(),
+              resumed: bool = False) -> None:
+    """The gates, in order, each recorded and its line said (_gate), but those whose step is in `skip`. For
+    `resume` (`resumed`), each one's evidence says it ran in the resume."""
+    for gate in gates:
+        if gate.STEP not in skip:
+            _gate(deployment, gate, resumed=resumed)
 
 
 def _caches_reachable(deployment: Deployment) -> None:
@@ -125,11 +134,12 @@ def _caches_reachable(deployment: Deployment) -> None:
     deployment.run.event("caches.access", checks=held)
 
 
-def _gate(deployment: Deployment, gate: Gate, *, begin: bool = True) -> dict[str, Any]:
+def _gate(deployment: Deployment, gate: Gate, *, begin: bool = True, resumed: bool = False) -> dict[str, Any]:
     """Run one gate and record how it went: its evidence, passed or failed, and its line."""
     if begin:  # gate 6.4 reads what apply journaled: it has no begin of its own
         deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME)
-    evidence = _recorded(deployment, gate, lambda: gate.run(deployment))
+    marked = {"resumed": True} if resumed else {}
+    evidence = _recorded(deployment, gate, lambda: gate.run(deployment) | marked, marked)
     deployment.run.gate(gate.STEP, gate.NAME, "passed", evidence)
     _say_gate(deployment, gate.STEP, gate.NAME, "passed", gate.summary(evidence))
     return evidence
@@ -142,7 +152,7 @@ def _dry_run(deployment: Deployment) -> None:
     gate: the dry run refuses (exit 3), as the deploy would."""
     for gate in GATES:
         deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME, dry_run=True)
-        plan = _recorded(deployment, gate, lambda: gate.describe(deployment), dry_run=True)
+        plan = _recorded(deployment, gate, lambda: gate.describe(deployment), {"dry_run": True})
         if plan.lines:
             deployment.say(plan.heading)
             for line in plan.lines:
@@ -158,9 +168,9 @@ def _dry_run(deployment: Deployment) -> None:
     deployment.say("dry run: nothing was changed, and every precondition above holds.")
 
 
-def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], *, dry_run: bool = False) -> Any:
-    """`body`'s result; when it fails, the gate is recorded failed with its evidence and its line said (why is
-    said once, as the run ends: ending.fail)."""
+def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], marked: dict[str, Any]) -> Any:
+    """`body`'s result; when it fails, the gate is recorded failed with its evidence (and `marked`: a dry run's,
+    a resume's) and its line said (why is said once, as the run ends: ending.fail)."""
     try:
         return body()
     except BaseException as error:
@@ -168,7 +178,7 @@ def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], *, dr
             evidence = error.evidence | {"error": error.message}
         else:
             evidence = {"error": str(error) or type(error).__name__}
-        deployment.run.gate(gate.STEP, gate.NAME, "failed", evidence | ({"dry_run": True} if dry_run else {}))
+        deployment.run.gate(gate.STEP, gate.NAME, "failed", evidence | marked)
         _say_gate(deployment, gate.STEP, gate.NAME, "failed", "")
         raise
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from wpgate import aside as asides
-from wpgate import artifacts, inventory, release as release_module, rollback, rollback_database, upgrader
+from wpgate import artifacts, inventory, pipeline, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
 from wpgate.backup import engines
 from wpgate.backup.files import inside
@@ -13,7 +13,6 @@ from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, completion, monitor
-from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, console_say, say_done
@@ -329,29 +328,16 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         # Every update is in place: what the release changed in the database, before visitors' later writes
         # mix in, when the run stopped before it took that snapshot.
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
-        passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"}
-        if "6.5" not in passed:
-            _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
-        if "6.6" not in passed:
+        # The gates after the last change, as the deploy runs them: those the run passed before it stopped are
+        # not run again (the caches purged, the site watched), but completion, which proves the site as it is now.
+        passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"} - {completion.STEP}
+        if monitor.STEP not in passed:
             monitor.watch_again(deployment)
-            _resumed_gate(deployment, "6.6", "monitor", lambda: monitor.run(deployment))
-        evidence = completion.run(deployment)
+        pipeline.run_gates(deployment, pipeline.FINISHING, skip=passed, resumed=True)
     except (GateFailed, WpgateError) as failure:
         return getattr(failure, "message", str(failure))
-    run.gate("6.7", "completion", "passed", evidence)
     apply.clean_up(deployment)
     return None
-
-
-def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> None:
-    """A gate the run stopped before passing (6.5: the caches may still hold the old site; 6.6: the site
-    was not watched), run now, its result recorded."""
-    try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "resumed": True})
-        raise
-    deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
 DATABASE_MODE = "rollback_database_mode"

@@ -342,6 +342,9 @@ def test_a_run_killed_as_it_begins_the_caches_gate_is_resumed_with_its_caches_pu
     assert gate["status"] == "passed" and [layer["layer"] for layer in gate["evidence"]["layers"]][-1] == "varnish"
     watched = {g["step"]: g for g in report["gates"]}["6.6"]  # the site watched too, before completion
     assert watched["status"] == "passed" and watched["evidence"]["resumed"]
+    # The deploy's own runner finished the run: the gates after the last change, each recorded and said.
+    assert [g["step"] for g in report["gates"] if g["evidence"].get("resumed")] == ["6.5", "6.6", "6.7"]
+    assert "6.5 caches: passed" in resumed.stderr and "6.7 completion: passed" in resumed.stderr
     assert fixtures.plugin_marker("wpgate-hello", "1.2.0") in http_get(site.url + "/")[2]
 
 
