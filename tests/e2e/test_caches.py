@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
+from tests.support.sshd import sshd
 from wpgate import config as settings, transports
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite
@@ -72,7 +73,7 @@ def layered(bed, tmp_path_factory, apis):
     sites["resumed"] = production(bed, "caches-resumed")
     entries["resumed"] = site_entry(sites["resumed"], caches=[{"varnish": {"url": sites["resumed"].url}}])
     # Production again, reached through ssh: its Varnish is purged from its own host.
-    entries["over-ssh"] = site_entry(sites["production"], ssh=bed.sshd(),
+    entries["over-ssh"] = site_entry(sites["production"], ssh=sshd(bed),
                                      caches=[{"varnish": {"url": sites["production"].url}}])
     config = write_config(folder, {"staging": site_entry(staging), **entries}, state_dir="state")
     release = folder / "release.yml"
