@@ -24,6 +24,7 @@ the folder is built here, and only here.
 from __future__ import annotations
 
 import posixpath
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -38,6 +39,8 @@ ABOVE_ROOT, BACKUP_DIR, IN_WEB_ROOT = "above_root", "backup_dir", "in_web_root"
 WAYS = (ABOVE_ROOT, BACKUP_DIR, IN_WEB_ROOT)
 LEGACY_NAME = "wpgate-aside"  # the folder inside wp-content (way 3, and every run of an earlier wpgate)
 PREFIX = ".wpgate-aside-"  # the folder outside the web root (ways 1 and 2)
+# A path inside any of those folders, as an error message names it.
+PATH_IN_ASIDE = re.compile(r"\S*/\.?" + re.escape(LEGACY_NAME) + r"[^/\s]*/\S*")
 # Inside the web root only: Apache's refusal, and no listing where the server would list a folder.
 GUARD_FILES = {"index.php": "<?php\n// Silence is golden.\n",
                ".htaccess": "Require all denied\n<IfModule !mod_authz_core.c>\nDeny from all\n</IfModule>\n"}
@@ -59,10 +62,6 @@ class Aside:
     how: str
 
     @property
-    def lock_path(self) -> str:
-        return f"{self.folder}/lock"
-
-    @property
     def sealed(self) -> bool:
         """Whether each run's folder is closed (mode 000) between wpgate's own steps."""
         return self.how == IN_WEB_ROOT
@@ -72,14 +71,29 @@ class Aside:
 
     def kept(self, run_id: str, kind: str, slug: str) -> str:
         """Where the component's old version waits for a rollback."""
-        return f"{self.run_folder(run_id)}/core" if kind == "core" else f"{self.run_folder(run_id)}/{kind}s/{slug}"
+        return f"{self.run_folder(run_id)}/core" if kind == "core" else f"{self._kept_of(run_id, kind)}/{slug}"
 
     def staged(self, run_id: str, kind: str, slug: str) -> str:
         """Where a plugin's or theme's new version is unpacked and checked before it is swapped in."""
-        return f"{self.run_folder(run_id)}/new/{kind}s/{slug}"
+        return f"{self._staged_of(run_id, kind)}/{slug}"
 
     def packages(self, run_id: str) -> str:
         return f"{self.run_folder(run_id)}/packages"
+
+    def parts(self, run_id: str) -> list[str]:
+        """The run folder's folders, made before apply's first copy: the packages, the old and the new versions."""
+        return [self.packages(run_id), *(where(run_id, kind) for where in (self._kept_of, self._staged_of)
+                                         for kind in ("plugin", "theme"))]
+
+    def _kept_of(self, run_id: str, kind: str) -> str:
+        return f"{self.run_folder(run_id)}/{kind}s"
+
+    def _staged_of(self, run_id: str, kind: str) -> str:
+        return f"{self.run_folder(run_id)}/new/{kind}s"
+
+    def guard_files(self) -> dict[str, str]:
+        """Inside the web root: each guard file's path in the folder, and its text."""
+        return {f"{self.folder}/{name}": text for name, text in GUARD_FILES.items()}
 
     def record(self) -> dict[str, str]:
         """What the run's report keeps, for resume and rollback; also the apply gate's evidence."""
@@ -193,9 +207,14 @@ def of_run(run_extra: dict[str, Any], run_id: str, site_name: str, site: SiteCon
     return Aside(folder, how)
 
 
+def lock_file(folder: str) -> str:
+    """The site's lock in an aside folder (lock.py)."""
+    return f"{folder}/lock"
+
+
 def lock_paths(site_name: str, site: SiteConfig, paths: dict[str, Any]) -> list[str]:
     """Every place a run of this site may hold its lock: a run must see the others' whatever folder it chose."""
-    return [f"{folder}/lock" for folder in candidates(site_name, site, paths).values()]
+    return [lock_file(folder) for folder in candidates(site_name, site, paths).values()]
 
 
 def _inside(root: str, path: str) -> bool:

@@ -34,3 +34,10 @@ class Deployment(OnSite):
     lock: SiteLock | None = None
     aside: asides.Aside | None = None  # where the run keeps its copies (aside.py), chosen with the first look
     monitor: Any = None  # the checks' Watch, from its baseline before the first change (gates/monitor.py)
+    break_lock: bool = False  # deploy --break-lock: gate 6.1 takes over a lock whose holder is gone
+    require_existing_backup: bool = False  # deploy --require-existing-backup: gate 6.2 takes no backup
+
+    def release_lock(self) -> None:
+        """The site's lock, if this process holds it, released (once: releasing again does nothing)."""
+        if self.lock:
+            self.lock.release()

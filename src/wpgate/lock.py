@@ -7,7 +7,9 @@ import os
 import socket
 from typing import Any
 
+from wpgate.aside import GUARD_FILES, Aside, lock_file, lock_paths
 from wpgate.command import Command
+from wpgate.config import SiteConfig
 from wpgate.errors import GateRefused
 from wpgate.run import utc_now
 from wpgate.transports import Transport
@@ -46,7 +48,7 @@ class SiteLock:
     def __init__(self, transport: Transport, folder: str, run_id: str, site_name: str,
                  elsewhere: list[str] | None = None) -> None:
         self.transport = transport
-        self.path = f"{folder}/lock"
+        self.path = lock_file(folder)
         self.folder = folder
         self.run_id = run_id
         self.site_name = site_name
@@ -54,6 +56,13 @@ class SiteLock:
         # found its folder elsewhere (see aside.py). A lock there stops this run as one here would.
         self.elsewhere = [path for path in elsewhere or [] if path != self.path]
         self.held = False
+
+    @classmethod
+    def of_site(cls, transport: Transport, aside: Aside, holder_id: str, site_name: str, site: SiteConfig,
+                paths: dict[str, Any]) -> "SiteLock":
+        """The site's lock in the aside folder chosen for it, minding every other place a run of the site may
+        hold one (aside.lock_paths); `holder_id` is the run's id (or prune's name)."""
+        return cls(transport, aside.folder, holder_id, site_name, elsewhere=lock_paths(site_name, site, paths))
 
     def holder(self, path: str | None = None) -> dict[str, Any] | None:
         result = self.transport.run(Command.of("cat", "--", path or self.path))
@@ -104,8 +113,6 @@ class SiteLock:
             return
         holder = self.holder()
         if holder and holder.get("run") == self.run_id:
-            from wpgate.aside import GUARD_FILES
-
             self.transport.run(Command.of("rm", "-f", "--", self.path))
             self.transport.run(Command.of("sh", "-c", _REMOVE_IF_IDLE, "sh", self.folder, *GUARD_FILES))
         self.held = False

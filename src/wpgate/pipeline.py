@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from wpgate import redact, rollback, rollback_database
+from wpgate import rollback_database
 from wpgate.backup import snapshot
 from wpgate.config import Settings
 from wpgate.deployment import Confirm, Deployment
-from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
-from wpgate.gates import GateFailed, apply, approval, completion, monitor, order
+from wpgate.errors import BadInput, WpgateError
+from wpgate.gates import Gate, GateFailed, apply, approval, completion, monitor, order
 from wpgate.gates import backup as backup_gate
 from wpgate.gates import caches as caches_gate
-from wpgate.notify import notifying
+from wpgate.ending import ending, fail
 from wpgate.output import Output, console_say, say_done, say_marked
 from wpgate.release import Release, save as save_release
-from wpgate.run import Run, UpdateRecord, UpdateStatus
+from wpgate.run import Run, UpdateRecord
 from wpgate.session import SiteSession
-from wpgate.words import plural
 
-# DESIGN.md's gates, in its order: each module's STEP, NAME, run (or check) and summary.
+# DESIGN.md's gates, in its order: each a module of the shape of gates.Gate.
 GATES = (approval, backup_gate, apply, order, caches_gate, monitor, completion)
+# The gates after the last change: what `resume` runs too, when every update is in place (recovery.py).
+FINISHING = (caches_gate, monitor, completion)
 
 
 def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: bool, auto_rollback: bool,
@@ -51,22 +50,19 @@ def deploy(settings: Settings, release: Release, site_name: str, *, dry_run: boo
         save_release(release, run.folder / "release.yml")  # what `resume` finishes, exactly as approved
         console.print(f"run {run.id}: deploying release {release.id} to {site_name} ({site.url})")
     try:
-        with notifying(settings, run, console, enabled=notify and not dry_run):  # however the run ends
-            with SiteSession.open(site_name, site, console_say(console)) as session:
-                deployment = Deployment(settings, session, release, run, console)
-                try:
-                    _run_gates(deployment, confirm=confirm, dry_run=dry_run, break_lock=break_lock,
-                               require_existing_backup=require_existing_backup)
-                except BaseException as error:  # every way a run can end badly is closed here, transport open
-                    _fail(deployment, error, auto_rollback=auto_rollback)
-                finally:
-                    if deployment.lock:
-                        deployment.lock.release()
-            if dry_run:
-                return run.report() | {"status": "dry_run", "plan": apply.describe(deployment)}
-            run.finish("complete")
-            _retention(settings, run, console)
-            say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
+        with SiteSession.open(site_name, site, console_say(console)) as session:
+            deployment = Deployment(settings, session, release, run, console, break_lock=break_lock,
+                                    require_existing_backup=require_existing_backup)
+            with ending(deployment, fail=lambda error: fail(deployment, error, auto_rollback=auto_rollback),
+                        notify=notify and not dry_run):  # however the run ends
+                if dry_run:
+                    _dry_run(deployment)
+                    return run.report() | {"status": "dry_run", "plan": apply.plan(deployment)}
+                _run_gates(deployment, confirm=confirm)
+                run.finish("complete")
+                deployment.release_lock()  # retention takes the site's lock in its turn
+                _retention(settings, run, console)
+                say_done(console, f"production holds release {release.id}. Report: {run.folder / 'report.json'}")
         return run.report()
     finally:
         if scratch:
@@ -98,28 +94,31 @@ def _retention(settings: Settings, run: Run, console: Output) -> None:
     run.write_report()
 
 
-def _run_gates(deployment: Deployment, *, confirm: Confirm | None, dry_run: bool, break_lock: bool,
-               require_existing_backup: bool) -> None:
-    _gate(deployment, approval, lambda: approval.run(deployment, dry_run=dry_run, break_lock=break_lock))
-    if dry_run:
-        _dry_run(deployment)
-        return
+def _run_gates(deployment: Deployment, *, confirm: Confirm | None) -> None:
+    _gate(deployment, approval)
     _caches_reachable(deployment)
     if confirm is not None:
         _confirm(deployment, confirm)
-    _gate(deployment, backup_gate, lambda: backup_gate.check(deployment, require_existing=require_existing_backup))
+    _gate(deployment, backup_gate)
     monitor.baseline(deployment)  # the site as it is before the first change
     # The database's rows just before the first change and right after the last: what the release itself
     # changed there decides whether a rollback must restore it (rollback_database.py).
     rollback_database.take_snapshot(deployment.run, deployment.transport, deployment.bridge, snapshot.BEFORE,
                                     deployment.say)
-    _gate(deployment, apply, lambda: apply.run(deployment))
+    _gate(deployment, apply)
     rollback_database.after_changes(deployment.run, deployment.transport, deployment.bridge, deployment.say)
-    _gate(deployment, order, lambda: order.run(deployment), begin=False)
-    _gate(deployment, caches_gate, lambda: caches_gate.run(deployment))
-    _gate(deployment, monitor, lambda: monitor.check(deployment))
-    _gate(deployment, completion, lambda: completion.check(deployment))
+    _gate(deployment, order, begin=False)
+    run_gates(deployment, FINISHING)
     apply.clean_up(deployment)
+
+
+def run_gates(deployment: Deployment, gates: tuple[Gate, ...], *, skip: set[str] = frozenset(),
+              resumed: bool = False) -> None:
+    """The gates, in order, each recorded and its line said (_gate), but those whose step is in `skip`. For
+    `resume` (`resumed`), each one's evidence says it ran in the resume."""
+    for gate in gates:
+        if gate.STEP not in skip:
+            _gate(deployment, gate, resumed=resumed)
 
 
 def _caches_reachable(deployment: Deployment) -> None:
@@ -135,70 +134,53 @@ def _caches_reachable(deployment: Deployment) -> None:
     deployment.run.event("caches.access", checks=held)
 
 
-def _gate(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]], *, begin: bool = True) -> dict[str, Any]:
-    """Run one gate's body and record how it went: its evidence, passed or failed, and its line."""
-    step, name = gate.STEP, gate.NAME
+def _gate(deployment: Deployment, gate: Gate, *, begin: bool = True, resumed: bool = False) -> dict[str, Any]:
+    """Run one gate and record how it went: its evidence, passed or failed, and its line."""
     if begin:  # gate 6.4 reads what apply journaled: it has no begin of its own
-        deployment.run.event("gate.begin", step=step, name=name)
-    try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message})
-        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
-        raise
-    except BaseException as error:
-        message = str(error) or type(error).__name__
-        deployment.run.gate(step, name, "failed", {"error": message})
-        _say_gate(deployment, step, name, "failed", "")
-        raise
-    deployment.run.gate(step, name, "passed", evidence)
-    _say_gate(deployment, step, name, "passed", gate.summary(evidence))
+        deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME)
+    marked = {"resumed": True} if resumed else {}
+    evidence = _recorded(deployment, gate, lambda: gate.run(deployment) | marked, marked)
+    deployment.run.gate(gate.STEP, gate.NAME, "passed", evidence)
+    _say_gate(deployment, gate.STEP, gate.NAME, "passed", gate.summary(evidence))
     return evidence
 
 
 def _dry_run(deployment: Deployment) -> None:
-    """After gate 6.1, all a dry run does: each later gate's read-only part (its preconditions, checked as the
-    deploy will need them, and what it would do), recorded as the gate skipped, and the apply gate's plan.
-    A precondition that does not hold fails its gate: the dry run refuses (exit 3), as the deploy would."""
-    _preconditions(deployment, backup_gate, lambda: backup_gate.dry_run(deployment))
-    deployment.say("The apply gate would do, in this order:")
-    for line in apply.describe(deployment):
-        deployment.say(f"  {line}")
-
-    def layers(evidence: dict[str, Any]) -> None:
-        deployment.say("The caches gate would purge, in this order:")
-        for line in evidence["layers"]:
-            deployment.say(f"  {line}")
-
-    _preconditions(deployment, caches_gate, lambda: caches_gate.dry_run(deployment), show=layers)
-    _preconditions(deployment, monitor, lambda: monitor.dry_run(deployment))
+    """All a dry run does: each gate's describe(), in order. Gate 6.1 runs in full (without the lock); each later
+    gate checks the preconditions it can read without a change, as the deploy will need them, and says what it
+    would do; it is recorded skipped, each precondition listed. A precondition that does not hold fails its
+    gate: the dry run refuses (exit 3), as the deploy would."""
+    for gate in GATES:
+        deployment.run.event("gate.begin", step=gate.STEP, name=gate.NAME, dry_run=True)
+        plan = _recorded(deployment, gate, lambda: gate.describe(deployment), {"dry_run": True})
+        if plan.lines:
+            deployment.say(plan.heading)
+            for line in plan.lines:
+                deployment.say(f"  {line}")
+        if plan.reason is None:
+            continue
+        evidence = plan.evidence if plan.status == "passed" else {"reason": plan.reason, **plan.evidence}
+        deployment.run.gate(gate.STEP, gate.NAME, plan.status, evidence)
+        _say_gate(deployment, gate.STEP, gate.NAME, plan.status, plan.reason)
+        for held in plan.evidence.get("preconditions", []):
+            mark = "✔" if held["status"] == "passed" else "–"
+            deployment.say(f"    {mark} {held['check']}: {held['detail']}")
     deployment.say("dry run: nothing was changed, and every precondition above holds.")
 
 
-def _preconditions(deployment: Deployment, gate: Any, body: Callable[[], dict[str, Any]],
-                   show: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """A gate's dry-run part: `body` checks its preconditions and says what the gate would do (`reason`).
-    They hold: the gate is recorded skipped, each precondition listed. One fails: the gate fails (GateFailed)."""
-    step, name = gate.STEP, gate.NAME
-    deployment.run.event("gate.begin", step=step, name=name, dry_run=True)
+def _recorded(deployment: Deployment, gate: Gate, body: Callable[[], Any], marked: dict[str, Any]) -> Any:
+    """`body`'s result; when it fails, the gate is recorded failed with its evidence (and `marked`: a dry run's,
+    a resume's) and its line said (why is said once, as the run ends: ending.fail)."""
     try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "dry_run": True})
-        _say_gate(deployment, step, name, "failed", "")  # why: said once, as the run ends (_fail)
-        raise
+        return body()
     except BaseException as error:
-        deployment.run.gate(step, name, "failed", {"error": str(error) or type(error).__name__, "dry_run": True})
-        _say_gate(deployment, step, name, "failed", "")
+        if isinstance(error, GateFailed):
+            evidence = error.evidence | {"error": error.message}
+        else:
+            evidence = {"error": str(error) or type(error).__name__}
+        deployment.run.gate(gate.STEP, gate.NAME, "failed", evidence | marked)
+        _say_gate(deployment, gate.STEP, gate.NAME, "failed", "")
         raise
-    if show:
-        show(evidence)
-    reason = evidence.pop("reason")
-    deployment.run.gate(step, name, "skipped", {"reason": reason, **evidence})
-    _say_gate(deployment, step, name, "skipped", reason)
-    for held in evidence.get("preconditions", []):
-        mark = "✔" if held["status"] == "passed" else "–"
-        deployment.say(f"    {mark} {held['check']}: {held['detail']}")
 
 
 def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail: str) -> None:
@@ -207,93 +189,7 @@ def _say_gate(deployment: Deployment, step: str, name: str, status: str, detail:
 
 def _confirm(deployment: Deployment, confirm: Confirm) -> None:
     deployment.say(f"About to change {deployment.site_name} ({deployment.site.url}), in this order:")
-    for line in apply.describe(deployment):
+    for line in apply.plan(deployment):
         deployment.say(f"  {line}")
     if not confirm("Deploy now?"):
         raise GateFailed("not confirmed: nothing was changed")
-
-
-def _remove_copies(deployment: Deployment) -> str:
-    """A run refused before the first change leaves nothing on the host: what apply copied aside and
-    uploaded goes (the folder itself goes with the lock). What stands in the way is said, not raised."""
-    lock = deployment.lock
-    if deployment.before is None or lock is None or not lock.held:
-        return ""  # never reached the site's folder, or another run holds it
-    try:
-        apply.clean_up(deployment)
-    except WpgateError as error:
-        return f" (its copies in {apply.workdir(deployment)} could not be removed: {error})"
-    return ""
-
-
-def _fail(deployment: Deployment, error: BaseException, *, auto_rollback: bool) -> None:
-    """Close the run's record and raise the error whose exit code says how it ended: a refusal
-    before any change (3), a proved rollback (4), or a site a person must look at (5)."""
-    run, console = deployment.run, deployment.console
-    interrupted = isinstance(error, KeyboardInterrupt)
-    if isinstance(error, GateFailed):
-        message = error.message
-    elif isinstance(error, (WpgateError, OSError)):
-        message = str(error)
-    elif interrupted:
-        message = "interrupted"
-    else:  # unexpected: the traceback goes into the run's folder
-        path = run.folder / "traceback.txt"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(redact.text("".join(traceback.format_exception(error))))
-        message = f"unexpected error {type(error).__name__}: {error} (traceback in {path})"
-
-    if not run.changed:
-        message += _remove_copies(deployment)
-        run.finish("refused", message)
-        if interrupted:
-            raise KeyboardInterrupt
-        where = "dry run" if run.extra.get("dry_run") else f"run {run.id}"
-        refusal = GateRefused(f"{message} ({where}; production was not changed)")
-        refusal.report = run.report()
-        raise refusal
-
-    for entry in run.updates:
-        if entry.status == UpdateStatus.APPLYING:  # not verified: the report's words are applied or pending
-            entry.status, entry.partly_applied = UpdateStatus.PENDING, True
-    if not interrupted:  # what the run changed in the database, before visitors' later writes mix in
-        rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
-    changed = rollback.changed_updates(run.updates)
-    if auto_rollback:  # a stop after a change means rollback, Ctrl-C included
-        deployment.say(f"{message}\nrolling back {plural(len(changed), 'change')} in reverse order…")
-        target = rollback.Target(deployment.session, run, deployment.before, deployment.aside)
-        try:
-            problems = rollback.roll_back(target)
-        except WpgateError as rollback_error:
-            problems = [f"the rollback itself failed: {rollback_error}"]
-        run.extra["rollback"] = {"attempted": True, "problems": problems}
-        if not problems:
-            run.finish("rolled_back", message)
-            rolled = RolledBack(f"{message}\nrolled back: production is proved back at its pre-deployment "
-                                f"state (run {run.id}, report {run.folder / 'report.json'})")
-            rolled.report = run.report()
-            if interrupted:
-                console.print(str(rolled), markup=False, soft_wrap=True)
-                raise KeyboardInterrupt
-            raise rolled
-        headline = f"{message}\nthe rollback is NOT complete; a person must act:"
-        lines = [f"  - {problem}" for problem in problems]
-    else:
-        reason = "--no-auto-rollback"
-        run.extra["rollback"] = {"attempted": False, "reason": reason}
-        headline = (f"{message}\nproduction WAS changed and was NOT rolled back ({reason}); "
-                    f"run `wpgate rollback {run.id}` to put it back")
-        lines = []
-    undo = [entry.undo for entry in reversed(changed) if entry.undo and entry.status != UpdateStatus.ROLLED_BACK]
-    run.extra["rollback"]["undo"] = undo
-    run.finish("rollback_failed", message)
-    if undo:
-        lines += [f"To undo by hand (run {run.id}, report {run.folder / 'report.json'}):"]
-        lines += [f"  {line}" for line in undo]
-    incomplete = RollbackIncomplete("\n".join([headline] + lines))
-    incomplete.report = run.report()
-    if interrupted:
-        console.print(str(incomplete), markup=False, soft_wrap=True)
-        raise KeyboardInterrupt
-    raise incomplete

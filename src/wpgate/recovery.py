@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from wpgate import aside as asides
-from wpgate import artifacts, inventory, notify, release as release_module, rollback, rollback_database, upgrader
+from wpgate import artifacts, inventory, pipeline, release as release_module, rollback, rollback_database, upgrader
 from wpgate import backup as backups
 from wpgate.backup import engines
 from wpgate.backup.files import inside
@@ -13,11 +13,11 @@ from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, RollbackIncomplete, RolledBack, WpgateError
 from wpgate.gates import GateFailed, apply, completion, monitor
-from wpgate.gates import caches as caches_gate
 from wpgate.inventory import Inventory
 from wpgate.lock import SiteLock
 from wpgate.output import Output, console_say, say_done
 from wpgate.deployment import Confirm, Deployment
+from wpgate.ending import ending
 from wpgate.run import Run, UpdateStatus, who
 from wpgate.session import SiteSession
 from wpgate.transports import for_site
@@ -37,7 +37,7 @@ def resume(settings: Settings, run_id: str, console: Output, *, break_lock: bool
     if run.status == "rollback_failed":
         run.close()
         raise BadInput(f"run {run.id} ended with its rollback incomplete: use `wpgate rollback {run.id}`")
-    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with _session(settings, run, console, break_lock) as deployment, ending(deployment):
         run.event("resume.begin")
         # Scratch tables of a restore proof the crash cut short (gate 6.2) go first, whatever happens next.
         backups.drop_scratch_leftovers(
@@ -79,7 +79,7 @@ def roll_back_run(settings: Settings, run_id: str, console: Output, *, confirm: 
     complete = run.status == "complete"
     if dry_run:
         return _dry_run(settings, run, console, database_mode)
-    with notify.notifying(settings, run, console), _session(settings, run, console, break_lock) as deployment:
+    with _session(settings, run, console, break_lock) as deployment, ending(deployment):
         if deployment.before is None:
             run.finish("refused", "the run stopped before reading production: nothing to roll back")
             return run.report()
@@ -237,8 +237,7 @@ class _session:
             try:
                 deployment.aside = asides.of_run(run.extra, run.id, run.site, site, paths)
                 if self.lock:  # a dry run only reads: it takes no lock
-                    lock = SiteLock(self.transport, deployment.aside.folder, run.id, run.site,
-                                    elsewhere=asides.lock_paths(run.site, site, paths))
+                    lock = SiteLock.of_site(self.transport, deployment.aside, run.id, run.site, site, paths)
                     lock.acquire(break_lock=self.break_lock)
                     deployment.lock = lock
             except BaseException:
@@ -247,13 +246,9 @@ class _session:
         return deployment
 
     def __exit__(self, *exc_info: object) -> None:
-        try:
-            if self.deployment.lock:
-                self.deployment.lock.release()
-        finally:
-            self.transport.close()
-            if self.run.status == "running":
-                self.run.close()
+        self.transport.close()  # the lock is ending()'s to release (a dry run takes none)
+        if self.run.status == "running":
+            self.run.close()
 
 
 def _refuse_if_changed_since(deployment: Deployment) -> None:
@@ -336,29 +331,16 @@ def _complete_if_proved(deployment: Deployment) -> str | None:
         # Every update is in place: what the release changed in the database, before visitors' later writes
         # mix in, when the run stopped before it took that snapshot.
         rollback_database.after_changes(run, deployment.transport, deployment.bridge, deployment.say)
-        passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"}
-        if "6.5" not in passed:
-            _resumed_gate(deployment, "6.5", "caches", lambda: caches_gate.run(deployment))
-        if "6.6" not in passed:
+        # The gates after the last change, as the deploy runs them: those the run passed before it stopped are
+        # not run again (the caches purged, the site watched), but completion, which proves the site as it is now.
+        passed = {gate["step"] for gate in run.gates if gate["status"] == "passed"} - {completion.STEP}
+        if monitor.STEP not in passed:
             monitor.watch_again(deployment)
-            _resumed_gate(deployment, "6.6", "monitor", lambda: monitor.check(deployment))
-        evidence = completion.check(deployment)
+        pipeline.run_gates(deployment, pipeline.FINISHING, skip=passed, resumed=True)
     except (GateFailed, WpgateError) as failure:
         return getattr(failure, "message", str(failure))
-    run.gate("6.7", "completion", "passed", evidence)
     apply.clean_up(deployment)
     return None
-
-
-def _resumed_gate(deployment: Deployment, step: str, name: str, body: Callable[[], dict[str, Any]]) -> None:
-    """A gate the run stopped before passing (6.5: the caches may still hold the old site; 6.6: the site
-    was not watched), run now, its result recorded."""
-    try:
-        evidence = body()
-    except GateFailed as failure:
-        deployment.run.gate(step, name, "failed", failure.evidence | {"error": failure.message, "resumed": True})
-        raise
-    deployment.run.gate(step, name, "passed", evidence | {"resumed": True})
 
 
 DATABASE_MODE = "rollback_database_mode"
@@ -383,11 +365,7 @@ def _roll_back_or_raise(deployment: Deployment, cause: str | None, *, rolled_bac
     run = deployment.run
     target = target or _target(deployment)
     rollback.check_record(target)  # the run's record was read back from disk: its paths must be the site's
-    try:
-        problems = rollback.roll_back(target)
-    except WpgateError as error:
-        problems = [f"the rollback itself failed: {error}"]
-    run.extra["rollback"] = {"attempted": True, "problems": problems}
+    problems = rollback.attempt(target)
     if reason == "requested":
         run.extra["rollback"]["requested_by"] = by
     if problems:

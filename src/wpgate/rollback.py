@@ -111,6 +111,16 @@ def changed_updates(updates: list[UpdateRecord]) -> list[UpdateRecord]:
     return [entry for entry in updates if entry.install_began]
 
 
+def attempt(target: Target) -> list[str]:
+    """roll_back(), its failure one of the problems, the attempt recorded in the run's report (`rollback`)."""
+    try:
+        problems = roll_back(target)
+    except WpgateError as error:
+        problems = [f"the rollback itself failed: {error}"]
+    target.run.extra["rollback"] = {"attempted": True, "problems": problems}
+    return problems
+
+
 def roll_back(target: Target) -> list[str]:
     """Undo the run's changes in reverse order and prove the result; the problems left, if any."""
     run = target.run

@@ -18,6 +18,7 @@ import yaml
 from tests.e2e.crash_points import describe
 from tests.e2e.helpers import (WPGATE, aside_root, fingerprint, site_entry, stopped, wpgate, wpgate_json, write_config,
                                write_qa)
+from tests.support.sshd import sshd
 from wpgate.testbed.cores import locked
 
 CORE_OLD, CORE_NEW = "6.4.5", "6.5.5"
@@ -73,11 +74,11 @@ def shared_release(bed, tmp_path_factory, reference: str, shard: str, *, ssh: bo
     copy of the artifacts, its configs, backups and runs). Over ssh, the shard reaches its sites through
     its own worker's sshd."""
     root, release = once_per_session(
-        tmp_path_factory, reference, lambda folder: build_release(bed, folder, reference, ssh=bed.sshd() if ssh else None))
+        tmp_path_factory, reference, lambda folder: build_release(bed, folder, reference, ssh=sshd(bed) if ssh else None))
     folder = tmp_path_factory.mktemp(shard)
     shutil.copytree(root / "state" / "artifacts", folder / "state" / "artifacts")
     return {**release, "folder": folder, "config": Path(release["config"]), "manifest": Path(release["manifest"]),
-            "ssh": bed.sshd() if ssh else None}
+            "ssh": sshd(bed) if ssh else None}
 
 
 def runs_of(folder: Path) -> set[Path]:

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from tests.e2e.helpers import (assert_one_line_error, assert_unchanged, fingerprint, site_entry, wpgate,
                                write_config)
+from tests.support.sshd import sshd
 from wpgate import backup as backups, config, inventory
 from wpgate.bridge import Bridge
 from wpgate.gates import GateFailed
@@ -285,7 +286,7 @@ def test_the_password_is_in_no_log_line_command_or_record(site, folder):
 
 
 def test_backup_over_ssh(bed, site, folder):
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     config_path = configure(folder, site, "remote", ssh=ssh)
     result = wpgate("backup", "remote", "--json", config=config_path)
     assert result.returncode == 0, result.stderr

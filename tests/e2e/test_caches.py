@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from tests.support.cdn import BunnyApi, CloudflareApi, FastlyApi, WebhookReceiver, secrets_in
+from tests.support.sshd import sshd
 from wpgate import config as settings, transports
 from wpgate.bridge import Bridge
 from wpgate.caches import CacheSite
@@ -72,7 +73,7 @@ def layered(bed, tmp_path_factory, apis):
     sites["resumed"] = production(bed, "caches-resumed")
     entries["resumed"] = site_entry(sites["resumed"], caches=[{"varnish": {"url": sites["resumed"].url}}])
     # Production again, reached through ssh: its Varnish is purged from its own host.
-    entries["over-ssh"] = site_entry(sites["production"], ssh=bed.sshd(),
+    entries["over-ssh"] = site_entry(sites["production"], ssh=sshd(bed),
                                      caches=[{"varnish": {"url": sites["production"].url}}])
     config = write_config(folder, {"staging": site_entry(staging), **entries}, state_dir="state")
     release = folder / "release.yml"
@@ -342,6 +343,9 @@ def test_a_run_killed_as_it_begins_the_caches_gate_is_resumed_with_its_caches_pu
     assert gate["status"] == "passed" and [layer["layer"] for layer in gate["evidence"]["layers"]][-1] == "varnish"
     watched = {g["step"]: g for g in report["gates"]}["6.6"]  # the site watched too, before completion
     assert watched["status"] == "passed" and watched["evidence"]["resumed"]
+    # The deploy's own runner finished the run: the gates after the last change, each recorded and said.
+    assert [g["step"] for g in report["gates"] if g["evidence"].get("resumed")] == ["6.5", "6.6", "6.7"]
+    assert "6.5 caches: passed" in resumed.stderr and "6.7 completion: passed" in resumed.stderr
     assert fixtures.plugin_marker("wpgate-hello", "1.2.0") in http_get(site.url + "/")[2]
 
 

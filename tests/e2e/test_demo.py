@@ -178,7 +178,7 @@ def test_a_second_demo_replaces_the_first_and_broken_shows_the_rollback(demo_run
     assert report["status"] == "rolled_back" and report["rollback"]["problems"] == []
     assert "approval" in yaml.safe_load((demo / "release.yml").read_text())
 
-    from wpgate.testbed.chromium import render_page
+    from tests.support.chromium import render_page
 
     rendered = render_page(demo / "report.html", width=1280)
     assert rendered.title.startswith(f"Release {report['release']} to production: Rolled back")

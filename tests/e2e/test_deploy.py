@@ -15,6 +15,7 @@ from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_rolled_
                                fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
 from tests.support.report_schema import assert_valid_report
+from tests.support.sshd import sshd
 from wpgate.testbed import fixtures
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,7 @@ def planned(tmp_path_factory, bed, staging):
     folder = tmp_path_factory.mktemp("deploy")
     production = production_site(bed, "deploy-prod")
     refusals = production_site(bed, "deploy-refusals")
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     config = write_config(folder, {
         "staging": site_entry(staging),
         "production": site_entry(production),
@@ -356,7 +357,7 @@ def test_a_whole_deploy_over_ssh(bed, staging, tmp_path):
     production = bed.create_site("deploy-ssh", core="6.5.5", server="nginx", plugins=OLD_PLUGINS,
                                  themes=OLD_THEMES, theme="wpgate-child",
                                  active_plugins=["wpgate-hello", "wpgate-notes", "wpgate-shop"])
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     config = write_config(tmp_path, {"staging": site_entry(staging), "production": site_entry(production, ssh=ssh)},
                           state_dir="state")
     release = tmp_path / "release.yml"

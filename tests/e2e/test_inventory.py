@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import assert_one_line_error, site_entry, wpgate, wpgate_json, write_config
+from tests.support.sshd import sshd
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +40,7 @@ def new_site(bed):
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory, bed, old_site, new_site):
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     folder = tmp_path_factory.mktemp("inventory")
     return write_config(folder, {
         "old": site_entry(old_site),
@@ -198,7 +199,7 @@ def test_an_unreachable_ssh_host(tmp_path):
 
 
 def test_an_unknown_host_key_is_never_accepted(tmp_path, bed, old_site):
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     client_config = tmp_path / "ssh_config"
     client_config.write_text(ssh.config_path.read_text().replace(str(ssh.known_hosts_path),
                                                                  str(tmp_path / "empty_known_hosts")))

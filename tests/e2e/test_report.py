@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.helpers import site_entry, wpgate, write_config, write_qa
 from tests.e2e.receivers import smtp_receiver, webhook_receiver
-from wpgate.testbed.chromium import browser_context, render_page
+from tests.support.chromium import browser_context, render_page
 
 pytestmark = pytest.mark.e2e
 

@@ -18,8 +18,8 @@ import pytest
 
 from tests.e2e.helpers import (assert_unchanged, fingerprint, site_entry, wpgate,
                                write_config, write_qa)
+from tests.support.sshd import SshServer, sshd
 from wpgate.testbed.process import ManagedProcess, free_port
-from wpgate.testbed.sshd import SshServer
 
 pytestmark = pytest.mark.e2e
 
@@ -251,7 +251,7 @@ def test_a_second_backup_is_incremental_and_no_secret_is_an_argument(scene, depl
     secrets on the ssh session's standard input, never on its command line."""
     from tests.e2e.helpers import WPGATE
 
-    config = scene["config"]("over-ssh", ssh=bed.sshd()) if over_ssh else scene["main"]
+    config = scene["config"]("over-ssh", ssh=sshd(bed)) if over_ssh else scene["main"]
     scene["production"].sql("UPDATE wp_options SET option_value = 'Changed since' WHERE option_name = 'blogdescription'")
     process = subprocess.Popen([str(WPGATE), "-c", str(config), "backup", "production", "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,

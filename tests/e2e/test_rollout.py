@@ -18,6 +18,7 @@ import pytest
 from tests.e2e.helpers import (WPGATE, assert_one_line_error, assert_unchanged, but_caches, fingerprint, site_entry,
                                wpgate, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
+from tests.support.sshd import sshd
 from wpgate.testbed.process import free_port
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def runs_of(state: Path, release_id: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def scene(bed, tmp_path_factory):
     folder = tmp_path_factory.mktemp("rollout")
-    ssh = bed.sshd()
+    ssh = sshd(bed)
     staging = bed.create_site("fleet-staging", plugins={"wpgate-hello": "1.1.0", "wpgate-seo": "3.1.0"})
     sites = {name: bed.create_site(name, plugins={"wpgate-hello": "1.0.0", "wpgate-seo": "3.0.0"}) for name in GROUP}
     (sites["fleet-c"].path / "wp-content" / "mu-plugins").mkdir(exist_ok=True)

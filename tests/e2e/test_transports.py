@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from tests.e2e.helpers import site_entry, wpgate, write_config
+from tests.support.sshd import sshd
 from wpgate.command import Command, Secret
 from wpgate.errors import TransportError
 from wpgate.transports import LocalTransport, SshTransport
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def ssh(bed):
-    return bed.sshd()
+    return sshd(bed)
 
 
 @pytest.fixture(params=["local", "ssh"])

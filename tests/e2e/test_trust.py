@@ -216,7 +216,7 @@ def test_the_approved_manifest_keeps_the_qa_issue_id_a_number(sites, completed):
 def test_the_html_report_never_cuts_a_short_word_in_two(sites, completed, tmp_path):
     """The PHP version in the caches table showed as "8.2.3" over "6": in real Chromium, every short
     value of the report's tables and lists sits on one line, at a desktop and a phone width."""
-    from wpgate.testbed.chromium import browser_context
+    from tests.support.chromium import browser_context
 
     page_path = tmp_path / "report.html"
     written = wpgate("report", completed["run"], "--html", str(page_path), config=sites["config"])

@@ -25,6 +25,7 @@ import yaml
 
 from tests.e2e.helpers import WPGATE, assert_unchanged, fingerprint, write_qa
 from tests.support.cdn import WebhookReceiver
+from tests.support.sshd import sshd
 from wpgate import upgrader
 from wpgate.bridge import Bridge
 from wpgate.config import SiteConfig
@@ -181,7 +182,7 @@ def sites(bed, tmp_path_factory):
                     str(home / ".ssh" / "id_ed25519")], check=True)
     env = {**os.environ, "HOME": str(home), "WP_MONITOR_PASSWORD": password,
            "SLACK_WEBHOOK_URL": webhook.url + "/hook"}
-    yield {"folder": folder, "staging": staging, "production": production, "ssh": bed.sshd(), "home": home,
+    yield {"folder": folder, "staging": staging, "production": production, "ssh": sshd(bed), "home": home,
            "env": env, "webhook": webhook, "password": password}
     webhook.stop()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.sshd import sshd
 from wpgate.testbed import CORE_VERSIONS, Site, TestBed, TestBedError, core_dir
 from wpgate.testbed.bed import http_get
 from wpgate.testbed.cores import read_core_version
@@ -195,12 +196,12 @@ def test_opcache_without_timestamp_checks_serves_old_code(bed: TestBed,
 
 @pytest.mark.timeout(60)
 def test_sshd_accepts_the_key_and_pins_the_host_key(bed: TestBed, tmp_path: Path) -> None:
-    sshd = bed.sshd()
-    assert bed.sshd() is sshd
-    result = subprocess.run(sshd.ssh_argv("echo", "ok"), capture_output=True, text=True,
+    server = sshd(bed)
+    assert sshd(bed) is server
+    result = subprocess.run(server.ssh_argv("echo", "ok"), capture_output=True, text=True,
                             timeout=30)
     assert (result.returncode, result.stdout) == (0, "ok\n"), result.stderr
-    assert sshd.known_hosts_path.read_text().startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    assert server.known_hosts_path.read_text().startswith(f"[127.0.0.1]:{server.port} ssh-ed25519 ")
 
     # Another host key in known_hosts: ssh must refuse to talk to the server.
     other_key = tmp_path / "other_key"
@@ -208,11 +209,11 @@ def test_sshd_accepts_the_key_and_pins_the_host_key(bed: TestBed, tmp_path: Path
                    check=True)
     wrong_known_hosts = tmp_path / "known_hosts"
     public = " ".join((tmp_path / "other_key.pub").read_text().split()[:2])
-    wrong_known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {public}\n")
+    wrong_known_hosts.write_text(f"[127.0.0.1]:{server.port} {public}\n")
     wrong_config = tmp_path / "ssh_config"
-    wrong_config.write_text(sshd.config_path.read_text().replace(
-        str(sshd.known_hosts_path), str(wrong_known_hosts)))
-    refused = subprocess.run(["ssh", "-F", str(wrong_config), sshd.alias, "echo", "ok"],
+    wrong_config.write_text(server.config_path.read_text().replace(
+        str(server.known_hosts_path), str(wrong_known_hosts)))
+    refused = subprocess.run(["ssh", "-F", str(wrong_config), server.alias, "echo", "ok"],
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode == 255
     assert "ok" not in refused.stdout
@@ -220,9 +221,9 @@ def test_sshd_accepts_the_key_and_pins_the_host_key(bed: TestBed, tmp_path: Path
 
     # An unknown client key is refused too.
     stranger_config = tmp_path / "stranger_config"
-    stranger_config.write_text(sshd.config_path.read_text().replace(
-        str(sshd.identity_path), str(other_key)))
-    stranger = subprocess.run(["ssh", "-F", str(stranger_config), sshd.alias, "echo", "ok"],
+    stranger_config.write_text(server.config_path.read_text().replace(
+        str(server.identity_path), str(other_key)))
+    stranger = subprocess.run(["ssh", "-F", str(stranger_config), server.alias, "echo", "ok"],
                               capture_output=True, text=True, timeout=30)
     assert stranger.returncode == 255
     assert "permission denied" in stranger.stderr.lower()
@@ -258,7 +259,7 @@ def test_close_stops_every_process_and_port(tmp_path: Path) -> None:
     try:
         bed.create_site("plain", "6.2.6", server="php")
         bed.create_site("fronted", "6.5.5", server="nginx", varnish=True)
-        bed.sshd()
+        sshd(bed)
         pids, ports, root = bed.pids, bed.ports, bed.root
         names = {name for name in map(_program, pids) if name}
         assert {"mariadbd", "nginx", "varnishd", "sshd"} <= names

@@ -35,6 +35,14 @@ def test_the_folder_above_the_wordpress_root_comes_first():
     assert chosen().kept("R", "plugin", "shop") == "/srv/www/.wpgate-aside-example/R/plugins/shop"
     assert chosen().kept("R", "core", "wordpress") == "/srv/www/.wpgate-aside-example/R/core"
     assert chosen().staged("R", "theme", "child") == "/srv/www/.wpgate-aside-example/R/new/themes/child"
+    # What apply makes before its first copy holds every kept and staged path above.
+    run = "/srv/www/.wpgate-aside-example/R"
+    assert chosen().parts("R") == [f"{run}/packages", f"{run}/plugins", f"{run}/themes", f"{run}/new/plugins",
+                                   f"{run}/new/themes"]
+    assert aside.PATH_IN_ASIDE.sub("", "fatal in /srv/www/.wpgate-aside-example/R/plugins/shop/a.php, "
+                                       "/srv/www/example/wp-content/wpgate-aside/R/x.php and "
+                                       "/srv/www/example/wp-content/plugins/shop/a.php") == (
+        "fatal in   and /srv/www/example/wp-content/plugins/shop/a.php")
 
 
 def test_backup_dir_when_the_folder_above_is_the_web_root_or_cannot_be_used():
@@ -54,6 +62,8 @@ def test_inside_the_web_root_and_sealed_when_nothing_outside_shares_the_filesyst
                              backup={"dir": "/srv/www/example/backups"})
     assert chosen("https://example.com/blog", site=inside_root) == inside  # a backup.dir in the root is no way out
     assert inside.sealed and not chosen().sealed
+    assert list(inside.guard_files()) == ["/srv/www/example/wp-content/wpgate-aside/index.php",
+                                          "/srv/www/example/wp-content/wpgate-aside/.htaccess"]
     assert "mode 000" in inside.describe() and "outside the web root" in chosen().describe()
 
 

@@ -33,7 +33,7 @@ def test_import_wpgate_is_cheap_and_the_names_come_on_first_use():
 SOURCE = Path(wpgate.__file__).parent
 # The engine: the library's face and what it runs. The command line (cli.py) and the views it renders with
 # (inventory_view.py, progress_view.py, report/terminal.py, demo.py) are the terminal's side.
-ENGINE = ["project.py", "pipeline.py", "recovery.py", "run.py", "progress.py", "output.py", "inventory.py",
+ENGINE = ["project.py", "pipeline.py", "ending.py", "recovery.py", "run.py", "progress.py", "output.py", "inventory.py",
           "session.py", "deployment.py", "gates/order.py", "checks/__init__.py", "caches/__init__.py",
           "planning.py", "staging_qa.py", "gates/approval.py", "gates/backup.py", "gates/apply.py",
           "gates/caches.py", "gates/monitor.py", "gates/completion.py", "caches/commands.py", "backup/commands.py",
@@ -103,6 +103,9 @@ def test_the_pipeline_is_a_table_of_design_md_gates_one_module_each():
         ("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"), ("6.5", "caches"),
         ("6.6", "monitor"), ("6.7", "completion")]
     assert [gate.__name__ for gate in pipeline.GATES] == [f"wpgate.gates.{gate.NAME}" for gate in pipeline.GATES]
-    assert all(callable(gate.summary) for gate in pipeline.GATES)
+    # Each of the shape of gates.Gate: the dry run is their describe(), the deploy their run(), in this order.
+    assert all(callable(getattr(gate, name)) for gate in pipeline.GATES for name in ("describe", "run", "summary"))
+    assert set(pipeline.FINISHING) <= set(pipeline.GATES)
+    assert list(pipeline.FINISHING) == sorted(pipeline.FINISHING, key=pipeline.GATES.index)
     schema = json.loads((SOURCE / "report" / "report.schema.json").read_text())
     assert schema["$defs"]["gate"]["properties"]["name"]["enum"] == [gate.NAME for gate in pipeline.GATES]

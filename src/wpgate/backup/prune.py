@@ -144,8 +144,8 @@ def _site_lock(site_name: str, site: SiteConfig, transport: Transport) -> Iterat
     found = inventory.read(Bridge(site_name, site, transport))
     paths = found.data["paths"]
     chosen = asides.choose(transport, site_name, site, paths, found.data.get("site_url") or site.url)
-    holder = SiteLock(transport, chosen.folder, f"prune-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}", site_name,
-                      elsewhere=asides.lock_paths(site_name, site, paths))
+    holder = SiteLock.of_site(transport, chosen, f"prune-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}", site_name,
+                              site, paths)
     holder.acquire()
     try:
         yield

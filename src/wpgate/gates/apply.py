@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from wpgate import aside as asides
 from wpgate import artifacts, inventory, upgrader
-from wpgate.aside import GUARD_FILES
 from wpgate.caches import Outcome
 from wpgate.caches.opcache import Opcache
 from wpgate.command import Command
 from wpgate.errors import WpgateError
-from wpgate.gates import GateFailed, monitor
+from wpgate.gates import GateFailed, Plan, monitor
 from wpgate.gates import caches as caches_gate
 from wpgate.release import Update, artifact_file
 from wpgate.run import UpdateStatus
@@ -32,8 +31,14 @@ STEP, NAME = "6.3", "apply"
 DRAIN_SECONDS = 2.0
 
 
-def describe(deployment: "Deployment") -> list[str]:
-    """What apply will do, in order: all that `--dry-run` shows."""
+def describe(deployment: "Deployment") -> Plan:
+    """All `--dry-run` shows of the gate: its plan. It checks nothing it could not check only by changing the
+    site (the OPcache reset is tried by the deploy, before the first change)."""
+    return Plan(heading="The apply gate would do, in this order:", lines=plan(deployment))
+
+
+def plan(deployment: "Deployment") -> list[str]:
+    """What apply will do, in order: what the dry run shows and the deploy says before it asks."""
     lines = [f"0. before any change: reset the web server's OPcache once to prove it can be "
              f"({Opcache(caches_gate.target(deployment)).describe()})"]
     if deployment.aside is not None:
@@ -108,13 +113,11 @@ def prepare(deployment: "Deployment") -> None:
     folder = workdir(deployment)
     with deployment.run.action("prepare", workdir=folder, how=aside.how):
         transport.check(Command.of("sh", "-c", '[ ! -d "$1" ] || chmod 700 -- "$1"', "sh", folder))
-        transport.check(Command.of("mkdir", "-p", aside.packages(deployment.run.id), f"{folder}/plugins",
-                                   f"{folder}/themes", f"{folder}/new/plugins", f"{folder}/new/themes"))
+        transport.check(Command.of("mkdir", "-p", *aside.parts(deployment.run.id)))
         transport.check(Command.of("chmod", "700", aside.folder, folder))
         if aside.sealed:
-            for name, text in GUARD_FILES.items():
-                transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh",
-                                           f"{aside.folder}/{name}", text))
+            for path, text in aside.guard_files().items():
+                transport.check(Command.of("sh", "-c", 'test -e "$1" || printf "%s" "$2" > "$1"', "sh", path, text))
             asides.seal(transport, folder)
 
 

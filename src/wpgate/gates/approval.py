@@ -11,7 +11,7 @@ from wpgate import aside as asides
 from wpgate.bridge import Bridge
 from wpgate.config import Settings
 from wpgate.errors import BadInput, GateRefused, WpgateError, listing
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, Plan
 from wpgate.lock import SiteLock
 from wpgate.output import Output
 from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
@@ -163,10 +163,17 @@ def _rolled_back_since_approval(deployment: "Deployment") -> list[str]:
     return reasons[-1:]  # the latest says it; older ones are in `wpgate status`
 
 
-def run(deployment: "Deployment", *, dry_run: bool = False, break_lock: bool = False) -> dict[str, Any]:
-    """Gate 6.1 as a deploy runs it: production's facts read and the site's lock taken (a dry run only says
-    who holds it), then the approval checked against them."""
-    read_facts(deployment, dry_run=dry_run, break_lock=break_lock)
+def describe(deployment: "Deployment") -> Plan:
+    """Gate 6.1 in a dry run: in full, as a deploy runs it, but the site's lock is not taken (who holds it is said)."""
+    read_facts(deployment, dry_run=True, break_lock=False)
+    evidence = check(deployment)
+    return Plan(summary(evidence), evidence, status="passed")
+
+
+def run(deployment: "Deployment") -> dict[str, Any]:
+    """Gate 6.1 as a deploy runs it: production's facts read and the site's lock taken, then the approval
+    checked against them."""
+    read_facts(deployment, dry_run=False, break_lock=deployment.break_lock)
     return check(deployment)
 
 
@@ -182,8 +189,8 @@ def read_facts(deployment: "Deployment", *, dry_run: bool, break_lock: bool) -> 
     run.write_report()
     # Saved before the lock is taken: a run killed from here on can be resumed, its lock found.
     run.save_json("inventory-before.json", deployment.before.data)
-    lock = SiteLock(deployment.transport, deployment.aside.folder, run.id, deployment.site_name,
-                    elsewhere=asides.lock_paths(deployment.site_name, deployment.site, paths))
+    lock = SiteLock.of_site(deployment.transport, deployment.aside, run.id, deployment.site_name, deployment.site,
+                            paths)
     if dry_run:
         holder = lock.holder()
         if holder:

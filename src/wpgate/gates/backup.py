@@ -5,7 +5,7 @@ younger than `max_age` and production has not changed since (inventory and every
 equal production's now); the files archive lists to its end and the dump is complete (it ends with
 the dump client's completion line) and creates every table production has; and it restores into a
 scratch database and folder equal to itself. When it does not pass, the gate takes a new backup and
-checks it the same way (with `require_existing`, it refuses instead, every reason listed).
+checks it the same way (with `--require-existing-backup`, it refuses instead, every reason listed).
 
 A backup the gate has just taken is not refused for tables that changed between its dump and the
 check (visitors keep writing): they are named in the evidence, and rollback finds those rows by
@@ -21,7 +21,7 @@ from wpgate import inventory
 from wpgate.backup import Backup, exposure
 from wpgate.backup import preconditions
 from wpgate.errors import WpgateError, listing
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, Plan
 
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
@@ -83,10 +83,10 @@ def _restic_preconditions(deployment: "Deployment") -> dict[str, Any]:
     return evidence
 
 
-def dry_run(deployment: "Deployment") -> dict[str, Any]:
+def describe(deployment: "Deployment") -> Plan:
     """All `deploy --dry-run` runs of the gate: its preconditions, the way the restore proof would load the
     dump, and which backup a deploy would check first. Nothing is written but the exposure probe's marker
-    file, removed at once. The evidence, with `reason`: what a deploy would do."""
+    file, removed at once. Its plan: what a deploy would do, and the evidence."""
     evidence = check_preconditions(deployment)
     site, site_name, transport = deployment.site, deployment.site_name, deployment.transport
     try:
@@ -109,7 +109,7 @@ def dry_run(deployment: "Deployment") -> dict[str, Any]:
         else:
             reason = (f"dry run: its preconditions hold; deploy checks the newest backup, {newest.id} "
                       f"({_duration(age)} old), and takes a new one if it does not pass")
-    return evidence | {"reason": reason}
+    return Plan(reason, evidence)
 
 
 def _probe_summary(probes: list[dict[str, Any]]) -> str:
@@ -126,8 +126,10 @@ def _probe_summary(probes: list[dict[str, Any]]) -> str:
             f"{', '.join(answers)}, not the marker")
 
 
-def check(deployment: "Deployment", *, require_existing: bool = False) -> dict[str, Any]:
-    """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed."""
+def run(deployment: "Deployment") -> dict[str, Any]:
+    """Find (or take) a backup that passes every condition; record it in the run. Raises GateFailed.
+    With the deploy's --require-existing-backup (`deployment.require_existing_backup`), it takes none."""
+    require_existing = deployment.require_existing_backup
     evidence = check_preconditions(deployment)
     site, site_name, run = deployment.site, deployment.site_name, deployment.run
     config = site.backup

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from wpgate.caches import CacheSite, PurgeFailed, layers
 from wpgate.caches.verify import Expectation
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, Plan
 
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
@@ -23,11 +23,6 @@ def expectations(deployment: "Deployment") -> list[Expectation]:
     return [Expectation(u.type, u.slug, u.from_version, u.to_version) for u in deployment.release.updates]
 
 
-def describe(deployment: "Deployment") -> list[str]:
-    """The layers the gate would purge, in order (read-only: a dry run's evidence)."""
-    return layers.describe(target(deployment))
-
-
 def check_access(deployment: "Deployment") -> list[dict[str, Any]]:
     """Each CDN's credentials, checked with its provider's read-only call (nothing is purged): what a deploy
     does before its first change, since a token refused at this gate would roll back a healthy release.
@@ -38,12 +33,14 @@ def check_access(deployment: "Deployment") -> list[dict[str, Any]]:
         raise GateFailed(failure.message, failure.evidence) from None
 
 
-def dry_run(deployment: "Deployment") -> dict[str, Any]:
+def describe(deployment: "Deployment") -> Plan:
     """All `deploy --dry-run` runs of the gate: the layers it would purge, in order, and each CDN's credentials
     checked (check_access). GateFailed when a credential is refused."""
     held = check_access(deployment)
-    return {"reason": "dry run: deploy purges these layers after the last update, then fetches the key pages",
-            "layers": layers.describe(target(deployment)), "preconditions": held}
+    order = layers.describe(target(deployment))
+    return Plan("dry run: deploy purges these layers after the last update, then fetches the key pages",
+                {"layers": order, "preconditions": held},
+                heading="The caches gate would purge, in this order:", lines=order)
 
 
 def run(deployment: "Deployment") -> dict[str, Any]:

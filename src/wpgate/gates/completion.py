@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from wpgate import inventory, upgrader, web
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, Plan
 from wpgate.inventory import Inventory
 
 if TYPE_CHECKING:
     from wpgate.deployment import Deployment
 
 STEP, NAME = "6.7", "completion"
+
 
 def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, str], str]) -> list[str]:
     """How `after` differs from `before` with exactly the `expected` versions changed: {(type, slug): version}."""
@@ -43,7 +44,12 @@ def differences(before: Inventory, after: Inventory, expected: dict[tuple[str, s
     return problems
 
 
-def check(deployment: "Deployment") -> dict[str, Any]:
+def describe(deployment: "Deployment") -> Plan:
+    """Nothing to show before the deploy: the gate compares production after the release with before it."""
+    return Plan()
+
+
+def run(deployment: "Deployment") -> dict[str, Any]:
     after = inventory.read(deployment.bridge)
     deployment.run.save_json("inventory-after.json", after.data)
     expected = {(u.type, u.slug): u.to_version for u in deployment.release.updates}

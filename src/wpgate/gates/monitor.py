@@ -11,7 +11,7 @@ from wpgate import checks
 from wpgate.checks import Watch
 from wpgate.config import Settings
 from wpgate.errors import GateRefused
-from wpgate.gates import GateFailed
+from wpgate.gates import GateFailed, Plan
 from wpgate.output import Output, console_say, say_marked
 from wpgate.release import Update
 from wpgate.session import SiteSession
@@ -23,18 +23,14 @@ if TYPE_CHECKING:
 STEP, NAME = "6.6", "monitor"
 
 
-def describe(deployment: "Deployment") -> str:
-    """What the gate would check: the dry run's account of it."""
-    window = deployment.site.checks.window
-    return f"dry run: would watch the site for {window:g}s: " + "; ".join(checks.describe(deployment.site))
-
-
-def dry_run(deployment: "Deployment") -> dict[str, Any]:
+def describe(deployment: "Deployment") -> Plan:
     """All `deploy --dry-run` runs of the gate: what its checks need, checked as the baseline before the first
     change will (the monitor account logs in and out, the browser is there), and what it would watch."""
     with Watch(deployment.session, deployment.settings, None) as watch:
         held = watch.preconditions()
-    return {"reason": describe(deployment), "preconditions": held}
+    window = deployment.site.checks.window
+    return Plan(f"dry run: would watch the site for {window:g}s: " + "; ".join(checks.describe(deployment.site)),
+                {"preconditions": held})
 
 
 def baseline(deployment: "Deployment") -> None:
@@ -79,7 +75,7 @@ def probe(deployment: "Deployment", index: int, update: Update) -> dict[str, Any
     return {"seconds": seconds, **{result.check: result.status for result in results}}
 
 
-def check(deployment: "Deployment") -> dict[str, Any]:
+def run(deployment: "Deployment") -> dict[str, Any]:
     """Gate 6.6: every check, again and again, until the watch window has passed."""
     watch: Watch | None = getattr(deployment, "monitor", None)
     if watch is None:

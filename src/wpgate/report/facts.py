@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wpgate import redact, run as run_module
+from wpgate.aside import PATH_IN_ASIDE
 
 GATES = (("6.1", "approval"), ("6.2", "backup"), ("6.3", "apply"), ("6.4", "order"),
          ("6.5", "caches"), ("6.6", "monitor"), ("6.7", "completion"))
@@ -109,7 +110,7 @@ class Facts:
         texts = [self.reason or ""] + [str((gate.get("evidence") or {}).get("error", ""))
                                        for gate in self.report.get("gates", []) if gate.get("status") == "failed"]
         # Only a fatal error says whose code ran; wpgate's own aside copies are not the live component.
-        texts = [re.sub(r"\S*/\.?wpgate-aside[^/\s]*/\S*", "", text) for text in texts if "fatal" in text.lower()]
+        texts = [PATH_IN_ASIDE.sub("", text) for text in texts if "fatal" in text.lower()]
         for update in updates:
             if update.get("type") not in ("plugin", "theme"):
                 continue

@@ -1,7 +1,7 @@
 """Real WordPress sites on this machine, for tests and `wpgate demo`: built, served, torn down.
 
 A TestBed owns one private MariaDB, the sites it creates (each a real core copy with its own
-database, web server and optional Varnish) and an optional sshd; `close()` stops all of them.
+database, web server and optional Varnish) and the servers tests add (`service`); `close()` stops all of them.
 
 Sites of a kind (core, plugins, themes, active plugins, theme) asked for more than once are
 installed for real the first two times; the second is kept as a snapshot (its files and a dump of
@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from wpgate.testbed.cores import core_dir
 from wpgate.testbed.mariadb import MariaDB
@@ -31,7 +31,6 @@ from wpgate.testbed.process import (
     register_temporary_root, run,
 )
 from wpgate.testbed.servers import NginxFpm, PhpBuiltinServer, Server, Varnish, template
-from wpgate.testbed.sshd import SshServer
 
 _SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -265,7 +264,7 @@ class TestBed:
         self.root.mkdir(parents=True, exist_ok=True)
         self.mariadb: MariaDB | None = None
         self.sites: dict[str, Site] = {}
-        self._sshd: SshServer | None = None
+        self._services: dict[str, Any] = {}
         self._stack: list[object] = []  # what to stop, in start order
         self._snapshots: dict[str, _Snapshot] = {}
         self._kinds_built: dict[str, int] = {}
@@ -293,15 +292,16 @@ class TestBed:
             self.mariadb = mariadb
         return self.mariadb
 
-    def sshd(self) -> SshServer:
-        """The bed's sshd on loopback, started on first use."""
+    def service(self, name: str, make: Callable[[], Any]) -> Any:
+        """A server the tests add to the bed (tests/support/sshd.py's sshd): made and started on first use,
+        the same one after, stopped when the bed closes."""
         self._check_open()
-        if self._sshd is None:
-            server = SshServer(self.root / "sshd")
+        if name not in self._services:
+            server = make()
             self._stack.append(server)
             server.start()
-            self._sshd = server
-        return self._sshd
+            self._services[name] = server
+        return self._services[name]
 
     def create_site(self, name: str, core: str = "6.5.5", *,
                     plugins: dict[str, str] | None = None,

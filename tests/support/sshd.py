@@ -1,4 +1,5 @@
-"""An sshd on loopback with throwaway keys, and the client config that reaches it."""
+"""An sshd on loopback with throwaway keys, and the client config that reaches it: a test bed's (`sshd(bed)`),
+started on first use and stopped with the bed. Only the tests use it: the demo and bench/ reach sites locally."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 from pathlib import Path
 
+from wpgate.testbed import TestBed
 from wpgate.testbed.process import ManagedProcess, _children_of, free_port, run
 
 SSHD = "/usr/sbin/sshd"  # sshd re-executes itself and insists on an absolute path
@@ -124,3 +126,8 @@ class SshServer:
     @property
     def pids(self) -> set[int]:
         return set(self.process.pids_seen) if self.process else set()
+
+
+def sshd(bed: TestBed) -> SshServer:
+    """The bed's sshd on loopback, started on first use (the same one each time), stopped when the bed closes."""
+    return bed.service("sshd", lambda: SshServer(bed.root / "sshd"))
