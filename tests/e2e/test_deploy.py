@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.helpers import (aside_root, assert_one_line_error, assert_rolled_back, assert_unchanged, but_caches,
+from tests.e2e.helpers import (aside_root, assert_rolled_back, assert_unchanged, but_caches,
                                fingerprint, site_entry, wpgate, wpgate_json, write_config, write_qa)
 from tests.e2e.receivers import webhook_receiver
 from tests.support.report_schema import assert_valid_report

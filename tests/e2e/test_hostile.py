@@ -11,7 +11,6 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -21,7 +20,6 @@ import yaml
 
 from tests.e2e.helpers import assert_unchanged, fingerprint, site_entry, wpgate, write_config, write_qa
 from tests.support.cdn import CloudflareApi, WebhookReceiver
-from wpgate.release import Release
 from wpgate import release as release_module
 
 pytestmark = pytest.mark.e2e

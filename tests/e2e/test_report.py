@@ -9,7 +9,6 @@ import shutil
 import struct
 import zlib
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
