@@ -113,13 +113,17 @@ def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> lis
     return problems
 
 
+# Reads a dump's SQL on stdin and prints `table CREATE TABLE …` for each table it creates, then `last` and
+# its last non-empty line (200 characters at most): what dump_scan_problems reads. Both engines scan so.
+SCAN_DUMP_SQL = r"""awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
+"""
+_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+
 _SCAN_DUMP = r"""
 export LC_ALL=C
 exec 3>&1
 { gzip -dc -- "$1"; echo "status gunzip $?" >&3; } |
-  awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
-"""
-_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+  """ + SCAN_DUMP_SQL
 
 
 def is_restic(backup: Backup) -> bool:
@@ -136,6 +140,13 @@ def dump_problems(backup: Backup, transport: Transport, tables_now: dict[str, An
     problems = []
     if statuses.get("gunzip") != 0:
         problems.append(f"the dump {backup.path(DUMP)} does not decompress: {result.error_text() or 'damaged'}")
+    return problems + dump_scan_problems(output, backup, tables_now)
+
+
+def dump_scan_problems(output: str, backup: Backup, tables_now: dict[str, Any] | None = None) -> list[str]:
+    """What a scan of the dump (SCAN_DUMP_SQL's lines in `output`) finds wrong: it does not end with the dump
+    client's completion line, or lacks a table of the backup (or of `tables_now`, production's tables)."""
+    problems = []
     dumped = set()
     last = ""
     for line in output.splitlines():

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from wpgate import inventory
 from wpgate import progress as progress_display
-from wpgate.backup import database, files
+from wpgate.backup import checks, database, files
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.model import (FORMAT, Backup, InBackground, Progress, backup_config, is_disk_full, json_bytes,
                                  last_lines, new_id, stamp, tables_from)
@@ -587,9 +587,7 @@ _SCAN_DUMP = r"""
 export LC_ALL=C
 exec 3>&1
 { restic dump --quiet "$1" /database.sql; echo "status dump $?" >&3; } |
-  awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
-"""
-_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+  """ + checks.SCAN_DUMP_SQL
 
 
 def dump_problems(backup: Backup, transport: Transport, site: SiteConfig,
@@ -602,24 +600,7 @@ def dump_problems(backup: Backup, transport: Transport, site: SiteConfig,
     if database.parse_statuses(output).get("dump") != 0:
         problems.append(f"the dump in snapshot {backup.parts[DATABASE]['snapshot'][:8]} does not read back: "
                         f"{_fatal_line(result.error_text()) or 'restic dump failed'}")
-    dumped, last = set(), ""
-    for line in output.splitlines():
-        match = _TABLE_LINE.match(line)
-        if match:
-            dumped.add(match.group(1).replace("``", "`"))
-        elif line.startswith("last "):
-            last = line[5:]
-    if not last.startswith(database.COMPLETION_LINE):
-        problems.append(f"the dump is incomplete: it does not end with the dump client's completion line "
-                        f"(\"{database.COMPLETION_LINE} …\"); it ends with {last[:80]!r}")
-    lacking = sorted(set(backup.tables) - dumped)
-    if lacking:
-        problems.append(f"the dump lacks table(s) the backup lists: {', '.join(lacking)}")
-    if tables_now is not None:
-        uncovered = sorted(set(tables_now) - dumped - set(lacking))
-        if uncovered:
-            problems.append(f"the dump does not cover production's table(s): {', '.join(uncovered)}")
-    return problems
+    return problems + checks.dump_scan_problems(output, backup, tables_now)
 
 
 class _WithSecrets(Transport):
