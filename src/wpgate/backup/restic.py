@@ -77,27 +77,15 @@ _VERSION = 'command -v restic >/dev/null 2>&1 || { echo "missing"; exit 127; }; 
 _RESTIC = 'exec restic "$@"'
 
 # The database through the dump client, straight into restic: the client options file arrives on stdin
-# (after the prelude's secrets) and lives in a private folder removed however the script ends.
+# (after the prelude's secrets: database.DUMP_CLIENT).
 _BACKUP_DUMP = r"""
 export LC_ALL=C
 umask 077
 exec 3>&1 >/dev/null
-private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
-trap 'rm -rf -- "$private"' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
-options=$private/client.cnf
-cat > "$options" || { echo "failed options-file" >&3; exit 1; }
-dump=
-for name in mariadb-dump mysqldump; do
-  if command -v "$name" >/dev/null 2>&1; then dump=$(command -v "$name"); break; fi
-done
-[ -n "$dump" ] || { echo "failed dump-client" >&3; exit 1; }
-echo "client $dump" >&3
 database=$1
 shift
-{ "$dump" --defaults-extra-file="$options" --single-transaction --quick --routines --triggers --hex-blob \
-    "$database"; echo "status dump $?" >&3; } |
+""" + database.DUMP_CLIENT + r"""
+{ dump_database "$database"; echo "status dump $?" >&3; } |
   { restic backup --json --quiet --stdin --stdin-filename database.sql "$@" >&3; echo "status restic $?" >&3; }
 """
 
