@@ -19,6 +19,7 @@ from pathlib import Path
 from wpgate.backup.database import BackupError
 from wpgate.command import Secret
 from wpgate.config import BackupConfig
+from wpgate.release import sha256_file
 from wpgate.transports import Transport
 
 CHUNK = 1 << 20
@@ -45,14 +46,6 @@ def valid(offsite: str) -> str | None:
             return f"{offsite!r} is not an S3 target: use s3://bucket/prefix"
         return None
     return f"{offsite!r} is neither sftp:// nor s3://"
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Sftp:
@@ -105,7 +98,7 @@ class Sftp:
                 self._batch([f'put "{path}" "{partial}/{name}"', f'chmod 600 "{partial}/{name}"'])
                 back = local / f"{name}.back"
                 self._batch([f'get "{partial}/{name}" "{back}"'])
-                if back.stat().st_size != path.stat().st_size or _sha256_file(back) != expected:
+                if back.stat().st_size != path.stat().st_size or sha256_file(back) != expected:
                     raise BackupError(f"the off-site copy of {name} at {self.location(backup_id)} does not read back "
                                       "with the host's size and sha256: the copy was damaged on its way")
                 path.unlink()
@@ -127,7 +120,7 @@ class Sftp:
         with tempfile.TemporaryDirectory(prefix="wpgate-offsite-") as scratch:
             manifest = Path(scratch) / "manifest.json"
             got = self._batch([f'get "{target}/manifest.json" "{manifest}"'], check=False)
-            if got.returncode != 0 or _sha256_file(manifest) != manifest_sha256:
+            if got.returncode != 0 or sha256_file(manifest) != manifest_sha256:
                 found.append(f"off-site manifest at {self.location(backup_id)} differs from the host's")
         for name, part in parts.items():
             if sizes.get(name) != part.get("bytes"):
