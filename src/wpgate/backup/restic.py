@@ -616,7 +616,7 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     """Restore the backup's files into a scratch folder (restic verifies each file's content) and its dump
     into a scratch database or scratch tables (as the archive engine's proof does), compared with the
     backup; both removed. A RestoreCheck."""
-    from wpgate.backup.checks import RestoreCheck, _restore_under_prefix, table_differences
+    from wpgate.backup.checks import RestoreCheck
 
     restic = Restic(backup.site, site, transport)
     say = progress or (lambda text: None)
@@ -633,31 +633,12 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     dump = f"restic:{backup.parts[DATABASE]['snapshot']}"
     with progress_display.stage(f"    restore of {backup.id} into scratch copies"):
         try:
-            try:
-                restored, cleanup = database.restore_into_scratch(reader, credentials, dump, scratch,
-                                                                  configured=bool(config.verify_database))
-            except database.ScratchDatabaseDenied as denied:
-                if journal is None or config.verify_database:
-                    raise
-                shim = Backup(backup.id, backup.site, backup.created_at, backup.folder, backup.offsite,
-                              {"database.sql.gz": {"path": dump}}, backup.inventory, backup.tables, backup.manifest)
-                restored, cleanup, prefix = _restore_under_prefix(shim, reader, credentials, journal, denied)
-                scratch = f"scratch tables {prefix}* in {credentials.name}"
-                compared["scratch"] = {"database": credentials.name, "prefix": prefix}
-        except database.ScratchUnavailable:
-            extraction.wait()
-            raise
-        except BackupError as error:
-            problems.append(f"the dump does not restore: {error}")
+            problems += checks.dump_restore_problems(backup, dump, reader, credentials, scratch,
+                                                     configured=bool(config.verify_database), journal=journal,
+                                                     compared=compared)
         except BaseException:
             extraction.wait()
             raise
-        else:
-            ignore = backup.changed_during_backup
-            problems += table_differences(backup.tables, restored, expected_label="the backup",
-                                          found_label=f"the restored copy ({scratch})", ignore=ignore)
-            problems += cleanup
-            compared.update(tables=len(restored), rows=sum(t["rows"] or 0 for t in restored.values()))
         extracted = extraction.result()
     if extracted.returncode == 3:
         problems.append(f"the files snapshot does not restore: {_fatal_line(extracted.error_text()) or 'restic failed'}")
