@@ -616,8 +616,6 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     """Restore the backup's files into a scratch folder (restic verifies each file's content) and its dump
     into a scratch database or scratch tables (as the archive engine's proof does), compared with the
     backup; both removed. A RestoreCheck."""
-    from wpgate.backup.checks import RestoreCheck
-
     restic = Restic(backup.site, site, transport)
     say = progress or (lambda text: None)
     config = restic.config
@@ -654,4 +652,4 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
         if expected.get("bytes") is not None and totals.get("bytes") != expected.get("bytes"):
             problems.append(f"the restored files hold {totals.get('bytes')} bytes, the backup {expected.get('bytes')}")
         compared.update(totals)
-    return RestoreCheck(problems, compared)
+    return checks.RestoreCheck(problems, compared)
