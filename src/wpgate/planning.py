@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from wpgate import artifacts, inventory
 from wpgate.bridge import Bridge
-from wpgate.config import Settings
+from wpgate.config import Settings, SiteConfig
 from wpgate.errors import BadInput, GateRefused
 from wpgate.inventory import Inventory
 from wpgate.command import Command
@@ -78,14 +79,9 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
         return plan_group(settings, staging_name, production_name, output, console)
     staging_site = settings.site(staging_name)
     production_site = settings.site(production_name)
-    _refuse_approved_output(output)
-    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
-        raise BadInput(f"{output}: its folder does not exist or is not writable")
+    _check_output(output)
     with for_site(staging_site) as staging_transport, for_site(production_site) as production_transport:
-        staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
-        if staging_inventory.data.get("load_error"):
-            raise GateRefused(f"staging ({staging_name}) is broken: {staging_inventory.data['load_error']}; "
-                              "a release is planned from a staging site that works")
+        staging_inventory = _read_staging(staging_name, staging_site, staging_transport)
         production_inventory = inventory.read(Bridge(production_name, production_site, production_transport))
         difference = compare(staging_inventory, production_inventory)
         for line in difference.not_replicated:
@@ -93,20 +89,52 @@ def plan(settings: Settings, staging_name: str, production_name: str, output: Pa
         if not difference.updates:
             console.print(f"{staging_name} and {production_name} hold the same versions: nothing to plan.")
             return None
-        state_dir = settings.state_dir
-        captured: list[Update] = []
-        for kind, slug, from_version, to_version in difference.updates:
-            console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
-            capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
-                                        state_dir / "artifacts", state_dir)
-            parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
-            captured.append(Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
-                                   artifact=capture.artifact, parent=parent))
+        captured = _capture(settings.state_dir, staging_name, staging_transport, staging_inventory,
+                            difference.updates, console)
         plugins = plugin_order(staging_transport, staging_inventory, [u for u in captured if u.type == "plugin"])
+    return _write_release(settings.state_dir, staging_name, staging_site.url, captured, plugins, output, console)
+
+
+def _check_output(output: Path) -> None:
+    """The manifest may be written at `output`: it holds no approved release, and its folder is writable."""
+    if output.exists() and re.search(r"^approval:", output.read_text(errors="replace"), re.M):
+        raise BadInput(f"{output} holds an approved release: write the new plan elsewhere with -o")
+    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
+        raise BadInput(f"{output}: its folder does not exist or is not writable")
+
+
+def _read_staging(staging_name: str, staging_site: SiteConfig, staging_transport: Transport) -> Inventory:
+    """Staging's inventory; a staging site that does not load is refused."""
+    staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
+    if staging_inventory.data.get("load_error"):
+        raise GateRefused(f"staging ({staging_name}) is broken: {staging_inventory.data['load_error']}; "
+                          "a release is planned from a staging site that works")
+    return staging_inventory
+
+
+def _capture(state_dir: Path, staging_name: str, staging_transport: Transport, staging_inventory: Inventory,
+             updates: list[tuple[str, str, str | None, str]], console: Output) -> list[Update]:
+    """Each update (type, slug, from, to; `from` None in a group release) captured from staging as an
+    artifact in the state folder, in the order given."""
+    captured: list[Update] = []
+    for kind, slug, from_version, to_version in updates:
+        console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
+        capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
+                                    state_dir / "artifacts", state_dir)
+        parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
+        captured.append(Update(type=kind, slug=slug, from_version=from_version, to_version=to_version,
+                               artifact=capture.artifact, parent=parent))
+    return captured
+
+
+def _write_release(state_dir: Path, staging_name: str, staging_url: str, captured: list[Update],
+                   plugins: PluginOrder, output: Path, console: Output, **group: dict[str, Any]) -> Release:
+    """The release of the captured updates in the required order (plugins as staging updated them, said
+    first), written at `output` and kept in the state folder. `group`: a group release's sites and skipped."""
     for line in plugins.lines(staging_name):
         console.print(f"  {line}", markup=False, soft_wrap=True)
-    release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
-                      updates=tuple(in_order(captured, plugins.updates)))
+    release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_url,
+                      updates=tuple(in_order(captured, plugins.updates)), **group)
     save(release, output)
     (state_dir / "releases").mkdir(parents=True, exist_ok=True)
     save(release, state_dir / "releases" / f"{release.id}.yml")
@@ -135,17 +163,12 @@ def plan_group(settings: Settings, staging_name: str, group: str, output: Path,
     if staging_name in members:
         raise BadInput(f"--from {staging_name} is a site of group {group}: plan from a staging site outside it")
     staging_site = settings.site(staging_name)
-    _refuse_approved_output(output)
-    if not output.parent.is_dir() or not os.access(output.parent, os.W_OK):
-        raise BadInput(f"{output}: its folder does not exist or is not writable")
+    _check_output(output)
     sites: dict[str, dict[str, str]] = {}
     skipped: dict[str, str] = {}
     wanted: dict[tuple[str, str], str] = {}  # (type, slug) -> staging's version
     with for_site(staging_site) as staging_transport:
-        staging_inventory = inventory.read(Bridge(staging_name, staging_site, staging_transport))
-        if staging_inventory.data.get("load_error"):
-            raise GateRefused(f"staging ({staging_name}) is broken: {staging_inventory.data['load_error']}; "
-                              "a release is planned from a staging site that works")
+        staging_inventory = _read_staging(staging_name, staging_site, staging_transport)
         for name in members:
             site = settings.site(name)
             with for_site(site) as transport:
@@ -171,24 +194,12 @@ def plan_group(settings: Settings, staging_name: str, group: str, output: Path,
         if not wanted:
             console.print(f"no site of group {group} needs an update from {staging_name}: nothing to plan.")
             return None
-        state_dir = settings.state_dir
-        captured: list[Update] = []
-        for (kind, slug), to_version in sorted(wanted.items()):
-            console.print(f"  capturing {kind} {slug} {to_version} from {staging_name}…", markup=False)
-            capture = artifacts.capture(staging_transport, staging_inventory, kind, slug, to_version,
-                                        state_dir / "artifacts", state_dir)
-            parent = staging_inventory.themes[slug]["parent"] if kind == "theme" else None
-            captured.append(Update(type=kind, slug=slug, from_version=None, to_version=to_version,
-                                   artifact=capture.artifact, parent=parent))
+        captured = _capture(settings.state_dir, staging_name, staging_transport, staging_inventory,
+                            [(kind, slug, None, to_version) for (kind, slug), to_version in sorted(wanted.items())],
+                            console)
         plugins = plugin_order(staging_transport, staging_inventory, [u for u in captured if u.type == "plugin"])
-    for line in plugins.lines(staging_name):
-        console.print(f"  {line}", markup=False, soft_wrap=True)
-    release = Release(id=_next_release_id(state_dir), staging_site=staging_name, staging_url=staging_site.url,
-                      updates=tuple(in_order(captured, plugins.updates)), sites=sites, skipped=skipped)
-    save(release, output)
-    (state_dir / "releases").mkdir(parents=True, exist_ok=True)
-    save(release, state_dir / "releases" / f"{release.id}.yml")
-    return release
+    return _write_release(settings.state_dir, staging_name, staging_site.url, captured, plugins, output, console,
+                          sites=sites, skipped=skipped)
 
 
 # WordPress keeps no record of when it updated each plugin (its upgraders store only the failures of
@@ -303,8 +314,3 @@ def _next_release_id(state_dir: Path) -> str:
     taken = {p.stem for p in releases.glob(f"{today}-*.yml")} if releases.is_dir() else set()
     numbers = [int(m.group(1)) for name in taken if (m := re.match(rf"^{today}-(\d+)$", name))]
     return f"{today}-{max(numbers, default=0) + 1}"
-
-
-def _refuse_approved_output(output: Path) -> None:
-    if output.exists() and re.search(r"^approval:", output.read_text(errors="replace"), re.M):
-        raise BadInput(f"{output} holds an approved release: write the new plan elsewhere with -o")

@@ -238,3 +238,27 @@ def test_the_options_file_lives_in_a_private_folder_and_a_killed_run_s_day_old_f
         assert written.parent.stat().st_mode & 0o777 == 0o700 and written.stat().st_mode & 0o777 == 0o600
     assert not written.parent.exists() and not stale.exists()
     assert recent.exists()  # another run's, maybe in use
+
+
+def test_both_engines_read_a_dump_s_tables_and_last_line_alike():
+    # The scan both engines run (checks.SCAN_DUMP_SQL, through a real awk) and the one reading of its lines.
+    from wpgate.backup.checks import SCAN_DUMP_SQL, dump_scan_problems
+    from wpgate.backup.model import Backup
+
+    def scan(sql: str) -> str:
+        return subprocess.run(["sh", "-c", SCAN_DUMP_SQL], input=sql, capture_output=True, text=True,
+                              check=True).stdout
+
+    listed = Backup("p-20261126-101500-ab12", "p", "2026-11-26T10:15:00Z", "/b", None, {}, {},
+                    {"wp_posts": {"rows": 1}, "wp_odd`name": {"rows": 0}})
+    whole = ("-- MariaDB dump\nCREATE TABLE `wp_posts` (\n  `ID` bigint\n);\n"
+             "CREATE TABLE `wp_odd``name` (\n  `a` int\n);\n"
+             f"{database.COMPLETION_LINE} on 2026-11-26 10:15:00\n\n")
+    assert dump_scan_problems(scan(whole), listed) == []
+    assert dump_scan_problems(scan(whole), listed, {"wp_posts": {}, "wp_new": {}}) == [
+        "the dump does not cover production's table(s): wp_new"]
+    cut = whole.split("CREATE TABLE `wp_odd")[0] + "INSERT INTO `wp_posts` VALUES (1"
+    assert dump_scan_problems(scan(cut), listed) == [
+        "the dump is incomplete: it does not end with the dump client's completion line "
+        f"(\"{database.COMPLETION_LINE} …\"); it ends with 'INSERT INTO `wp_posts` VALUES (1'",
+        "the dump lacks table(s) the backup lists: wp_odd`name"]

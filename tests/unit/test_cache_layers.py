@@ -130,3 +130,25 @@ def test_the_page_cache_table_matches_the_bridges_plugins():
     assert all(plugin.name and plugin.calls for plugin in PLUGINS)
     assert [type(p) for p in PLUGINS].count(LiteSpeedCache) == 1
     assert keys.index("wp-rocket") < keys.index("autoptimize") < keys.index("proxy-cache-purge")
+
+
+@pytest.mark.parametrize("program", ["_RESET_FILE", "_DRAIN_FILE"])
+def test_each_one_shot_file_deletes_itself_and_answers_its_token_only(tmp_path, program):
+    # Run by the real PHP CLI, with $_GET set as the web server would from the query string.
+    import json
+    import subprocess
+
+    from wpgate.caches import opcache
+
+    def request(token: str | None) -> tuple[str, bool]:
+        path = tmp_path / "wpgate-one-shot.php"
+        path.write_text(getattr(opcache, program) % {"token": "a1b2c3", "limit": 0.1})
+        code = (f"$_GET['token'] = {json.dumps(token)};" if token is not None else "") + f"include '{path}';"
+        result = subprocess.run(["php", "-n", "-r", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout, path.exists()
+
+    assert request(None) == ("", False)
+    assert request("another") == ("", False)
+    answer, left = request("a1b2c3")
+    assert json.loads(answer)["wpgate"] == "a1b2c3" and not left

@@ -88,3 +88,25 @@ def test_one_registry_of_notifiers_each_with_its_options_and_sender():
     for name, notifier in NOTIFIERS.items():
         assert notifier.Options.__module__ == notifier.__name__ and callable(notifier.send)
         assert config.NotifyConfig.model_fields[name].annotation == notifier.Options | None
+
+
+def test_a_run_s_and_a_rollout_s_notifications_go_through_one_sender(tmp_path):
+    # A real webhook POST to a loopback port nothing listens on: the refusal is the notifier's failure.
+    import io
+
+    from rich.console import Console
+
+    from wpgate import notify
+    from wpgate.notify.message import Message
+    from wpgate.testbed.process import free_port
+
+    site = load(tmp_path, {"webhook": {"url": f"http://127.0.0.1:{free_port()}/hook", "timeout": "5s"}})
+    channels = notify.channels(site.site("production").notify)
+    assert [name for name, options in channels] == ["webhook"]
+    message = Message.of({"status": "complete", "release": "r1", "site": "production", "run": "x"}, "")
+    for ending in ("run", "rollout"):
+        said = io.StringIO()
+        [result] = notify.send(site, channels, message, Console(file=said, width=400), ending=ending)
+        assert result["notifier"] == "webhook" and result["sent"] is False and result["error"]
+        assert said.getvalue().startswith("wpgate: warning: the webhook notification was not sent: ")
+        assert said.getvalue().rstrip().endswith(f"(the {ending}'s outcome is unchanged)")

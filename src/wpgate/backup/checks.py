@@ -113,13 +113,17 @@ def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> lis
     return problems
 
 
+# Reads a dump's SQL on stdin and prints `table CREATE TABLE …` for each table it creates, then `last` and
+# its last non-empty line (200 characters at most): what dump_scan_problems reads. Both engines scan so.
+SCAN_DUMP_SQL = r"""awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
+"""
+_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+
 _SCAN_DUMP = r"""
 export LC_ALL=C
 exec 3>&1
 { gzip -dc -- "$1"; echo "status gunzip $?" >&3; } |
-  awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
-"""
-_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+  """ + SCAN_DUMP_SQL
 
 
 def is_restic(backup: Backup) -> bool:
@@ -136,6 +140,13 @@ def dump_problems(backup: Backup, transport: Transport, tables_now: dict[str, An
     problems = []
     if statuses.get("gunzip") != 0:
         problems.append(f"the dump {backup.path(DUMP)} does not decompress: {result.error_text() or 'damaged'}")
+    return problems + dump_scan_problems(output, backup, tables_now)
+
+
+def dump_scan_problems(output: str, backup: Backup, tables_now: dict[str, Any] | None = None) -> list[str]:
+    """What a scan of the dump (SCAN_DUMP_SQL's lines in `output`) finds wrong: it does not end with the dump
+    client's completion line, or lacks a table of the backup (or of `tables_now`, production's tables)."""
+    problems = []
     dumped = set()
     last = ""
     for line in output.splitlines():
@@ -261,8 +272,40 @@ def drop_scratch_leftovers(journal: ScratchJournal, transport: Transport, bridge
     return dropped
 
 
-def _restore_under_prefix(backup: Backup, transport: Transport, credentials: Credentials, journal: ScratchJournal,
-                          denied: database.ScratchDatabaseDenied) -> tuple[dict[str, dict[str, Any]], list[str], str]:
+def dump_restore_problems(backup: Backup, dump: str, transport: Transport, credentials: Credentials, scratch: str, *,
+                          configured: bool, journal: ScratchJournal | None, compared: dict[str, Any],
+                          say: Progress | None = None) -> list[str]:
+    """Restore the dump (`dump`: its path on the host, or restic:SNAPSHOT) into the scratch database `scratch`
+    and compare its tables with the backup's; the problems, and in `compared` what was compared. Where the
+    database user may not create that database and a `journal` is given, the proof uses scratch tables in the
+    site's own database (`compared["scratch"]`; `say` tells). ScratchUnavailable and anything unexpected are
+    raised. Both engines prove their dump so."""
+    try:
+        try:
+            restored, cleanup = database.restore_into_scratch(transport, credentials, dump, scratch,
+                                                              configured=configured)
+        except database.ScratchDatabaseDenied as denied:
+            if journal is None or configured:
+                raise
+            restored, cleanup, prefix = _restore_under_prefix(backup, dump, transport, credentials, journal, denied)
+            scratch = f"scratch tables {prefix}* in {credentials.name}"
+            if say:
+                say(f"the database user may not create {credentials.name}{database.SCRATCH_SUFFIX}: restored into "
+                    f"{scratch} instead, now dropped")
+            compared["scratch"] = {"database": credentials.name, "prefix": prefix}
+    except database.ScratchUnavailable:
+        raise
+    except BackupError as error:
+        return [f"the dump does not restore: {error}"]
+    problems = table_differences(backup.tables, restored, expected_label="the backup",
+                                 found_label=f"the restored copy ({scratch})", ignore=backup.changed_during_backup)
+    compared.update(tables=len(restored), rows=sum(t["rows"] or 0 for t in restored.values()))
+    return problems + cleanup
+
+
+def _restore_under_prefix(backup: Backup, dump: str, transport: Transport, credentials: Credentials,
+                          journal: ScratchJournal, denied: database.ScratchDatabaseDenied
+                          ) -> tuple[dict[str, dict[str, Any]], list[str], str]:
     prefix = scratch_tables.new_prefix()
     too_long = sorted(name for name in backup.tables if len(prefix + name) > scratch_tables.NAME_LIMIT)
     if too_long:
@@ -272,8 +315,8 @@ def _restore_under_prefix(backup: Backup, transport: Transport, credentials: Cre
             f"prefix {prefix}") from denied
     journal.created(credentials.name, prefix)
     try:
-        restored, problems = database.restore_into_scratch(transport, credentials, backup.path(DUMP),
-                                                           credentials.name, configured=True, prefix=prefix)
+        restored, problems = database.restore_into_scratch(transport, credentials, dump, credentials.name,
+                                                           configured=True, prefix=prefix)
     except BaseException:
         _drop_now(transport, credentials, journal, prefix)
         raise
@@ -307,33 +350,14 @@ def _check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridg
     extraction = InBackground(lambda: transport.run(Command.of(
         "sh", "-c", _EXTRACT, "sh", backup.path(ARCHIVE), backup.path(INDEX), config.dir, backup.id)))
     try:
-        try:
-            restored, cleanup = database.restore_into_scratch(transport, credentials, backup.path(DUMP), scratch,
-                                                              configured=bool(config.verify_database))
-        except database.ScratchDatabaseDenied as denied:
-            if journal is None or config.verify_database:
-                raise
-            restored, cleanup, prefix = _restore_under_prefix(backup, transport, credentials, journal, denied)
-            scratch = f"scratch tables {prefix}* in {credentials.name}"
-            say(f"the database user may not create {credentials.name}{database.SCRATCH_SUFFIX}: restored into "
-                f"{scratch} instead, now dropped")
-            compared["scratch"] = {"database": credentials.name, "prefix": prefix}
-    except database.ScratchUnavailable:
-        extraction.wait()
-        raise
-    except BackupError as error:
-        problems.append(f"the dump does not restore: {error}")
+        problems += dump_restore_problems(backup, backup.path(DUMP), transport, credentials, scratch,
+                                          configured=bool(config.verify_database), journal=journal,
+                                          compared=compared, say=say)
     except BaseException:
         extraction.wait()
         raise
-    else:
-        ignore = backup.changed_during_backup
-        problems += table_differences(backup.tables, restored, expected_label="the backup",
-                                      found_label=f"the restored copy ({scratch})", ignore=ignore)
-        problems += cleanup
-        compared.update(tables=len(restored), rows=sum(t["rows"] or 0 for t in restored.values()))
-        if ignore:
-            compared["not_compared"] = ignore
+    if backup.changed_during_backup and "tables" in compared:
+        compared["not_compared"] = backup.changed_during_backup
     extracted = extraction.result()
     if extracted.returncode == 3:
         problems.append(f"the files archive does not extract: {last_lines(extracted.error_text()) or 'tar failed'}")

@@ -178,6 +178,26 @@ def sql(transport: Transport, client: str, options: str, statements: str, *,
     return result.text()
 
 
+# The dump client, ready for a host script that reports on fd 3 (`client PATH`, or `failed options-file` /
+# `failed dump-client`, then exit 1): the client options file arrives on stdin and lives in a private
+# folder removed however the script ends; `dump_database NAME` then writes the whole database's SQL on
+# stdout with DUMP_OPTIONS. Both engines dump so (backup/take.py, backup/restic.py).
+DUMP_CLIENT = r"""
+private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
+trap 'rm -rf -- "$private"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
+options=$private/client.cnf
+cat > "$options" || { echo "failed options-file" >&3; exit 1; }
+dump=
+for name in mariadb-dump mysqldump; do
+  if command -v "$name" >/dev/null 2>&1; then dump=$(command -v "$name"); break; fi
+done
+[ -n "$dump" ] || { echo "failed dump-client" >&3; exit 1; }
+echo "client $dump" >&3
+dump_database() { "$dump" --defaults-extra-file="$options" """ + " ".join(DUMP_OPTIONS) + r""" "$1"; }
+"""
+
 # A dump's SQL on stdout: a gzip-compressed file on the host, or (`restic:SNAPSHOT`) the dump a restic
 # snapshot holds, streamed out of the repository restic finds in its environment (backup/restic.py).
 READ_DUMP = r"""

@@ -9,23 +9,13 @@ named after a backup id is always a complete copy. Folders are 0700, files 0600.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from wpgate.backup.database import BackupError
+from wpgate.release import sha256_file
 from wpgate.transports import Transport
-
-CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder(offsite: str, backup_id: str) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from wpgate.backup.database import BackupError
 from wpgate.command import Secret
 from wpgate.config import BackupConfig
+from wpgate.release import sha256_file
 from wpgate.transports import Transport
 
 CHUNK = 1 << 20
@@ -47,15 +48,55 @@ def valid(offsite: str) -> str | None:
     return f"{offsite!r} is neither sftp:// nor s3://"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+class _Store:
+    """What the two remote stores share: the copy, part by part, each uploaded, read back and checked."""
+
+    def location(self, backup_id: str) -> str:
+        raise NotImplementedError
+
+    def _begin(self, backup_id: str) -> None:
+        """Ready the place the parts go to (nothing, for a store that needs nothing)."""
+
+    def _upload(self, path: Path, backup_id: str, name: str) -> None:
+        raise NotImplementedError
+
+    def _uploaded(self, backup_id: str, name: str, scratch: Path) -> tuple[int, str]:
+        """The size and sha256 of the part as the store gives it back."""
+        raise NotImplementedError
+
+    def _where(self, backup_id: str, name: str) -> str:
+        """The uploaded part, as an error message names it."""
+        raise NotImplementedError
+
+    def _finish(self, backup_id: str) -> None:
+        """Make the copy complete, once every part is checked (nothing, for a store that needs nothing)."""
+
+    def copy(self, transport: Transport, host_folder: str, backup_id: str, parts: dict[str, dict],
+             small: dict[str, bytes]) -> str:
+        """Every part (the host's, or one of `small`, written here), the manifest last: streamed from the host
+        into a private temporary file, uploaded, read back and its size and sha256 checked against the host's."""
+        with tempfile.TemporaryDirectory(prefix="wpgate-offsite-") as scratch:
+            local = Path(scratch)
+            self._begin(backup_id)
+            names = [name for name in parts if name != "manifest.json"] + ["manifest.json"]
+            for name in names:
+                path = local / name
+                if name in small:
+                    path.write_bytes(small[name])
+                else:
+                    transport.download(f"{host_folder}/{name}", path, progress=f"    copying {name} off-site",
+                                       size=parts[name]["bytes"])
+                expected = parts[name]["sha256"] if name in parts else hashlib.sha256(small[name]).hexdigest()
+                self._upload(path, backup_id, name)
+                if self._uploaded(backup_id, name, local) != (path.stat().st_size, expected):
+                    raise BackupError(f"the off-site copy of {name} at {self._where(backup_id, name)} does not read "
+                                      "back with the host's size and sha256: the copy was damaged on its way")
+                path.unlink()
+            self._finish(backup_id)
+        return self.location(backup_id)
 
 
-class Sftp:
+class Sftp(_Store):
     """An off-site folder reached with OpenSSH's sftp."""
 
     def __init__(self, offsite: str, ssh_config: str | None) -> None:
@@ -86,32 +127,32 @@ class Sftp:
             raise BackupError(f"off-site copy over sftp to {self.host}: {_last(result.stderr) or 'sftp failed'}")
         return result
 
-    def copy(self, transport: Transport, host_folder: str, backup_id: str, parts: dict[str, dict],
-             small: dict[str, bytes]) -> str:
-        target = f"{self.path}/{backup_id}"
-        partial = f"{target}.partial"
-        with tempfile.TemporaryDirectory(prefix="wpgate-offsite-") as scratch:
-            local = Path(scratch)
-            self._batch([f'-mkdir "{self.path}"', f'-rm "{partial}/*"', f'-rmdir "{partial}"', f'mkdir "{partial}"'])
-            names = [name for name in parts if name != "manifest.json"] + ["manifest.json"]
-            for name in names:
-                path = local / name
-                if name in small:
-                    path.write_bytes(small[name])
-                else:
-                    transport.download(f"{host_folder}/{name}", path, progress=f"    copying {name} off-site",
-                                       size=parts[name]["bytes"])
-                expected = parts[name]["sha256"] if name in parts else hashlib.sha256(small[name]).hexdigest()
-                self._batch([f'put "{path}" "{partial}/{name}"', f'chmod 600 "{partial}/{name}"'])
-                back = local / f"{name}.back"
-                self._batch([f'get "{partial}/{name}" "{back}"'])
-                if back.stat().st_size != path.stat().st_size or _sha256_file(back) != expected:
-                    raise BackupError(f"the off-site copy of {name} at {self.location(backup_id)} does not read back "
-                                      "with the host's size and sha256: the copy was damaged on its way")
-                path.unlink()
-                back.unlink()
-            self._batch([f'rename "{partial}" "{target}"'])
+    # The parts go into `<id>.partial/`, renamed to `<id>` once all are checked: a folder named after a
+    # backup is a complete copy.
+    def _partial(self, backup_id: str) -> str:
+        return f"{self.path}/{backup_id}.partial"
+
+    def _begin(self, backup_id: str) -> None:
+        partial = self._partial(backup_id)
+        self._batch([f'-mkdir "{self.path}"', f'-rm "{partial}/*"', f'-rmdir "{partial}"', f'mkdir "{partial}"'])
+
+    def _upload(self, path: Path, backup_id: str, name: str) -> None:
+        partial = self._partial(backup_id)
+        self._batch([f'put "{path}" "{partial}/{name}"', f'chmod 600 "{partial}/{name}"'])
+
+    def _uploaded(self, backup_id: str, name: str, scratch: Path) -> tuple[int, str]:
+        back = scratch / f"{name}.back"
+        self._batch([f'get "{self._partial(backup_id)}/{name}" "{back}"'])
+        try:
+            return back.stat().st_size, sha256_file(back)
+        finally:
+            back.unlink(missing_ok=True)
+
+    def _where(self, backup_id: str, name: str) -> str:
         return self.location(backup_id)
+
+    def _finish(self, backup_id: str) -> None:
+        self._batch([f'rename "{self._partial(backup_id)}" "{self.path}/{backup_id}"'])
 
     def problems(self, backup_id: str, parts: dict[str, dict], manifest_sha256: str) -> list[str]:
         target = f"{self.path}/{backup_id}"
@@ -127,7 +168,7 @@ class Sftp:
         with tempfile.TemporaryDirectory(prefix="wpgate-offsite-") as scratch:
             manifest = Path(scratch) / "manifest.json"
             got = self._batch([f'get "{target}/manifest.json" "{manifest}"'], check=False)
-            if got.returncode != 0 or _sha256_file(manifest) != manifest_sha256:
+            if got.returncode != 0 or sha256_file(manifest) != manifest_sha256:
                 found.append(f"off-site manifest at {self.location(backup_id)} differs from the host's")
         for name, part in parts.items():
             if sizes.get(name) != part.get("bytes"):
@@ -147,7 +188,7 @@ class Sftp:
         return []
 
 
-class S3:
+class S3(_Store):
     """An off-site prefix in an S3 bucket (or an S3-compatible store: `AWS_ENDPOINT_URL` in `offsite_env`)."""
 
     def __init__(self, offsite: str, env: dict[str, str]) -> None:
@@ -198,26 +239,16 @@ class S3:
             size += len(chunk)
         return size, digest.hexdigest()
 
-    def copy(self, transport: Transport, host_folder: str, backup_id: str, parts: dict[str, dict],
-             small: dict[str, bytes]) -> str:
-        with tempfile.TemporaryDirectory(prefix="wpgate-offsite-") as scratch:
-            names = [name for name in parts if name != "manifest.json"] + ["manifest.json"]
-            for name in names:
-                path = Path(scratch) / name
-                if name in small:
-                    path.write_bytes(small[name])
-                else:
-                    transport.download(f"{host_folder}/{name}", path, progress=f"    copying {name} off-site",
-                                       size=parts[name]["bytes"])
-                expected = parts[name]["sha256"] if name in parts else hashlib.sha256(small[name]).hexdigest()
-                key = self._key(backup_id, name)
-                with open(path, "rb") as stream:
-                    self._call(f"uploading {name}", self.client.put_object, Bucket=self.bucket, Key=key, Body=stream)
-                if self._read_back(key) != (path.stat().st_size, expected):
-                    raise BackupError(f"the off-site copy of {name} at s3://{self.bucket}/{key} does not read back "
-                                      "with the host's size and sha256: the copy was damaged on its way")
-                path.unlink()
-        return self.location(backup_id)
+    def _upload(self, path: Path, backup_id: str, name: str) -> None:
+        with open(path, "rb") as stream:
+            self._call(f"uploading {name}", self.client.put_object, Bucket=self.bucket,
+                       Key=self._key(backup_id, name), Body=stream)
+
+    def _uploaded(self, backup_id: str, name: str, scratch: Path) -> tuple[int, str]:
+        return self._read_back(self._key(backup_id, name))
+
+    def _where(self, backup_id: str, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key(backup_id, name)}"
 
     def problems(self, backup_id: str, parts: dict[str, dict], manifest_sha256: str) -> list[str]:
         found = []

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from wpgate import inventory
 from wpgate import progress as progress_display
-from wpgate.backup import database, files
+from wpgate.backup import checks, database, files
 from wpgate.backup.database import BackupError, Credentials
 from wpgate.backup.model import (FORMAT, Backup, InBackground, Progress, backup_config, is_disk_full, json_bytes,
                                  last_lines, new_id, stamp, tables_from)
@@ -77,27 +77,15 @@ _VERSION = 'command -v restic >/dev/null 2>&1 || { echo "missing"; exit 127; }; 
 _RESTIC = 'exec restic "$@"'
 
 # The database through the dump client, straight into restic: the client options file arrives on stdin
-# (after the prelude's secrets) and lives in a private folder removed however the script ends.
+# (after the prelude's secrets: database.DUMP_CLIENT).
 _BACKUP_DUMP = r"""
 export LC_ALL=C
 umask 077
 exec 3>&1 >/dev/null
-private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
-trap 'rm -rf -- "$private"' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
-options=$private/client.cnf
-cat > "$options" || { echo "failed options-file" >&3; exit 1; }
-dump=
-for name in mariadb-dump mysqldump; do
-  if command -v "$name" >/dev/null 2>&1; then dump=$(command -v "$name"); break; fi
-done
-[ -n "$dump" ] || { echo "failed dump-client" >&3; exit 1; }
-echo "client $dump" >&3
 database=$1
 shift
-{ "$dump" --defaults-extra-file="$options" --single-transaction --quick --routines --triggers --hex-blob \
-    "$database"; echo "status dump $?" >&3; } |
+""" + database.DUMP_CLIENT + r"""
+{ dump_database "$database"; echo "status dump $?" >&3; } |
   { restic backup --json --quiet --stdin --stdin-filename database.sql "$@" >&3; echo "status restic $?" >&3; }
 """
 
@@ -587,9 +575,7 @@ _SCAN_DUMP = r"""
 export LC_ALL=C
 exec 3>&1
 { restic dump --quiet "$1" /database.sql; echo "status dump $?" >&3; } |
-  awk '/^CREATE TABLE /{ print "table " $0 } NF { last = $0 } END { print "last " substr(last, 1, 200) }'
-"""
-_TABLE_LINE = re.compile(r"^table CREATE TABLE `((?:[^`]|``)+)`")
+  """ + checks.SCAN_DUMP_SQL
 
 
 def dump_problems(backup: Backup, transport: Transport, site: SiteConfig,
@@ -602,24 +588,7 @@ def dump_problems(backup: Backup, transport: Transport, site: SiteConfig,
     if database.parse_statuses(output).get("dump") != 0:
         problems.append(f"the dump in snapshot {backup.parts[DATABASE]['snapshot'][:8]} does not read back: "
                         f"{_fatal_line(result.error_text()) or 'restic dump failed'}")
-    dumped, last = set(), ""
-    for line in output.splitlines():
-        match = _TABLE_LINE.match(line)
-        if match:
-            dumped.add(match.group(1).replace("``", "`"))
-        elif line.startswith("last "):
-            last = line[5:]
-    if not last.startswith(database.COMPLETION_LINE):
-        problems.append(f"the dump is incomplete: it does not end with the dump client's completion line "
-                        f"(\"{database.COMPLETION_LINE} …\"); it ends with {last[:80]!r}")
-    lacking = sorted(set(backup.tables) - dumped)
-    if lacking:
-        problems.append(f"the dump lacks table(s) the backup lists: {', '.join(lacking)}")
-    if tables_now is not None:
-        uncovered = sorted(set(tables_now) - dumped - set(lacking))
-        if uncovered:
-            problems.append(f"the dump does not cover production's table(s): {', '.join(uncovered)}")
-    return problems
+    return problems + checks.dump_scan_problems(output, backup, tables_now)
 
 
 class _WithSecrets(Transport):
@@ -647,8 +616,6 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     """Restore the backup's files into a scratch folder (restic verifies each file's content) and its dump
     into a scratch database or scratch tables (as the archive engine's proof does), compared with the
     backup; both removed. A RestoreCheck."""
-    from wpgate.backup.checks import RestoreCheck, _restore_under_prefix, table_differences
-
     restic = Restic(backup.site, site, transport)
     say = progress or (lambda text: None)
     config = restic.config
@@ -664,31 +631,12 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     dump = f"restic:{backup.parts[DATABASE]['snapshot']}"
     with progress_display.stage(f"    restore of {backup.id} into scratch copies"):
         try:
-            try:
-                restored, cleanup = database.restore_into_scratch(reader, credentials, dump, scratch,
-                                                                  configured=bool(config.verify_database))
-            except database.ScratchDatabaseDenied as denied:
-                if journal is None or config.verify_database:
-                    raise
-                shim = Backup(backup.id, backup.site, backup.created_at, backup.folder, backup.offsite,
-                              {"database.sql.gz": {"path": dump}}, backup.inventory, backup.tables, backup.manifest)
-                restored, cleanup, prefix = _restore_under_prefix(shim, reader, credentials, journal, denied)
-                scratch = f"scratch tables {prefix}* in {credentials.name}"
-                compared["scratch"] = {"database": credentials.name, "prefix": prefix}
-        except database.ScratchUnavailable:
-            extraction.wait()
-            raise
-        except BackupError as error:
-            problems.append(f"the dump does not restore: {error}")
+            problems += checks.dump_restore_problems(backup, dump, reader, credentials, scratch,
+                                                     configured=bool(config.verify_database), journal=journal,
+                                                     compared=compared)
         except BaseException:
             extraction.wait()
             raise
-        else:
-            ignore = backup.changed_during_backup
-            problems += table_differences(backup.tables, restored, expected_label="the backup",
-                                          found_label=f"the restored copy ({scratch})", ignore=ignore)
-            problems += cleanup
-            compared.update(tables=len(restored), rows=sum(t["rows"] or 0 for t in restored.values()))
         extracted = extraction.result()
     if extracted.returncode == 3:
         problems.append(f"the files snapshot does not restore: {_fatal_line(extracted.error_text()) or 'restic failed'}")
@@ -704,4 +652,4 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
         if expected.get("bytes") is not None and totals.get("bytes") != expected.get("bytes"):
             problems.append(f"the restored files hold {totals.get('bytes')} bytes, the backup {expected.get('bytes')}")
         compared.update(totals)
-    return RestoreCheck(problems, compared)
+    return checks.RestoreCheck(problems, compared)

@@ -107,25 +107,11 @@ shift
 cd -- "$root" && find . "$@" -printf '%y %s %C@ %T@ %i %P\0' | sort -z | sha256sum
 """
 
-# The whole database through the dump client; the client options file arrives on stdin and lives in
-# a private temporary folder, removed however the script ends.
+# The whole database through the dump client (its options file arrives on stdin: database.DUMP_CLIENT).
 _WRITE_DUMP = r"""
 dir=$1 folder=$2 database=$3 level=$4
-""" + _COMMON + r"""
-private=$(mktemp -d "${TMPDIR:-/tmp}/wpgate-db-XXXXXX") || { echo "failed options-file" >&3; exit 1; }
-trap 'rm -rf -- "$private"' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
-options=$private/client.cnf
-cat > "$options" || { echo "failed options-file" >&3; exit 1; }
-dump=
-for name in mariadb-dump mysqldump; do
-  if command -v "$name" >/dev/null 2>&1; then dump=$(command -v "$name"); break; fi
-done
-[ -n "$dump" ] || { echo "failed dump-client" >&3; exit 1; }
-echo "client $dump" >&3
-{ "$dump" --defaults-extra-file="$options" --single-transaction --quick --routines --triggers --hex-blob \
-    "$database"; echo "status database.sql.gz:dump $?" >&3; } | part database.sql.gz
+""" + _COMMON + database.DUMP_CLIENT + r"""
+{ dump_database "$database"; echo "status database.sql.gz:dump $?" >&3; } | part database.sql.gz
 """
 
 # The small parts arrive as a tar stream on stdin; then everything is forced to disk and the folder

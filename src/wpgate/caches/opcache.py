@@ -26,16 +26,20 @@ from wpgate.errors import TransportError
 
 log = logging.getLogger(__name__)
 
-_RESET_FILE = """<?php
-// wpgate: a one-shot OPcache reset for the web server's PHP. It deletes itself first.
-@unlink( __FILE__ );
+# How every one-shot file begins, after its opening comment: it deletes itself, answers JSON that no cache
+# keeps, and answers nothing (403) to a request without its token.
+_ONE_SHOT_PREAMBLE = """@unlink( __FILE__ );
 header( 'Content-Type: application/json' );
 header( 'Cache-Control: no-store, private' );
 if ( ! isset( $_GET['token'] ) || ! hash_equals( '%(token)s', (string) $_GET['token'] ) ) {
 	http_response_code( 403 );
 	exit;
 }
-$status  = function_exists( 'opcache_get_status' ) ? @opcache_get_status( false ) : false;
+"""
+
+_RESET_FILE = """<?php
+// wpgate: a one-shot OPcache reset for the web server's PHP. It deletes itself first.
+""" + _ONE_SHOT_PREAMBLE + """$status  = function_exists( 'opcache_get_status' ) ? @opcache_get_status( false ) : false;
 $enabled = is_array( $status ) && ! empty( $status['opcache_enabled'] );
 // A reset asked for while other requests still ran waits for them; meanwhile OPcache serves nothing it compiled.
 $pending = is_array( $status ) && ! empty( $status['restart_pending'] );
@@ -53,14 +57,7 @@ _DRAIN_FILE = """<?php
 // wpgate: the drain. WordPress's maintenance file is up, so a request that begins now gets its 503 page;
 // this waits (at most %(limit)s s) until the requests the web server's PHP was running have ended, and
 // answers what it saw. It deletes itself first.
-@unlink( __FILE__ );
-header( 'Content-Type: application/json' );
-header( 'Cache-Control: no-store, private' );
-if ( ! isset( $_GET['token'] ) || ! hash_equals( '%(token)s', (string) $_GET['token'] ) ) {
-	http_response_code( 403 );
-	exit;
-}
-// php-fpm's scoreboard (no status page needed): pid => [requests it began, the current one's duration].
+""" + _ONE_SHOT_PREAMBLE + """// php-fpm's scoreboard (no status page needed): pid => [requests it began, the current one's duration].
 // A process on the same request keeps the first and a growing second.
 function wpgate_busy() {
 	$status = function_exists( 'fpm_get_status' ) ? @fpm_get_status() : false;

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from wpgate import notify
 from wpgate.config import Settings
 from wpgate.notify.message import Message
-from wpgate.notify.registry import NOTIFIERS
 from wpgate.output import Output
 
 # A rollout's outcome, in the words `notify.on` filters by.
@@ -49,22 +49,9 @@ def send(settings: Settings, ledger: Any, console: Output) -> None:
         config = settings.site(name).notify
         if config is None or note.status not in config.on:
             continue
-        for kind in NOTIFIERS:
-            options = getattr(config, kind)
-            if options is not None:
-                channels.setdefault(kind + json.dumps(options.model_dump(), sort_keys=True, default=str),
-                                    (kind, options))
-    results = []
-    for kind, options in channels.values():
-        try:
-            where = NOTIFIERS[kind].send(options, note, settings)
-        except Exception as error:  # noqa: BLE001 (whatever breaks in a notifier, the rollout's outcome stands)
-            reason = " ".join((str(error) or type(error).__name__).split())[:300]
-            console.print(f"wpgate: warning: the {kind} notification was not sent: {reason} (the rollout's outcome "
-                          "is unchanged)", markup=False, soft_wrap=True)
-            results.append({"notifier": kind, "sent": False, "error": reason})
-        else:
-            results.append({"notifier": kind, "sent": True, "to": where})
+        for kind, options in notify.channels(config):
+            channels.setdefault(kind + json.dumps(options.model_dump(), sort_keys=True, default=str), (kind, options))
+    results = notify.send(settings, channels.values(), note, console, ending="rollout")
     if results:
         ledger.data["notifications"] = results
         ledger.save()

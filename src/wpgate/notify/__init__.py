@@ -4,7 +4,7 @@ a notifier that fails is a warning line and a note in report.json, never a chang
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from wpgate.notify.message import Message
 from wpgate.notify.registry import NOTIFIERS
@@ -21,18 +21,26 @@ def send_all(settings: Settings, site_name: str, report: dict[str, Any], markdow
     config = settings.site(site_name).notify
     if config is None or report.get("status") not in config.on:
         return []
-    message = Message.of(report, markdown)
+    return send(settings, channels(config), Message.of(report, markdown), console)
+
+
+def channels(config: Any) -> list[tuple[str, Any]]:
+    """The notifiers a site's `notify` configures, in the registry's order: (name, options)."""
+    return [(name, getattr(config, name)) for name in NOTIFIERS if getattr(config, name) is not None]
+
+
+def send(settings: Settings, through: Iterable[tuple[str, Any]], message: Message, console: Output, *,
+         ending: str = "run") -> list[dict[str, Any]]:
+    """Send `message` through each (name, options) channel of `through`; what each did. A notifier that fails
+    is a warning line: the `ending`'s (a run's, a rollout's) outcome is unchanged."""
     results = []
-    for name, notifier in NOTIFIERS.items():
-        options = getattr(config, name)
-        if options is None:
-            continue
+    for name, options in through:
         try:
-            where = notifier.send(options, message, settings)
-        except Exception as error:  # whatever breaks in a notifier, the run's outcome stands
+            where = NOTIFIERS[name].send(options, message, settings)
+        except Exception as error:  # whatever breaks in a notifier, the outcome stands
             reason = _reason(error)
             console.print(f"wpgate: warning: the {name} notification was not sent: {reason} "
-                          f"(the run's outcome is unchanged)", markup=False, soft_wrap=True)
+                          f"(the {ending}'s outcome is unchanged)", markup=False, soft_wrap=True)
             results.append({"notifier": name, "sent": False, "error": reason})
         else:
             results.append({"notifier": name, "sent": True, "to": where})

@@ -236,6 +236,46 @@ function wpgate_upgrader_failure( $skin, $result, array $more = array() ) {
 	return $messages ? implode( '; ', $messages ) : 'the upgrader gave no reason';
 }
 
+// ITEM (a plugin file, a theme slug) updated with the upgrader's bulk_upgrade(), as the Dashboard's "Update
+// now" does, to the offer wpgate put in place; its result, an error where WordPress saw no offer for WHAT.
+function wpgate_bulk_upgrade( $upgrader, $item, $what ) {
+	// clear_update_cache false: WordPress would delete the stored offers; they are put back instead.
+	$results = $upgrader->bulk_upgrade( array( $item ), array( 'clear_update_cache' => false ) );
+	$result  = is_array( $results ) && array_key_exists( $item, $results ) ? $results[ $item ] : $results;
+	if ( true === $result ) {
+		$result = new WP_Error( 'up_to_date', "WordPress saw no update offer for $what and installed nothing" );
+	}
+	return $result;
+}
+
+// PACKAGE installed with the upgrader's install(), overwrite allowed, as an uploaded zip is: where wpgate
+// moved the current folder aside. The upgrader's result (its account of where the files went), or the error.
+function wpgate_install_package( $upgrader, $package ) {
+	$installed = $upgrader->install( $package, array( 'overwrite_package' => true, 'clear_update_cache' => false ) );
+	return true === $installed ? $upgrader->result : $installed;
+}
+
+// After the upgrader ran: wpgate's source-folder guard and swap hooks removed, WordPress's temporary backup
+// finished (wpgate_finish_temp_backups); the problems that left.
+function wpgate_end_upgrader( $upgrader, $guard, $swapping ) {
+	remove_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
+	if ( $swapping ) {
+		$swapping['end']();
+	}
+	return wpgate_finish_temp_backups( $upgrader );
+}
+
+// Fails the action unless WordPress reported success without an error and, where the new version was staged
+// (wpgate_swap_hooks), it was swapped in.
+function wpgate_check_upgrader_success( $label, $method, $skin, $result, array $problems, $swapping ) {
+	if ( ! $result || is_wp_error( $result ) || $skin->get_errors()->has_errors() ) {
+		wpgate_fail( 'upgrade_failed', "WordPress could not install $label ($method): " . wpgate_upgrader_failure( $skin, $result, $problems ) );
+	}
+	if ( $swapping && ! $swapping['swapped'] ) {
+		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but the new version was never swapped in" );
+	}
+}
+
 // The installed plugin's main file for a folder SLUG (the one named SLUG.php first), or null.
 function wpgate_plugin_file( $slug ) {
 	wp_clean_plugins_cache( false );
@@ -291,31 +331,16 @@ function wpgate_action_install_plugin( array $params ) {
 				'package'     => $package,
 			)
 		);
-		// clear_update_cache false: WordPress would delete the stored offers; they are put back instead.
-		$results = $upgrader->bulk_upgrade( array( $file ), array( 'clear_update_cache' => false ) );
-		$result  = is_array( $results ) && array_key_exists( $file, $results ) ? $results[ $file ] : $results;
-		if ( true === $result ) {
-			$result = new WP_Error( 'up_to_date', "WordPress saw no update offer for $file and installed nothing" );
-		}
+		$result = wpgate_bulk_upgrade( $upgrader, $file, $file );
 	} else {
 		$method     = 'install';
 		$end_offers = wpgate_offer_only( 'update_plugins', "$slug/$slug.php", null );
-		$installed  = $upgrader->install( $package, array( 'overwrite_package' => true, 'clear_update_cache' => false ) );
-		$result     = true === $installed ? $upgrader->result : $installed;
+		$result     = wpgate_install_package( $upgrader, $package );
 	}
-	remove_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
-	if ( $swapping ) {
-		$swapping['end']();
-	}
-	$problems = wpgate_finish_temp_backups( $upgrader );
+	$problems = wpgate_end_upgrader( $upgrader, $guard, $swapping );
 	$new_file = wpgate_plugin_file( $slug );
 	$end_offers( $file ? $file : $new_file );
-	if ( ! $result || is_wp_error( $result ) || $skin->get_errors()->has_errors() ) {
-		wpgate_fail( 'upgrade_failed', "WordPress could not install $label ($method): " . wpgate_upgrader_failure( $skin, $result, $problems ) );
-	}
-	if ( $swapping && ! $swapping['swapped'] ) {
-		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but the new version was never swapped in" );
-	}
+	wpgate_check_upgrader_success( $label, $method, $skin, $result, $problems, $swapping );
 	if ( ! $new_file ) {
 		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but " . WP_PLUGIN_DIR . "/$slug holds no plugin" );
 	}
@@ -370,29 +395,15 @@ function wpgate_action_install_theme( array $params ) {
 	if ( $present ) {
 		$method     = 'bulk_upgrade';
 		$end_offers = wpgate_offer_only( 'update_themes', $slug, $offer );
-		$results    = $upgrader->bulk_upgrade( array( $slug ), array( 'clear_update_cache' => false ) );
-		$result     = is_array( $results ) && array_key_exists( $slug, $results ) ? $results[ $slug ] : $results;
-		if ( true === $result ) {
-			$result = new WP_Error( 'up_to_date', "WordPress saw no update offer for the theme $slug and installed nothing" );
-		}
+		$result     = wpgate_bulk_upgrade( $upgrader, $slug, "the theme $slug" );
 	} else {
 		$method     = 'install';
 		$end_offers = wpgate_offer_only( 'update_themes', $slug, null );
-		$installed  = $upgrader->install( $package, array( 'overwrite_package' => true, 'clear_update_cache' => false ) );
-		$result     = true === $installed ? $upgrader->result : $installed;
+		$result     = wpgate_install_package( $upgrader, $package );
 	}
-	remove_filter( 'upgrader_source_selection', $guard, PHP_INT_MAX );
-	if ( $swapping ) {
-		$swapping['end']();
-	}
-	$problems = wpgate_finish_temp_backups( $upgrader );
+	$problems = wpgate_end_upgrader( $upgrader, $guard, $swapping );
 	$end_offers();
-	if ( ! $result || is_wp_error( $result ) || $skin->get_errors()->has_errors() ) {
-		wpgate_fail( 'upgrade_failed', "WordPress could not install $label ($method): " . wpgate_upgrader_failure( $skin, $result, $problems ) );
-	}
-	if ( $swapping && ! $swapping['swapped'] ) {
-		wpgate_fail( 'upgrade_failed', "$label: WordPress reported success, but the new version was never swapped in" );
-	}
+	wpgate_check_upgrader_success( $label, $method, $skin, $result, $problems, $swapping );
 	clearstatcache();
 	wp_clean_themes_cache( false );
 	$theme = wp_get_theme( $slug );
