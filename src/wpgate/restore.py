@@ -154,7 +154,7 @@ def _restore(settings: Settings, session: SiteSession, backup: backups.Backup, p
                                    aside=aside.kept(record.id, kind, slug), install_began=True)
                       for kind, slug, version, now_version in plan.put_back]
     record.write_report()
-    lock = SiteLock(transport, aside.folder, record.id, site_name, elsewhere=asides.lock_paths(site_name, site, paths))
+    lock = SiteLock.of_site(transport, aside, record.id, site_name, site, paths)
     try:
         lock.acquire(break_lock=break_lock)
     except BaseException as error:
