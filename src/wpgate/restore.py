@@ -135,6 +135,8 @@ def _checked(backup_id: str, session: SiteSession) -> backups.Backup:
         backup = backups.find_one(backup_id, session.name, site, transport)
         problems = backups.verify_copies(backup, site, transport)
         problems += [] if problems else backups.content_problems(backup, site, transport)
+    except backups.BackupNotFound:
+        raise  # a wrong id, exit 2, as with --verify
     except WpgateError as error:
         raise GateRefused(f"backup {backup_id} cannot be restored: {error}; nothing was changed") from None
     if problems:

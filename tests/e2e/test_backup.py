@@ -125,10 +125,16 @@ def assert_error(result: subprocess.CompletedProcess[str], code: int, *fragments
     return errors[0]
 
 
+def check(deploy: Deployment, *, require_existing: bool) -> dict:
+    """Gate 6.2 on `deploy`, as deploy runs it (with --require-existing-backup or not): its evidence."""
+    deploy.require_existing_backup = require_existing
+    return gate.run(deploy)
+
+
 def refused(config_path: Path, *fragments: str) -> str:
     deploy = deployment(config_path)
     with pytest.raises(GateFailed) as failure:
-        gate.check(deploy, require_existing=True)
+        check(deploy, require_existing=True)
     message = failure.value.message
     for fragment in fragments:
         assert fragment in message, message
@@ -235,7 +241,8 @@ def test_restore_needs_a_known_backup_id(site, folder):
                           "site other, which")
     assert_one_line_error(wpgate("restore", "ids-20261126-101500-ab12", "--verify", config=config_path), 2,
                           "no backup ids-20261126-101500-ab12")
-    assert_one_line_error(wpgate("restore", "ids-20261126-101500-ab12", config=config_path), 2, "--verify")
+    assert_one_line_error(wpgate("restore", "ids-20261126-101500-ab12", "--yes", config=config_path), 2,
+                          "no backup ids-20261126-101500-ab12")
 
 
 def test_the_password_is_in_no_log_line_command_or_record(site, folder):
@@ -279,7 +286,7 @@ def test_the_password_is_in_no_log_line_command_or_record(site, folder):
 
     # The gate's journal and report neither.
     deploy = deployment(config_path, "secret")
-    gate.check(deploy, require_existing=True)
+    check(deploy, require_existing=True)
     deploy.run.finish("complete")
     for name in ("journal.jsonl", "report.json"):
         assert site.db_password not in (deploy.run.folder / name).read_text()
@@ -300,7 +307,7 @@ def test_backup_over_ssh(bed, site, folder):
     assert "is restorable" in verify.stderr
     # Gate 6.2 over ssh accepts it as it is.
     deploy = deployment(config_path, "remote")
-    evidence = gate.check(deploy, require_existing=True)
+    evidence = check(deploy, require_existing=True)
     assert evidence["backup"]["id"] == manifest["id"] and evidence["taken"] is False
     deploy.transport.close()
 
@@ -371,7 +378,7 @@ def test_gate_refuses_without_an_off_site_setting(site, folder):
     config_path = configure(folder, site, "production", offsite=None)
     deploy = deployment(config_path)
     with pytest.raises(GateFailed, match=r"backup\.offsite is not set.*set backup\.dir .* and backup\.offsite"):
-        gate.check(deploy, require_existing=False)
+        check(deploy, require_existing=False)
     assert not (folder / "host" / "production").exists()
 
 
@@ -379,9 +386,9 @@ def test_gate_takes_a_backup_when_none_exists_then_accepts_it_as_it_is(site, fol
     config_path = configure(folder, site, "gated")
     deploy = deployment(config_path, "gated")
     with pytest.raises(GateFailed, match="there is no backup of gated"):
-        gate.check(deploy, require_existing=True)
+        check(deploy, require_existing=True)
 
-    evidence = gate.check(deploy, require_existing=False)
+    evidence = check(deploy, require_existing=False)
     assert evidence["taken"] is True and evidence["existing"] is None
     record = deploy.run.backup
     assert record["id"] == evidence["backup"]["id"] and record["verified"] is True
@@ -398,7 +405,7 @@ def test_gate_takes_a_backup_when_none_exists_then_accepts_it_as_it_is(site, fol
     assert report["backup"]["id"] == record["id"] and report["backup"]["sha256"] == record["sha256"]
 
     again = deployment(config_path, "gated")
-    evidence = gate.check(again, require_existing=True)
+    evidence = check(again, require_existing=True)
     assert evidence["taken"] is False and evidence["backup"]["id"] == record["id"]
     assert evidence["existing"]["reasons"] == []
 
@@ -419,7 +426,7 @@ def test_gate_refuses_a_backup_taken_before_production_changed_and_takes_a_new_o
     assert "wp_links" not in message and "wp_users" not in message  # only what changed is named
 
     deploy = deployment(config_path)
-    evidence = gate.check(deploy, require_existing=False)
+    evidence = check(deploy, require_existing=False)
     assert evidence["taken"] is True and evidence["backup"]["id"] != old.id
     assert "stale" in " ".join(evidence["existing"]["reasons"])
 

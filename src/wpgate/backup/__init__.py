@@ -28,12 +28,12 @@ engines.py chooses, by the site's `backup.engine`.
 
 from wpgate.backup.checks import (RestoreCheck, archive_problems, drop_scratch_leftovers, dump_problems, is_restic,
                                   table_checksums, table_differences)
-from wpgate.backup.database import BackupError
+from wpgate.backup.database import BackupError, BackupNotFound
 from wpgate.backup.model import ID, Backup, backup_config, site_of
 from wpgate.backup.scratch import ScratchJournal
 from wpgate.backup.engines import (check_restore, content_problems, find, find_one, restore_check, restore_database,
                                    take, verify_copies)
 
-__all__ = ["Backup", "BackupError", "ID", "RestoreCheck", "ScratchJournal", "archive_problems", "backup_config",
+__all__ = ["Backup", "BackupError", "BackupNotFound", "ID", "RestoreCheck", "ScratchJournal", "archive_problems", "backup_config",
            "check_restore", "drop_scratch_leftovers", "dump_problems", "content_problems", "is_restic", "find", "find_one", "restore_check", "restore_database", "site_of", "table_checksums",
            "table_differences", "take", "verify_copies"]

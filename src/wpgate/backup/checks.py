@@ -11,7 +11,7 @@ from typing import Any
 from wpgate import progress as progress_display
 from wpgate.backup import database, files, offsite, remote
 from wpgate.backup import scratch as scratch_tables
-from wpgate.backup.database import BackupError, Credentials
+from wpgate.backup.database import BackupError, BackupNotFound, Credentials
 from wpgate.backup.scratch import ScratchJournal
 from wpgate.backup.model import (ARCHIVE, DUMP, ID, INDEX, INVENTORY, MANIFEST, TABLES, Backup, InBackground,
                                  Progress, backup_config, last_lines, tables_from, with_paths)
@@ -75,7 +75,7 @@ def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transp
     for backup in find(site_name, site, transport):
         if backup.id == backup_id:
             return backup
-    raise BackupError(f"no backup {backup_id} in {config.dir} on {transport.name} "
+    raise BackupNotFound(f"no backup {backup_id} in {config.dir} on {transport.name} "
                       "(or its manifest.json is missing: an unfinished backup)")
 
 

@@ -28,6 +28,10 @@ class BackupError(SiteError):
     """A backup could not be taken, copied, checked or restored: exit 2 outside a deploy."""
 
 
+class BackupNotFound(BackupError):
+    """No backup has the id asked for (exit 2: a wrong argument)."""
+
+
 class ScratchUnavailable(BackupError):
     """The host gives the restore check no scratch database: no client, or no right to create one."""
 

@@ -6,7 +6,7 @@ how the engine keeps a backup. Each engine:
 
     take(site_name, site, transport, bridge, progress, labels)   a new backup, copied off-site and verified there
     find(site_name, site, transport)                             the site's backups, newest first
-    find_one(backup_id, site_name, site, transport)              one of them, or BackupError
+    find_one(backup_id, site_name, site, transport)              one of them, or BackupNotFound
     verify_copies(backup, site, transport)                       both copies there and intact: the problems
     content_problems(backup, site, transport, tables_now)        the dump complete (and the archive whole)
     check_restore(backup, site, transport, bridge, ...)          restored into scratch copies, equal to the backup
@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from wpgate.backup import checks, restore, take as archive_take
-from wpgate.backup.database import BackupError
+from wpgate.backup.database import BackupError, BackupNotFound
 from wpgate.backup.files import parse_index
 from wpgate.backup.model import ARCHIVE, INDEX, Backup, Progress, backup_config
 from wpgate.bridge import Bridge
@@ -113,7 +113,7 @@ class ResticEngine:
 
         for backup in restic.find(site_name, site, transport, backup_id=backup_id):
             return backup
-        raise BackupError(f"no backup {backup_id} in the restic repository {backup_config(site_name, site).repository} "
+        raise BackupNotFound(f"no backup {backup_id} in the restic repository {backup_config(site_name, site).repository} "
                           f"on {transport.name} (or one of its three snapshots is missing: an unfinished backup)")
 
     def verify_copies(self, backup: Backup, site: SiteConfig, transport: Transport) -> list[str]:
