@@ -176,7 +176,8 @@ def test_restore_bad_input(config, args, fragment):
 
 
 def test_restore_of_a_backup_that_is_not_there_is_refused_and_records_nothing(tmp_path):
-    """A missing backup fails its checks: exit 3, one line, no restore record, nothing written on the site."""
+    """An id no backup has is a wrong argument: exit 2, one line (as with --verify), no restore record, nothing
+    written on the site."""
     (tmp_path / "site").mkdir()
     (tmp_path / "backups").mkdir()
     path = tmp_path / "wpgate.yml"
@@ -185,7 +186,6 @@ def test_restore_of_a_backup_that_is_not_there_is_refused_and_records_nothing(tm
         "backup": {"dir": str(tmp_path / "backups"), "offsite": str(tmp_path / "offsite")}}}}))
     for dry_run in ([], ["--dry-run"]):
         ended = wpgate("restore", "production-20261126-101500-ab12", "--yes", *dry_run, config=path)
-        one_line_error(ended, ExitStatus.REFUSED, "backup production-20261126-101500-ab12 cannot be restored",
-                       "nothing was changed")
+        one_line_error(ended, ExitStatus.BAD_INPUT, "no backup production-20261126-101500-ab12")
     assert not (tmp_path / "state" / "restores").exists()
     assert list((tmp_path / "site").iterdir()) == [] and list((tmp_path / "backups").iterdir()) == []
