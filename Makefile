@@ -34,10 +34,8 @@ STEP = step() { label=$$1; shift; mkdir -p "$(dir $(INSTALL_LOG))"; printf '%s â
 
 # The suite runs in parallel processes (pytest-xdist, a test module per process at a time), with
 # its sites, databases and run folders in a scratch folder on tmpfs where there is one: the test
-# bed copies and reads WordPress's thousands of small files many times over. More processes than cores:
-# each spends a good part of its time waiting on PHP, MariaDB, sshd or a monitoring window (with 4 on
-# 2 cores, a fifth of the CPU went unused).
-TEST_WORKERS ?= 5
+# bed copies and reads WordPress's thousands of small files many times over.
+TEST_WORKERS ?= 4
 TEST_TMP ?= $(shell [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider --durations=15
 
