@@ -190,17 +190,20 @@ def _put_back(target: rollback.Target, backup: backups.Backup, plan: Plan, paths
     proof. The problems left (none: proved). What fails before the first change to the site refuses, the site
     as it was."""
     record, transport = target.run, target.transport
+    turned_on = False  # a maintenance file the site had before is not this restore's to remove
     try:
         target.database_plan = _database_plan(target, backup) if plan.tables else \
             rollback_database.Plan(False, "the database equals the backup", backup=backup)
         apply.prepare(target)
         with target.aside.opened(transport, record.id):
             recovery.extract_asides(target, backup, backup.inventory["paths"]["abspath"].rstrip("/"))
+        turned_on = True
         with record.action("maintenance_on") as done:
             done["drain"] = upgrader.maintenance_on_drained(target.bridge, target.drain, target.before.content_dir)
     except BaseException as error:
         try:
-            upgrader.maintenance_off(target.bridge, target.before.content_dir)
+            if turned_on:
+                upgrader.maintenance_off(target.bridge, target.before.content_dir)
         finally:
             target.aside.remove_run_folder(transport, record.id)
         if isinstance(error, WpgateError):
