@@ -219,6 +219,11 @@ def test_visitors_get_no_unplanned_answer_during_a_healthy_deploy(releases, name
     assert_no_unplanned_answer(visitors, outcome["journal"])
     assert visitors.tally.counts[MAINTENANCE] > 0, visitors.tally.summary()  # core's own maintenance, at least
     assert_maintenance_for_core_only(visitors)
+    # Core's drain asked the web server which requests were still running rather than wait a fixed time:
+    # php-fpm's scoreboard, or the built-in server's processes each holding one of the drain's requests.
+    events = [json.loads(line) for line in outcome["journal"].read_text().splitlines()]
+    drains = [e["drain"]["how"] for e in events if e["event"] == "install.done" and "drain" in e]
+    assert drains == [{"nginx-validate-1": "fpm-fcgi", "php-s": "cli-server"}[name]], drains
     site = releases["productions"][name]
     assert not (site.plugins_dir / "wpgate-hello" / "canary.php").exists()  # went with the old version
     assert not Path(outcome["report"]["aside"]["folder"]).exists()  # and that, once the run was complete

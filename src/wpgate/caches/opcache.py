@@ -56,8 +56,46 @@ DRAIN_LIMIT = 5.0
 _DRAIN_FILE = """<?php
 // wpgate: the drain. WordPress's maintenance file is up, so a request that begins now gets its 503 page;
 // this waits (at most %(limit)s s) until the requests the web server's PHP was running have ended, and
-// answers what it saw. It deletes itself first.
-""" + _ONE_SHOT_PREAMBLE + """// php-fpm's scoreboard (no status page needed): pid => [requests it began, the current one's duration].
+// answers what it saw. It deletes itself (the built-in server's with several workers is removed by wpgate).
+header( 'Content-Type: application/json' );
+header( 'Cache-Control: no-store, private' );
+if ( ! isset( $_GET['token'] ) || ! hash_equals( '%(token)s', (string) $_GET['token'] ) ) {
+	@unlink( __FILE__ );
+	http_response_code( 403 );
+	exit;
+}
+// The built-in server with several workers: PHP_CLI_SERVER_WORKERS processes and their parent each run one
+// request at a time, and none tells what. A process begins one of the drain's held requests only once it
+// has finished the request it ran, so when every one of them is in a held request at the same time, each
+// request that began before has ended. Each held request writes its process's id in the tally and waits
+// until all are there.
+$workers = 'cli-server' === PHP_SAPI ? max( 1, (int) getenv( 'PHP_CLI_SERVER_WORKERS' ) ) : 0;
+$servers = $workers > 1 ? $workers + 1 : $workers;
+$tally   = sys_get_temp_dir() . '/wpgate-drain-%(token)s.tally';
+function wpgate_counted( $tally ) {
+	$ids = preg_split( '/\\s+/', (string) @file_get_contents( $tally ), -1, PREG_SPLIT_NO_EMPTY );
+	return count( array_unique( $ids ) );
+}
+if ( isset( $_GET['held'] ) ) {
+	$until = (float) $_GET['held'];
+	$open  = $servers > 1 && microtime( true ) < $until ? @fopen( $tally, 'r+' ) : false;  // gone: it is over
+	if ( $open ) {
+		flock( $open, LOCK_EX );
+		fseek( $open, 0, SEEK_END );
+		fwrite( $open, getmypid() . "\\n" );
+		fflush( $open );
+		flock( $open, LOCK_UN );
+		fclose( $open );
+		while ( wpgate_counted( $tally ) < $servers && microtime( true ) < $until && is_file( $tally ) ) {
+			usleep( 5000 );
+		}
+	}
+	exit;
+}
+if ( $workers <= 1 ) {
+	@unlink( __FILE__ );
+}
+// php-fpm's scoreboard (no status page needed): pid => [requests it began, the current one's duration].
 // A process on the same request keeps the first and a growing second.
 function wpgate_busy() {
 	$status = function_exists( 'fpm_get_status' ) ? @fpm_get_status() : false;
@@ -74,10 +112,45 @@ function wpgate_busy() {
 }
 $began  = microtime( true );
 $answer = array( 'wpgate' => '%(token)s', 'sapi' => PHP_SAPI );
-if ( 'cli-server' === PHP_SAPI ) {
+if ( 1 === $workers ) {
 	// One worker serves one request at a time: every request that began before this one has ended.
-	$answer['running']  = 0;
-	$answer['drained'] = (int) getenv( 'PHP_CLI_SERVER_WORKERS' ) <= 1;
+	$answer['running'] = 0;
+	$answer['drained'] = true;
+} elseif ( $workers > 1 ) {
+	$until = $began + %(limit)s;
+	file_put_contents( $tally, getmypid() . "\\n" );
+	$host = (string) $_SERVER['SERVER_NAME'];
+	$host = false !== strpos( $host, ':' ) ? "[$host]" : $host;
+	$path = strtok( (string) $_SERVER['REQUEST_URI'], '?' );
+	$held = array();
+	$hold = function () use ( &$held, $host, $path, $until ) {
+		$socket = @stream_socket_client( "tcp://$host:" . (int) $_SERVER['SERVER_PORT'], $errno, $error, 2 );
+		if ( $socket ) {
+			fwrite( $socket, "GET $path?token=%(token)s&held=$until HTTP/1.0\\r\\nHost: $host\\r\\n\\r\\n" );
+			$held[] = $socket;
+		}
+	};
+	for ( $i = 1; $i < $servers; $i++ ) {
+		$hold();
+	}
+	// One more every 50 ms: a process that has taken two waits with the second, and one that finishes a
+	// long request later finds the earlier ones taken.
+	for ( $tick = 1; wpgate_counted( $tally ) < $servers && microtime( true ) < $until; $tick++ ) {
+		usleep( 5000 );
+		if ( 0 === $tick %% 10 ) {
+			$hold();
+		}
+	}
+	$arrived = wpgate_counted( $tally );
+	@unlink( $tally );
+	foreach ( $held as $socket ) {
+		fclose( $socket );
+	}
+	// The file stays for the held requests not yet begun (wpgate removes it): they find the tally gone.
+	$answer['servers']       = $servers;
+	$answer['running']       = null;
+	$answer['drained']       = $arrived >= $servers;
+	$answer['still_running'] = max( 0, $servers - $arrived );
 } else {
 	$left              = wpgate_busy();
 	$answer['running'] = null === $left ? null : count( $left );
@@ -195,8 +268,9 @@ class Opcache:
 
     def drain(self, fallback: float) -> dict[str, Any]:
         """Wait until the requests the web server's PHP was running have ended (maintenance is up, so no
-        new one reaches WordPress): asked of php-fpm's scoreboard, known of the built-in server. Where the
-        web server cannot tell (mod_php, several built-in workers, a reload command instead of HTTP, no
+        new one reaches WordPress): asked of php-fpm's scoreboard, or of the built-in server by holding a
+        request in each of its processes at once. Where the web server cannot tell (mod_php, a reload
+        command instead of HTTP, no
         answer), `fallback` seconds. Returns what was seen."""
         started = time.monotonic()
         seen: dict[str, Any] = {}
