@@ -135,9 +135,9 @@ class Restic:
                               f"{self.config.password_env} is not set (the restic repositories' password)")
         return Secret(value)
 
-    def _header(self, *, offsite: bool = False, repository: str | None = None) -> bytes:
-        """The prelude's secrets: the repository and its password, and for the off-site repository its
-        variables and the primary's password for `restic copy`."""
+    def _header(self, *, offsite: bool = False, repository: str | None = None, copy: bool = False) -> bytes:
+        """The prelude's secrets: the repository and its password, for the off-site repository its
+        variables, and for `restic copy` (`copy`) the primary's password too."""
         password = self._password()
         values: dict[str, str] = {"RESTIC_PASSWORD": password.value,
                                   "RESTIC_REPOSITORY": repository or self.config.repository or ""}
@@ -150,6 +150,7 @@ class Restic:
                 Secret(value)  # masked wherever text leaves wpgate
                 values[variable] = value
             values["RESTIC_REPOSITORY"] = repository or self.config.offsite or ""
+        if copy:
             values["WPGATE_FROM_PASSWORD"] = password.value
         for name, value in values.items():
             if "\n" in value or "\0" in value:
@@ -158,16 +159,18 @@ class Restic:
         return "".join(f"{name}={value}\n" for name, value in values.items()).encode() + b"\n"
 
     def run(self, script: str, *args: str, offsite: bool = False, repository: str | None = None,
-            input: bytes = b"", stdin: IO[bytes] | None = None, timeout: float | None = None) -> Result:
+            input: bytes = b"", stdin: IO[bytes] | None = None, timeout: float | None = None,
+            copy: bool = False) -> Result:
         """Run `script` (a POSIX shell script; restic finds its repository and password in the environment)
         on the host, the secrets on stdin ahead of `input`."""
         command = Command.of("sh", "-c", _PRELUDE, "sh", script, *args)
-        return self.transport.run(command, input=self._header(offsite=offsite, repository=repository) + input,
-                                  timeout=timeout)
+        header = self._header(offsite=offsite, repository=repository, copy=copy)
+        return self.transport.run(command, input=header + input, timeout=timeout)
 
     def restic(self, *args: str, offsite: bool = False, input: bytes = b"", timeout: float | None = None) -> Result:
         options = [f"--option={key}={value}" for key, value in self.config.restic_options.items()] if offsite else []
-        return self.run(_RESTIC, *options, *args, offsite=offsite, input=input, timeout=timeout)
+        return self.run(_RESTIC, *options, *args, offsite=offsite, input=input, timeout=timeout,
+                        copy=args[:1] == ("copy",))  # only `restic copy` reads the primary's password too
 
     def failure(self, result: Result, what: str, *, offsite: bool = False) -> BackupError:
         """One line for a restic command that failed: what, where, what to do."""
@@ -215,8 +218,11 @@ class Restic:
             raise self.failure(result, "opening " + ("the off-site repository" if offsite else "the repository"),
                                offsite=offsite)
 
-    def snapshots(self, *tags: str, offsite: bool = False) -> list[dict[str, Any]]:
+    def snapshots(self, *tags: str, offsite: bool = False, lock: bool = True) -> list[dict[str, Any]]:
+        """The site's snapshots with these tags. `lock=False` lists them beside a command that holds the
+        repository's exclusive lock (`restic check`)."""
         args = ["snapshots", "--json", "--tag", ",".join((SNAPSHOT_TAG, f"site={self.site_name}", *tags))]
+        args = args if lock else ["--no-lock", *args]
         result = self.restic(*args, offsite=offsite, timeout=600)
         if not result.ok:
             raise self.failure(result, "listing snapshots", offsite=offsite)
@@ -344,10 +350,11 @@ def take(site_name: str, site: SiteConfig, transport: Transport, bridge: Bridge,
             written.append(manifest_summary["snapshot_id"])
         if not result.ok or not manifest_summary.get("snapshot_id"):
             raise restic.failure(result, "writing the backup's manifest")
-        ids = _full_ids(restic, backup_id)
+        short_ids = {FILES: summary["snapshot_id"], DATABASE: dump_report["snapshot"],
+                     MANIFEST: manifest_summary["snapshot_id"]}
         say(f"copying {backup_id} to the off-site repository {config.offsite}")
         with progress_display.stage("    restic copy to the off-site repository, and check there"):
-            copy_offsite(restic, backup_id, list(ids.values()))
+            ids = copy_offsite(restic, backup_id, short_ids)
     except BaseException:
         archive.wait()
         _forget(restic, backup_id)
@@ -387,37 +394,30 @@ def _check_dump(restic: Restic, result: Result, report: dict[str, Any], credenti
         raise restic.failure(result, "streaming the database dump into restic")
 
 
-def _full_ids(restic: Restic, backup_id: str) -> dict[str, str]:
-    """The backup's snapshots in the repository: {part: full id}; all three must be there."""
-    listed = restic.snapshots(f"backup={backup_id}")
-    ids = {}
-    for snapshot in listed:
-        part = _tag_value(snapshot, "part")
-        if part in PARTS:
-            ids[part] = snapshot["id"]
-    missing = [part for part in PARTS if part not in ids]
-    if missing:
-        raise BackupError(f"{restic.label}: backup {backup_id} lacks its {', '.join(missing)} snapshot(s) in "
-                          f"{restic.config.repository}")
-    return ids
-
-
-def copy_offsite(restic: Restic, backup_id: str, snapshot_ids: list[str]) -> None:
-    """`restic copy` of the snapshots into the off-site repository, `restic check --read-data-subset`
-    there, then each copy found there by its original's id."""
+def copy_offsite(restic: Restic, backup_id: str, snapshot_ids: dict[str, str]) -> dict[str, str]:
+    """`restic copy` of the snapshots ({part: id}, short ids will do) into the off-site repository, then
+    at once `restic check --read-data-subset` there and the list of the copies, each found by its
+    original's id. The originals' full ids, {part: id}; BackupError when a copy is missing."""
     config = restic.config
-    result = restic.restic("copy", "--from-repo", config.repository, *snapshot_ids, offsite=True, timeout=6 * 3600)
+    result = restic.restic("copy", "--from-repo", config.repository, *snapshot_ids.values(), offsite=True,
+                           timeout=6 * 3600)
     if not result.ok:
         raise restic.failure(result, f"copying backup {backup_id} off-site", offsite=True)
-    check_offsite(restic)
-    problems = offsite_problems(restic, backup_id, snapshot_ids)
+    checking = InBackground(lambda: check_offsite(restic))
+    try:
+        full, problems = _copies(restic, backup_id, snapshot_ids)
+    except BaseException:
+        checking.wait()
+        raise
+    checking.result()
     if problems:
         raise BackupError(f"{restic.label}: the off-site copy of {backup_id} is incomplete: " + "; ".join(problems))
     _CHECKED_AFTER_COPY.add((restic.config.offsite, backup_id))
+    return full
 
 
-# Backups whose off-site repository this process checked right after copying them: gate 6.2's verification
-# of the backup it has just taken does not read the same data again.
+# Backups whose off-site copies this process listed and checked right after copying them: gate 6.2's
+# verification of the backup it has just taken does not read the same data again.
 _CHECKED_AFTER_COPY: set[tuple[str | None, str]] = set()
 
 
@@ -442,11 +442,23 @@ def _check_problem(result: Result) -> str:
     return _fatal_line(text) or f"restic exit {result.returncode}"
 
 
+def _copies(restic: Restic, backup_id: str, snapshot_ids: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The backup's copies in the off-site repository, matched to their originals' ids (full or short):
+    {part: the original's full id} of those found, and a problem for each one missing."""
+    copies = restic.snapshots(f"backup={backup_id}", offsite=True, lock=False)
+    originals = [snapshot.get("original") or snapshot.get("id") or "" for snapshot in copies]
+    full, problems = {}, []
+    for part, snapshot_id in snapshot_ids.items():
+        found = [original for original in originals if snapshot_id and original.startswith(snapshot_id)]
+        if found:
+            full[part] = found[0]
+        else:
+            problems.append(f"snapshot {(snapshot_id or '?')[:8]} has no copy in {restic.config.offsite}")
+    return full, problems
+
+
 def offsite_problems(restic: Restic, backup_id: str, snapshot_ids: list[str]) -> list[str]:
-    copies = restic.snapshots(f"backup={backup_id}", offsite=True)
-    originals = {snapshot.get("original") or snapshot.get("id") for snapshot in copies}
-    return [f"snapshot {snapshot_id[:8]} has no copy in {restic.config.offsite}"
-            for snapshot_id in snapshot_ids if snapshot_id not in originals]
+    return _copies(restic, backup_id, {str(number): value for number, value in enumerate(snapshot_ids)})[1]
 
 
 def _forget(restic: Restic, backup_id: str) -> None:
@@ -562,10 +574,11 @@ def verify_copies(backup: Backup, site: SiteConfig, transport: Transport) -> lis
         problems.append(f"the manifest of {backup.id} names another files snapshot than the repository holds")
     if not restic.config.offsite:
         return problems + ["there is no off-site copy: backup.offsite is not set"]
+    if (restic.config.offsite, backup.id) in _CHECKED_AFTER_COPY:
+        return problems  # copied, listed and checked off-site by this process a moment ago
     try:
         problems += offsite_problems(restic, backup.id, [value for value in ids.values() if value])
-        if (restic.config.offsite, backup.id) not in _CHECKED_AFTER_COPY:
-            check_offsite(restic)
+        check_offsite(restic)
     except BackupError as error:
         problems.append(str(error))
     return problems
@@ -619,12 +632,13 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
     restic = Restic(backup.site, site, transport)
     say = progress or (lambda text: None)
     config = restic.config
-    problems = dump_problems(backup, transport, site)
+    problems: list[str] = []
     compared: dict[str, Any] = {}
     credentials = Credentials.from_facts(bridge.database_facts())
     scratch = database.scratch_name(credentials, config.verify_database)
     where = restic.scratch_dir()
     say(f"restoring into scratch database {scratch} and a scratch folder in {where}")
+    scan = InBackground(lambda: dump_problems(backup, transport, site))  # beside the restore: it reads the dump too
     extraction = InBackground(lambda: restic.run(_RESTORE_FILES, where, backup.parts[FILES]["snapshot"],
                                                  backup.manifest.get("root") or site.path, timeout=6 * 3600))
     reader = database_reader(restic)
@@ -636,8 +650,10 @@ def check_restore(backup: Backup, site: SiteConfig, transport: Transport, bridge
                                                      compared=compared)
         except BaseException:
             extraction.wait()
+            scan.wait()
             raise
         extracted = extraction.result()
+        problems = scan.result() + problems
     if extracted.returncode == 3:
         problems.append(f"the files snapshot does not restore: {_fatal_line(extracted.error_text()) or 'restic failed'}")
     elif not extracted.ok:

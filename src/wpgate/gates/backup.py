@@ -20,6 +20,7 @@ from wpgate import backup as backups
 from wpgate import inventory
 from wpgate.backup import Backup, exposure
 from wpgate.backup import preconditions
+from wpgate.backup.model import InBackground
 from wpgate.errors import WpgateError, listing
 from wpgate.gates import GateFailed, Plan
 
@@ -74,9 +75,13 @@ def _restic_preconditions(deployment: "Deployment") -> dict[str, Any]:
     try:
         version = tool.version()
         held.append(preconditions.record("restic", f"restic {version} on {transport.name}"))
-        tool.opens()
+        offsite = InBackground(lambda: tool.opens(offsite=True))  # both at once: each derives the key anew
+        try:
+            tool.opens()
+        finally:
+            offsite.wait()
         held.append(preconditions.record("repository", f"{config.repository} opens with {config.password_env}"))
-        tool.opens(offsite=True)
+        offsite.result()
         held.append(preconditions.record("off-site repository", f"{config.offsite} opens with {config.password_env}"))
     except WpgateError as error:
         raise GateFailed(str(error), evidence) from None
