@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,23 @@ def deploy(scene, config_path: Path | None = None, env: dict[str, str] | None = 
                         config_path=config_path or scene["main"], env=env)
 
 
+def _holding_the_exclusive_lock(repository: str) -> subprocess.Popen:
+    """A `restic check` of the repository, stopped (SIGSTOP) while it holds the exclusive lock; on a small
+    repository it may finish between the lock seen and the stop: then once more."""
+    locks = Path(repository, "locks")
+    for _ in range(10):
+        holder = subprocess.Popen(["restic", "check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository})
+        while holder.poll() is None and not any(locks.iterdir()):
+            threading.Event().wait(0.005)
+        holder.send_signal(signal.SIGSTOP)
+        if holder.poll() is None and any(locks.iterdir()):
+            return holder
+        holder.send_signal(signal.SIGCONT)
+        holder.wait(timeout=120)
+    raise AssertionError(f"restic check of {repository} never held its lock long enough to be stopped")
+
+
 def refused(result, *fragments: str) -> str:
     """Gate 6.2 refused (exit 3) with one error line naming `fragments`, no traceback."""
     assert result.returncode == 3, (result.returncode, result.stderr)
@@ -163,6 +182,15 @@ def test_refusals_change_nothing(scene, tmp_path):
         refused(result, "is full (No space left on device)", str(small / "repository"))
     finally:
         subprocess.run(["umount", str(small)], check=True)
+    # Another restic process holds the repository's exclusive lock (a maintainer's `restic check` from cron,
+    # stopped here while it holds it): one line naming the holder and what to do, nothing taken.
+    holder = _holding_the_exclusive_lock(primary)
+    try:
+        result = deploy(scene)
+        refused(result, "is locked by another restic process", f"PID {holder.pid}", "restic unlock", primary)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+        holder.wait(timeout=120)
     # A damaged pack in the off-site repository, found by `restic check --read-data-subset`.
     damaged = str(tmp_path / "damaged")
     restic(damaged, "init", "--from-repo", primary, "--copy-chunker-params",

@@ -190,6 +190,12 @@ class Restic:
                      r"Connection closed by|ssh: connect to host|subprocess ssh", text, re.IGNORECASE):
             return BackupError(f"{self.label}: {what}: cannot reach {name} {where}: {_fatal_line(text)}: is it "
                                "reachable from the site's host?")
+        locked = re.search(r"repository is already locked (exclusively )?by (PID \d+ on \S+)", text)
+        if locked:
+            return BackupError(f"{self.label}: {what}: {name} {where} is locked by another restic process "
+                               f"({locked.group(2)}{', exclusively' if locked.group(1) else ''}): wait for it to "
+                               "finish; if that process is gone, remove the stale lock with `restic unlock`; "
+                               "nothing was changed")
         if "Is there a repository at the following location?" in text or "unable to open config file" in text:
             return BackupError(f"{self.label}: {what}: there is no restic repository at {where} "
                                f"({_fatal_line(text)}): create it with `restic init` (see the README)")
