@@ -320,6 +320,77 @@ def test_offsite_over_sftp_through_a_second_sshd(scene, deployed, sftp_server):
     assert {snapshot["original"] for snapshot in copies} == set(manifest["snapshots"].values())
 
 
+def _pack_bytes(scene) -> dict[str, int]:
+    """The bytes of each repository's data packs: what `restic prune` frees (`forget` alone leaves every pack)."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=scene["moto"], region_name="us-east-1", aws_access_key_id=KEY_ID,
+                      aws_secret_access_key=SECRET_KEY)
+    offsite = sum(item["Size"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket="wpgate-offsite", Prefix="restic-prod/data/") for item in page.get("Contents", []))
+    primary = sum(path.stat().st_size for path in Path(scene["primary"], "data").rglob("*") if path.is_file())
+    return {"primary": primary, "offsite": offsite}
+
+
+def _parts_by_backup(repository: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for snapshot in snapshots(repository):
+        tags = tags_of(snapshot)
+        found.setdefault(tags.get("backup", ""), set()).add(tags.get("part", ""))
+    return found
+
+
+def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup(scene, deployed):
+    """keep_last 1, after the backups of the tests above and two more: the first of them holds 4 MB that no other
+    backup holds (random bytes in an upload, removed before the second). The deployed run is complete: its
+    backup stays, with the newest, for the rollback and restore tests below."""
+    production, primary, offsite = scene["production"], scene["primary"], scene["offsite"]
+    config = scene["config"]("prune", keep_last=1, check_subset="1%")
+    ballast = Path(production.path) / "wp-content/uploads/wpgate-prune-ballast.bin"
+    ballast.parent.mkdir(parents=True, exist_ok=True)
+    ballast.write_bytes(os.urandom(4 << 20))
+    try:
+        production.sql("UPDATE wp_options SET option_value = 'Before the prune' WHERE option_name = 'blogdescription'")
+        heavy = scene["run"]("backup", "production", "--json", config_path=config)
+        assert heavy.returncode == 0, heavy.stderr
+    finally:
+        ballast.unlink()
+    production.sql("UPDATE wp_options SET option_value = 'Changed since' WHERE option_name = 'blogdescription'")
+    newest = scene["run"]("backup", "production", "--json", config_path=config)
+    assert newest.returncode == 0, newest.stderr
+    heavy_id, newest_id = json.loads(heavy.stdout)["id"], json.loads(newest.stdout)["id"]
+    run_backup = json.loads((deployed["folder"] / "report.json").read_text())["backup"]["id"]
+    listed = {repository: snapshots(repository) for repository in (primary, offsite)}
+    expected = {tags_of(snapshot)["backup"] for snapshot in listed[primary]} - {run_backup, newest_id}
+    assert heavy_id in expected and run_backup != newest_id
+    packs = _pack_bytes(scene)
+    # The dry run names them and changes nothing in either repository.
+    dry = scene["run"]("prune", "production", "--dry-run", "--json", config_path=config)
+    assert dry.returncode == 0, dry.stderr
+    decided = json.loads(dry.stdout)["backups"]
+    assert {entry["name"] for entry in decided if not entry["keep"]} == expected
+    kept = {entry["name"]: " ".join(entry["reasons"]) for entry in decided if entry["keep"]}
+    assert f"run {deployed['run']} is complete" in kept[run_backup] and "the newest backup" in kept[newest_id]
+    assert f"would remove backup {heavy_id} (on the host and off-site)" in dry.stderr
+    assert {repository: snapshots(repository) for repository in (primary, offsite)} == listed
+    assert _pack_bytes(scene) == packs
+    # The prune: exactly those backups' snapshots are gone from both repositories, and their data with them.
+    result = scene["run"]("prune", "production", "--json", config_path=config)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["problems"] == []
+    assert {entry["name"] for entry in document["backups"] if entry.get("removed")} == expected
+    for repository in (primary, offsite):
+        left = _parts_by_backup(repository)
+        assert not set(left) & expected, repository
+        assert left[run_backup] == left[newest_id] == {"files", "database.sql", "manifest.json"}, repository
+    after = _pack_bytes(scene)
+    assert after["primary"] < packs["primary"] - (3 << 20) and after["offsite"] < packs["offsite"] - (3 << 20), (
+        packs, after)
+    for repository in (primary, offsite):
+        restic(repository, "check")
+
+
 def test_rollback_of_the_complete_run_takes_the_plugin_and_the_database_from_the_snapshots(scene, deployed):
     production = scene["production"]
     plugin = Path(production.path) / "wp-content/plugins/wpgate-hello"
@@ -388,7 +459,9 @@ def test_restore_from_the_restic_backup_keeps_the_rows_written_since(scene, depl
 
 
 def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
-    """engine: archive with its second copy in the same S3 store (boto3) and through the same second sshd."""
+    """engine: archive with its second copy in the same S3 store (boto3) and through the same second sshd; then
+    `wpgate prune` removes the copies of the backups retention lets go from each store, and exits 5 (the host's
+    copy left whole) when the store cannot be reached."""
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=scene["moto"], region_name="us-east-1", aws_access_key_id=KEY_ID,
@@ -397,14 +470,20 @@ def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     folder = scene["folder"]
     archive = {"dir": str(folder / "archive-backups"), "offsite": "s3://wpgate-archive/sites/production",
                "offsite_env": {"AWS_ACCESS_KEY_ID": "WPGATE_S3_KEY", "AWS_SECRET_ACCESS_KEY": "WPGATE_S3_SECRET",
-                               "AWS_ENDPOINT_URL": "WPGATE_S3_ENDPOINT"}}
+                               "AWS_ENDPOINT_URL": "WPGATE_S3_ENDPOINT"}, "keep_last": 2}
     (folder / "archive-s3").mkdir()
-    config = write_config(folder / "archive-s3", {
+    s3_config = write_config(folder / "archive-s3", {
         "production": site_entry(scene["production"], backup=archive)}, state_dir=str(folder / "state"))
     env = {"WPGATE_S3_ENDPOINT": scene["moto"]}
-    result = scene["run"]("backup", "production", "--json", config_path=config, env=env)
+    result = scene["run"]("backup", "production", "--json", config_path=s3_config, env=env)
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
+    s3_manifest = manifest
+
+    def s3_keys(backup_id: str) -> set[str]:
+        listed = s3.list_objects_v2(Bucket="wpgate-archive", Prefix=f"sites/production/{backup_id}/")
+        return {item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", [])}
+
     listed = {item["Key"].rsplit("/", 1)[1]: item["Size"]
               for item in s3.list_objects_v2(Bucket="wpgate-archive", Prefix="sites/production/")["Contents"]}
     assert {name: listed[name] for name in manifest["parts"]} == {
@@ -412,11 +491,11 @@ def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     assert "manifest.json" in listed and manifest["offsite"] == f"s3://wpgate-archive/sites/production/{manifest['id']}"
     # An off-site part changed in the store: the check finds it (and only it).
     s3.put_object(Bucket="wpgate-archive", Key=f"sites/production/{manifest['id']}/tables.json", Body=b"{}")
-    tampered = scene["run"]("restore", manifest["id"], "--verify", config_path=config, env=env)
+    tampered = scene["run"]("restore", manifest["id"], "--verify", config_path=s3_config, env=env)
     assert tampered.returncode == 3 and "off-site tables.json" in tampered.stderr, tampered.stderr
     assert "off-site manifest" not in tampered.stderr
     before = fingerprint(scene["production"])
-    refused_restore = scene["run"]("restore", manifest["id"], "--yes", config_path=config, env=env)
+    refused_restore = scene["run"]("restore", manifest["id"], "--yes", config_path=s3_config, env=env)
     assert refused_restore.returncode == 3, refused_restore.stderr
     assert "cannot be restored" in refused_restore.stderr and "off-site tables.json" in refused_restore.stderr
     assert "Traceback" not in refused_restore.stderr
@@ -424,11 +503,11 @@ def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     # Over sftp, through the ssh config that pins the second sshd's host key.
     remote_folder = sftp_server.workdir / "archive-offsite"
     archive = {"dir": str(folder / "archive-backups"), "offsite": f"sftp://root@{sftp_server.alias}{remote_folder}",
-               "offsite_ssh_config": str(sftp_server.config_path)}
+               "offsite_ssh_config": str(sftp_server.config_path), "keep_last": 1}
     (folder / "archive-sftp").mkdir()
-    config = write_config(folder / "archive-sftp", {
+    sftp_config = write_config(folder / "archive-sftp", {
         "production": site_entry(scene["production"], backup=archive)}, state_dir=str(folder / "state"))
-    result = scene["run"]("backup", "production", "--json", config_path=config)
+    result = scene["run"]("backup", "production", "--json", config_path=sftp_config)
     assert result.returncode == 0, result.stderr
     manifest = json.loads(result.stdout)
     copy = remote_folder / manifest["id"]
@@ -437,6 +516,36 @@ def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):
     assert {name: hashlib.sha256((copy / name).read_bytes()).hexdigest() for name in manifest["parts"]} == {
         name: part["sha256"] for name, part in manifest["parts"].items()}
     assert (copy / "manifest.json").is_file() and not Path(f"{copy}.partial").exists()
+    # Retention: one more backup to S3, then keep_last 2 lets the first S3 backup go. The store does not answer:
+    # exit 5 and one line, and the backup is left whole on the host and in the store, for the next prune.
+    newest = scene["run"]("backup", "production", "--json", config_path=s3_config, env=env)
+    assert newest.returncode == 0, newest.stderr
+    newest_id, in_sftp, host = json.loads(newest.stdout)["id"], manifest, folder / "archive-backups"
+    whole = s3_keys(s3_manifest["id"])
+    assert whole == {"manifest.json", *s3_manifest["parts"]}
+    closed = {"WPGATE_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    failed = scene["run"]("prune", "production", config_path=s3_config, env=closed)
+    assert failed.returncode == 5, failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("wpgate: error:")]
+    assert len(errors) == 1 and f"could not remove {s3_manifest['id']}" in errors[0], failed.stderr
+    assert "off-site, cannot remove manifest.json" in errors[0] and "Traceback" not in failed.stderr
+    assert (host / s3_manifest["id"] / "manifest.json").is_file() and s3_keys(s3_manifest["id"]) == whole
+    # Reached: its keys are gone from the store and its folder from the host; the kept backups' copies stay.
+    pruned = scene["run"]("prune", "production", "--json", config_path=s3_config, env=env)
+    assert pruned.returncode == 0, pruned.stderr
+    assert [entry["name"] for entry in json.loads(pruned.stdout)["backups"] if entry.get("removed")] == [
+        s3_manifest["id"]]
+    assert s3_keys(s3_manifest["id"]) == set() and not (host / s3_manifest["id"]).exists()
+    assert s3_keys(newest_id) == {"manifest.json", *json.loads(newest.stdout)["parts"]}
+    assert (remote_folder / in_sftp["id"] / "manifest.json").is_file()
+    # keep_last 1 with the copy over sftp: the sftp backup goes, its folder in the store with it.
+    pruned = scene["run"]("prune", "production", "--json", config_path=sftp_config)
+    assert pruned.returncode == 0, pruned.stderr
+    document = json.loads(pruned.stdout)
+    assert document["problems"] == []
+    assert [entry["name"] for entry in document["backups"] if entry.get("removed")] == [in_sftp["id"]]
+    assert not (remote_folder / in_sftp["id"]).exists() and not (host / in_sftp["id"]).exists()
+    assert (host / newest_id / "manifest.json").is_file()
 
 
 def test_no_secret_in_any_output_journal_or_report(scene, deployed):

@@ -1,7 +1,7 @@
 """Applying retention: `wpgate prune SITE [--dry-run]`, and the last step of a complete deploy.
 
 Reads the site's backups (backup.dir on its host, or its restic repository), the runs and saved releases in state_dir, decides with
-retention.py, then removes what goes: a backup's own parts and manifest on the host and off-site, then its
+retention.py, then removes what goes: a backup's own parts and manifest off-site, then on the host, then its
 folder when nothing else is left in it (a file someone put there is never removed, and its folder stays),
 or with restic its three snapshots in both repositories (`restic forget --prune`);
 and the zips in state_dir/artifacts that no run or release can still need.
@@ -106,11 +106,13 @@ def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambd
                     decision.keep = True
                     decision.reasons = [f"cannot read {', '.join(unreadable_runs)}: kept, to be safe"]
         by_id = {backup.id: backup for backup in found}
+        going = [by_id[decision.name] for decision in decisions if not decision.keep]
+        outcomes = {} if dry_run else remove_backups(transport, site_name, site, going)
         backups_out = []
         for decision in decisions:
             entry = decision.as_dict() | {"path": by_id[decision.name].folder, "offsite": by_id[decision.name].offsite}
-            if not decision.keep and not dry_run:
-                entry["removed"], entry["problems"] = remove_backup(transport, site_name, site, by_id[decision.name])
+            if decision.name in outcomes:
+                entry["removed"], entry["problems"] = outcomes[decision.name]
             backups_out.append(entry)
     releases, unreadable_releases = read_releases(state_dir)
     artifacts_dir = state_dir / "artifacts"
@@ -168,26 +170,26 @@ class RemovalIncomplete(WpgateError):
     exit_code = ExitStatus.ROLLBACK_INCOMPLETE
 
 
-def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup: Backup) -> tuple[bool, list[str]]:
-    """Remove one backup wpgate made: its manifest and parts on the host, then off-site; (removed, problems)."""
-    config = backup_config(site_name, site)
-    problems = []
-    if config.engine == "restic":
+def remove_backups(transport: Transport, site_name: str, site: SiteConfig,
+                   backups: list[Backup]) -> dict[str, tuple[bool, list[str]]]:
+    """Remove the backups retention lets go; for each, (removed, problems). With restic, one `restic forget
+    --prune` per repository for them all."""
+    if backup_config(site_name, site).engine == "restic":
         from wpgate.backup import restic
 
-        return restic.forget(backup, site, transport)
+        return {name: (not problems, problems) for name, problems in restic.forget(backups, site, transport).items()}
+    return {backup.id: remove_backup(transport, site_name, site, backup) for backup in backups}
+
+
+def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup: Backup) -> tuple[bool, list[str]]:
+    """Remove one backup of the archive engine: its manifest and parts off-site, then on the host; (removed,
+    problems). The off-site copy goes first: when it cannot be removed, the host's copy stays whole, where the
+    next `wpgate prune` finds it and tries again (without it, nothing would name the copy left off-site)."""
+    config = backup_config(site_name, site)
     if not ID.fullmatch(backup.id) or backup.folder != f"{config.dir}/{backup.id}":
         return False, [f"{backup.folder} is not a backup folder of {site_name}: left alone"]
     names = [MANIFEST, *[name for name in backup.parts if name in PARTS]]
-    try:
-        result = transport.run(Command.of("sh", "-c", _REMOVE, "sh", backup.folder, *names))
-    except WpgateError as error:
-        return False, [f"on {transport.name}, cannot remove {backup.folder}: {error}"]
-    if not result.ok:
-        return False, [f"on {transport.name}, cannot remove {backup.folder}: {result.error_text(200)}"]
-    if "left:" in result.text():
-        problems.append(f"on {transport.name}, {backup.folder} holds files wpgate did not write: "
-                        "the backup's own files were removed, the folder and those files were left")
+    problems = []
     if remote.is_remote(config.offsite):
         try:
             problems += remote.target(config).remove(backup.id, names)
@@ -207,7 +209,19 @@ def remove_backup(transport: Transport, site_name: str, site: SiteConfig, backup
                                     "were removed, the folder and those files were left")
             except OSError as error:
                 problems.append(f"off-site, cannot remove {copy}: {error.strerror}")
-    return not any("cannot remove" in problem for problem in problems), problems
+    if any("cannot remove" in problem for problem in problems):
+        return False, problems + [f"the copy on {transport.name} ({backup.folder}) was left whole: run `wpgate "
+                                  "prune` again once the off-site copy can be removed"]
+    try:
+        result = transport.run(Command.of("sh", "-c", _REMOVE, "sh", backup.folder, *names))
+    except WpgateError as error:
+        return False, problems + [f"on {transport.name}, cannot remove {backup.folder}: {error}"]
+    if not result.ok:
+        return False, problems + [f"on {transport.name}, cannot remove {backup.folder}: {result.error_text(200)}"]
+    if "left:" in result.text():
+        problems.append(f"on {transport.name}, {backup.folder} holds files wpgate did not write: "
+                        "the backup's own files were removed, the folder and those files were left")
+    return True, problems
 
 
 def lines(result: dict[str, Any]) -> list[str]:

@@ -180,12 +180,21 @@ class Sftp(_Store):
         return self._batch([f'ls "{self.path}/{backup_id}/manifest.json"'], check=False).returncode == 0
 
     def remove(self, backup_id: str, names: list[str]) -> list[str]:
+        """The copy's files wpgate wrote, then its folder; the problems. A copy that is not there (never made, or
+        removed by an earlier prune) is no problem; files someone else put in the folder are left, and named."""
         target = f"{self.path}/{backup_id}"
         result = self._batch([f'-rm "{target}/{name}"' for name in names] + [f'rmdir "{target}"'], check=False)
-        if result.returncode != 0:
-            return [f"off-site, {self.location(backup_id)} holds files wpgate did not write (or cannot be "
-                    f"removed): {_last(result.stderr)}"]
-        return []
+        if result.returncode == 0:
+            return []
+        listing = self._batch([f'ls -1a "{target}"'], check=False)
+        if listing.returncode != 0 and "not found" in listing.stderr:
+            return []
+        left = {line.strip().rsplit("/", 1)[-1] for line in listing.stdout.splitlines()
+                if line.strip() and not line.startswith("sftp>")} - {".", ".."}
+        if listing.returncode != 0 or left & set(names):
+            return [f"off-site, cannot remove {self.location(backup_id)}: {_last(result.stderr) or 'sftp failed'}"]
+        return [f"off-site, {self.location(backup_id)} holds files wpgate did not write: the backup's own files "
+                "were removed, the folder and those files were left"]
 
 
 class S3(_Store):
@@ -278,14 +287,13 @@ class S3(_Store):
         return True
 
     def remove(self, backup_id: str, names: list[str]) -> list[str]:
-        problems = []
         for name in names:  # the manifest first: a copy without it is no backup to anyone
             try:
                 self._call(f"removing {name}", self.client.delete_object, Bucket=self.bucket,
                            Key=self._key(backup_id, name))
             except BackupError as error:
-                problems.append(f"off-site, cannot remove {name}: {error}")
-        return problems
+                return [f"off-site, cannot remove {name}: {error}"]  # the rest stay with their manifest
+        return []
 
 
 def target(config: BackupConfig) -> Sftp | S3:

@@ -482,27 +482,34 @@ def _forget(restic: Restic, backup_id: str) -> None:
             pass
 
 
-def forget(backup: Backup, site: SiteConfig, transport: Transport) -> tuple[bool, list[str]]:
-    """Retention: the backup's snapshots forgotten, and the data no snapshot needs any more removed
-    (`restic forget --prune`), in the repository, then off-site; (removed, problems)."""
-    restic = Restic(backup.site, site, transport)
-    problems = []
+def forget(backups: list[Backup], site: SiteConfig, transport: Transport) -> dict[str, list[str]]:
+    """Retention: these backups' snapshots forgotten, and the data no snapshot needs any more removed, with one
+    `restic forget --prune` per repository for them all (prune reads the index and rewrites packs: the
+    expensive part), in the repository, then off-site; each backup's problems (none: it is gone from both)."""
+    problems: dict[str, list[str]] = {backup.id: [] for backup in backups}
+    if not backups:
+        return problems
+    restic = Restic(backups[0].site, site, transport)
     for offsite in (False, True):
         if offsite and not restic.config.offsite:
             continue
         where = restic.config.offsite if offsite else restic.config.repository
         try:
-            listed = restic.snapshots(f"backup={backup.id}", offsite=offsite)
+            listed = [snapshot for snapshot in restic.snapshots(offsite=offsite)
+                      if _tag_value(snapshot, "backup") in problems]
         except BackupError as error:
-            problems.append(f"cannot remove {backup.id} from {where}: {error}")
+            for name in problems:
+                problems[name].append(f"cannot remove {name} from {where}: {error}")
             continue
         if not listed:
             continue
         result = restic.restic("forget", "--prune", "--quiet", *[snapshot["id"] for snapshot in listed],
                                offsite=offsite, timeout=6 * 3600)
         if not result.ok:
-            problems.append(f"cannot remove {backup.id} from {where}: {restic.failure(result, 'restic forget', offsite=offsite)}")
-    return not problems, problems
+            failure = restic.failure(result, "restic forget", offsite=offsite)
+            for name in sorted({_tag_value(snapshot, "backup") or "" for snapshot in listed}):
+                problems[name].append(f"cannot remove {name} from {where}: {failure}")
+    return problems
 
 
 def _tag_value(snapshot: dict[str, Any], key: str) -> str | None:
