@@ -374,6 +374,16 @@ def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup
     assert f"would remove backup {heavy_id} (on the host and off-site)" in dry.stderr
     assert {repository: snapshots(repository) for repository in (primary, offsite)} == listed
     assert _pack_bytes(scene) == packs
+    # The off-site repository does not answer: exit 5, one line, and the backups stay whole in the repository
+    # (off-site goes first), where the next prune finds them again.
+    closed = f"s3:http://127.0.0.1:{free_port()}/wpgate-offsite/restic-prod"
+    failed = scene["run"]("prune", "production", config_path=scene["config"]("prune-closed", keep_last=1,
+                                                                              offsite=closed))
+    assert failed.returncode == 5, failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("wpgate: error:")]
+    assert len(errors) == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert f"its snapshots in {primary} were left whole" in failed.stderr, failed.stderr
+    assert {repository: snapshots(repository) for repository in (primary, offsite)} == listed
     # The prune: exactly those backups' snapshots are gone from both repositories, and their data with them.
     result = scene["run"]("prune", "production", "--json", config_path=config)
     assert result.returncode == 0, result.stderr

@@ -485,20 +485,29 @@ def _forget(restic: Restic, backup_id: str) -> None:
 def forget(backups: list[Backup], site: SiteConfig, transport: Transport) -> dict[str, list[str]]:
     """Retention: these backups' snapshots forgotten, and the data no snapshot needs any more removed, with one
     `restic forget --prune` per repository for them all (prune reads the index and rewrites packs: the
-    expensive part), in the repository, then off-site; each backup's problems (none: it is gone from both)."""
+    expensive part); each backup's problems (none: it is gone from both). Off-site first: a backup whose copy
+    there cannot go stays whole in the repository, where the next prune finds it (wpgate reads backups from
+    the repository only, so a copy left off-site after its original went would be named by nothing)."""
     problems: dict[str, list[str]] = {backup.id: [] for backup in backups}
     if not backups:
         return problems
     restic = Restic(backups[0].site, site, transport)
-    for offsite in (False, True):
+    for offsite in (True, False):
         if offsite and not restic.config.offsite:
             continue
         where = restic.config.offsite if offsite else restic.config.repository
+        going = {name for name, found in problems.items() if not found}  # off-site failed: the original stays
+        if not offsite:
+            for name in set(problems) - going:
+                problems[name].append(f"its snapshots in {where} were left whole: run `wpgate prune` again once "
+                                      "the off-site repository can be changed")
+        if not going:
+            continue
         try:
             listed = [snapshot for snapshot in restic.snapshots(offsite=offsite)
-                      if _tag_value(snapshot, "backup") in problems]
+                      if _tag_value(snapshot, "backup") in going]
         except BackupError as error:
-            for name in problems:
+            for name in going:
                 problems[name].append(f"cannot remove {name} from {where}: {error}")
             continue
         if not listed:
