@@ -29,7 +29,7 @@ from wpgate.lock import SiteLock
 from wpgate.output import Output, console_say, say_done
 from wpgate.release import SLUG
 from wpgate.report.facts import duration
-from wpgate.run import Run, UpdateRecord, who
+from wpgate.run import RESTORES_FOLDER, Run, UpdateRecord, who
 from wpgate.session import SiteSession
 
 KEEPS_ROWS = ("rows added since the backup are put back after it; rows changed or removed since are as the "
@@ -40,7 +40,7 @@ class RestoreRecord(Run):
     """A restore's journal and report.json, in `STATE_DIR/restores/RESTORE_ID/`: a run's record, apart from
     the runs (no `resume` or `rollback` takes it for a deploy)."""
 
-    FOLDER = "restores"
+    FOLDER = RESTORES_FOLDER
     STATUSES = ("complete", "refused", "failed", "running")
 
 

@@ -328,10 +328,21 @@ def _ends_in_journal(path: Path) -> list[dict[str, Any]]:
             if event.get("event") == "run.end" and event.get("status") in STATUSES]
 
 
+RESTORES_FOLDER = "restores"  # wpgate restore's records (restore.RestoreRecord)
+
+
+def record_folder(state_dir: Path, run_id: str) -> Path:
+    """Where a run's record lies: `runs/RUN_ID`, or a restore's `restores/RUN_ID` (`wpgate restore` keeps its
+    own, apart from the runs that resume and rollback take)."""
+    folder = state_dir / Run.FOLDER / run_id
+    restored = state_dir / RESTORES_FOLDER / run_id
+    return restored if not folder.exists() and restored.exists() else folder
+
+
 def load_report(state_dir: Path, run_id: str) -> dict[str, Any]:
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise BadInput(f"{run_id!r} is not a run id (they look like 20261126-101500-ab12)")
-    path = state_dir / "runs" / run_id / "report.json"
+    path = record_folder(state_dir, run_id) / "report.json"
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

@@ -466,6 +466,11 @@ def test_restore_from_the_restic_backup_keeps_the_rows_written_since(scene, depl
     assert any(event["event"] == "aside_from_backup.done" and event["engine"] == "restic" for event in events)
     assert any(event["event"] == "restore_database.done" for event in events)
     assert record["database_rollback"]["database"] == "restored"
+    # `status` and `report` find the restore's record by its id, as they find a run's.
+    shown = scene["run"]("status", record["run"], "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["status"] == "complete", shown.stderr
+    told = scene["run"]("report", record["run"])
+    assert told.returncode == 0 and record["run"] in told.stdout and backup_id in told.stdout, told.stderr
 
 
 def test_archive_engine_off_site_to_s3_and_over_sftp(scene, sftp_server):

@@ -192,7 +192,7 @@ class Facts:
 
 def load(state_dir: Path, run_id: str) -> Facts:
     report = run_module.load_report(state_dir, run_id)
-    folder = state_dir / "runs" / run_id
+    folder = run_module.record_folder(state_dir, run_id)
     # Masked again as read: a record written before a secret was known to this wpgate shows none either.
     return Facts(redact.value(report), folder, redact.value(read_journal(folder / "journal.jsonl")),
                  find_screenshots(folder / "screenshots"))
