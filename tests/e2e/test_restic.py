@@ -340,7 +340,7 @@ def _parts_by_backup(repository: str) -> dict[str, set[str]]:
     return found
 
 
-def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup(scene, deployed):
+def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup(scene, deployed, tmp_path):
     """keep_last 1, after the backups of the tests above and two more: the first of them holds 4 MB that no other
     backup holds (random bytes in an upload, removed before the second). The deployed run is complete: its
     backup stays, with the newest, for the rollback and restore tests below."""
@@ -360,8 +360,19 @@ def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup
     assert newest.returncode == 0, newest.stderr
     heavy_id, newest_id = json.loads(heavy.stdout)["id"], json.loads(newest.stdout)["id"]
     run_backup = json.loads((deployed["folder"] / "report.json").read_text())["backup"]["id"]
+    # Another site named production, elsewhere, backs up into the same repository: its backup, however old, is
+    # none of this site's, and retention leaves it alone.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.php").write_text("<?php // another site")
+    foreign = "production-20200101-000000-abcd"
+    for part, source in (("files", [str(elsewhere)]), ("database.sql", ["--stdin", "--stdin-filename", "database.sql"]),
+                         ("manifest.json", ["--stdin", "--stdin-filename", "manifest.json"])):
+        subprocess.run(["restic", "-q", "backup", "--tag", f"wpgate,site=production,backup={foreign},part={part}",
+                        *source], input="{}", text=True, check=True, capture_output=True, timeout=300,
+                       env={**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": primary})
     listed = {repository: snapshots(repository) for repository in (primary, offsite)}
-    expected = {tags_of(snapshot)["backup"] for snapshot in listed[primary]} - {run_backup, newest_id}
+    expected = {tags_of(snapshot)["backup"] for snapshot in listed[primary]} - {run_backup, newest_id, foreign}
     assert heavy_id in expected and run_backup != newest_id
     packs = _pack_bytes(scene)
     # The dry run names them and changes nothing in either repository.
@@ -369,6 +380,7 @@ def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup
     assert dry.returncode == 0, dry.stderr
     decided = json.loads(dry.stdout)["backups"]
     assert {entry["name"] for entry in decided if not entry["keep"]} == expected
+    assert foreign not in {entry["name"] for entry in decided}
     kept = {entry["name"]: " ".join(entry["reasons"]) for entry in decided if entry["keep"]}
     assert f"run {deployed['run']} is complete" in kept[run_backup] and "the newest backup" in kept[newest_id]
     assert f"would remove backup {heavy_id} (on the host and off-site)" in dry.stderr
@@ -394,6 +406,7 @@ def test_prune_forgets_and_prunes_in_both_repositories_and_keeps_the_runs_backup
         left = _parts_by_backup(repository)
         assert not set(left) & expected, repository
         assert left[run_backup] == left[newest_id] == {"files", "database.sql", "manifest.json"}, repository
+    assert _parts_by_backup(primary)[foreign] == {"files", "database.sql", "manifest.json"}
     after = _pack_bytes(scene)
     assert after["primary"] < packs["primary"] - (3 << 20) and after["offsite"] < packs["offsite"] - (3 << 20), (
         packs, after)

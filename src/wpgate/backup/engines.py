@@ -6,6 +6,7 @@ how the engine keeps a backup. Each engine:
 
     take(site_name, site, transport, bridge, progress, labels)   a new backup, copied off-site and verified there
     find(site_name, site, transport)                             the site's backups, newest first
+    listed(site_name, site, transport)                           the same, with ids and times only (retention)
     find_one(backup_id, site_name, site, transport)              one of them, or BackupNotFound
     verify_copies(backup, site, transport)                       both copies there and intact: the problems
     content_problems(backup, site, transport, tables_now)        the dump complete (and the archive whole)
@@ -70,6 +71,9 @@ class ArchiveEngine:
     def find_one(self, backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
         return checks.find_one(backup_id, site_name, site, transport)
 
+    def listed(self, site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+        return self.find(site_name, site, transport)
+
     def verify_copies(self, backup: Backup, site: SiteConfig, transport: Transport) -> list[str]:
         return checks.verify_copies(backup, site, transport)
 
@@ -107,6 +111,11 @@ class ResticEngine:
         from wpgate.backup import restic
 
         return restic.find(site_name, site, transport, limit=limit)  # one `restic dump` per manifest read
+
+    def listed(self, site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+        from wpgate.backup import restic
+
+        return restic.listed(site_name, site, transport)  # the snapshot list alone: no manifest read
 
     def find_one(self, backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:
         from wpgate.backup import restic
@@ -206,6 +215,11 @@ def find(site_name: str, site: SiteConfig, transport: Transport, *, limit: int |
     """The site's backups, newest first; with `limit`, only that many of the newest (restic reads each one's
     manifest out of the repository: gate 6.2 needs the newest only)."""
     return of(site_name, site).find(site_name, site, transport, limit)
+
+
+def listed(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+    """The site's backups, newest first, with what retention needs (ids and times); restic reads no manifest."""
+    return of(site_name, site).listed(site_name, site, transport)
 
 
 def find_one(backup_id: str, site_name: str, site: SiteConfig, transport: Transport) -> Backup:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from wpgate import release as release_module
 from wpgate.backup import offsite, remote, retention
-from wpgate.backup.engines import find
+from wpgate.backup.engines import listed
 from wpgate.backup.model import ID, MANIFEST, PARTS, Backup, backup_config
 from wpgate.command import Command
 from wpgate.config import Settings, SiteConfig
@@ -96,7 +96,7 @@ def prune(settings: Settings, site_name: str, *, dry_run: bool, say: Say = lambd
     with for_site(site) as transport, ExitStack() as held:
         if lock and not dry_run:
             held.enter_context(_site_lock(site_name, site, transport))
-        found = find(site_name, site, transport)
+        found = listed(site_name, site, transport)
         site_runs = [run for run in runs if run.site == site_name]
         decisions = retention.backups([(backup.id, backup.created) for backup in found], site_runs,
                                       keep_last=config.keep_last, keep_daily=config.keep_daily)

@@ -36,7 +36,7 @@ from wpgate import inventory
 from wpgate import progress as progress_display
 from wpgate.backup import checks, database, files
 from wpgate.backup.database import BackupError, Credentials
-from wpgate.backup.model import (FORMAT, Backup, InBackground, Progress, backup_config, is_disk_full, json_bytes,
+from wpgate.backup.model import (FORMAT, ID, Backup, InBackground, Progress, backup_config, is_disk_full, json_bytes,
                                  last_lines, new_id, stamp, tables_from)
 from wpgate.bridge import Bridge
 from wpgate.command import Command, Secret
@@ -583,6 +583,38 @@ def find(site_name: str, site: SiteConfig, transport: Transport, *, limit: int |
         if manifest.get("root") not in (None, site.path):
             continue  # another site of the same name, elsewhere
         found.append(_backup(restic, manifest, content, groups[name]))
+    found.sort(key=lambda backup: backup.created_at, reverse=True)
+    return found
+
+
+def listed(site_name: str, site: SiteConfig, transport: Transport) -> list[Backup]:
+    """The site's complete backups as the repository's snapshot list gives them, newest first, no manifest
+    read: one restic process however many backups there are (`find` runs one per manifest), for retention,
+    which needs only ids and times. A backup whose files snapshot holds another root (another site of the
+    same name) is left out, as `find` leaves it out; its time is the one in its id, its manifest's
+    `created_at`."""
+    restic = Restic(site_name, site, transport)
+    restic.version()
+    groups: dict[str, dict[str, str]] = {}
+    roots: dict[str, list[str]] = {}
+    for snapshot in restic.snapshots():
+        name, part = _tag_value(snapshot, "backup"), _tag_value(snapshot, "part")
+        if name and part in PARTS:
+            groups.setdefault(name, {})[part] = snapshot["id"]
+            if part == FILES:
+                roots[name] = [posixpath.normpath(path) for path in snapshot.get("paths") or []]
+    found = []
+    for name, ids in groups.items():
+        match = ID.fullmatch(name)
+        if set(ids) != set(PARTS) or not match or match.group("site") != site_name or \
+                roots.get(name) != [posixpath.normpath(site.path)]:
+            continue
+        created = datetime.strptime(match.group("stamp"), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
+        manifest = {"id": name, "site": site_name, "engine": "restic", "created_at": stamp(created),
+                    "root": site.path, "snapshots": {part: ids[part] for part in PARTS}}
+        parts = {part: {"path": f"restic:{ids[part]}", "snapshot": ids[part], "sha256": ids[part]} for part in PARTS}
+        found.append(Backup(name, site_name, manifest["created_at"], restic.config.repository, restic.config.offsite,
+                            parts, {}, {}, manifest))
     found.sort(key=lambda backup: backup.created_at, reverse=True)
     return found
 
