@@ -528,9 +528,24 @@ def _tag_value(snapshot: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def _parts(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """A Backup's parts from its snapshots' ids, {part: id}."""
+    return {part: {"path": f"restic:{ids[part]}", "snapshot": ids[part], "sha256": ids[part]} for part in PARTS}
+
+
+def _complete(snapshots: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The listed snapshots of each backup that has all three parts: {backup id: {part: snapshot}}."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for snapshot in snapshots:
+        name, part = _tag_value(snapshot, "backup"), _tag_value(snapshot, "part")
+        if name and part in PARTS:
+            groups.setdefault(name, {})[part] = snapshot
+    return {name: parts for name, parts in groups.items() if set(parts) == set(PARTS)}
+
+
 def _backup(restic: Restic, manifest: dict[str, Any], manifest_bytes: bytes, ids: dict[str, str]) -> Backup:
     config = restic.config
-    parts = {part: {"path": f"restic:{ids[part]}", "snapshot": ids[part], "sha256": ids[part]} for part in PARTS}
+    parts = _parts(ids)
     parts[MANIFEST]["sha256"] = hashlib.sha256(manifest_bytes).hexdigest()
     return Backup(manifest["id"], manifest["site"], manifest["created_at"], config.repository, config.offsite,
                   parts, manifest.get("inventory") or {}, tables_from(manifest.get("tables")),
@@ -554,16 +569,10 @@ def find(site_name: str, site: SiteConfig, transport: Transport, *, limit: int |
     restic = Restic(site_name, site, transport)
     restic.version()
     tags = [f"backup={backup_id}"] if backup_id else []
-    listed = restic.snapshots(*tags)
-    groups: dict[str, dict[str, str]] = {}
-    times: dict[str, str] = {}
-    for snapshot in listed:
-        name, part = _tag_value(snapshot, "backup"), _tag_value(snapshot, "part")
-        if name and part in PARTS:
-            groups.setdefault(name, {})[part] = snapshot["id"]
-            times[name] = max(times.get(name, ""), snapshot.get("time", ""))
-    complete = sorted((name for name, parts in groups.items() if set(parts) == set(PARTS)),
-                      key=lambda name: times[name], reverse=True)
+    listed = _complete(restic.snapshots(*tags))
+    groups = {name: {part: snapshot["id"] for part, snapshot in parts.items()} for name, parts in listed.items()}
+    complete = sorted(listed, key=lambda name: max(snapshot.get("time", "") for snapshot in listed[name].values()),
+                      reverse=True)
     if limit is not None:
         complete = complete[:limit]
     if not complete:
@@ -595,26 +604,18 @@ def listed(site_name: str, site: SiteConfig, transport: Transport) -> list[Backu
     `created_at`."""
     restic = Restic(site_name, site, transport)
     restic.version()
-    groups: dict[str, dict[str, str]] = {}
-    roots: dict[str, list[str]] = {}
-    for snapshot in restic.snapshots():
-        name, part = _tag_value(snapshot, "backup"), _tag_value(snapshot, "part")
-        if name and part in PARTS:
-            groups.setdefault(name, {})[part] = snapshot["id"]
-            if part == FILES:
-                roots[name] = [posixpath.normpath(path) for path in snapshot.get("paths") or []]
     found = []
-    for name, ids in groups.items():
+    for name, parts in _complete(restic.snapshots()).items():
         match = ID.fullmatch(name)
-        if set(ids) != set(PARTS) or not match or match.group("site") != site_name or \
-                roots.get(name) != [posixpath.normpath(site.path)]:
+        root = [posixpath.normpath(path) for path in parts[FILES].get("paths") or []]
+        if not match or match.group("site") != site_name or root != [posixpath.normpath(site.path)]:
             continue
+        ids = {part: snapshot["id"] for part, snapshot in parts.items()}
         created = datetime.strptime(match.group("stamp"), "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
         manifest = {"id": name, "site": site_name, "engine": "restic", "created_at": stamp(created),
-                    "root": site.path, "snapshots": {part: ids[part] for part in PARTS}}
-        parts = {part: {"path": f"restic:{ids[part]}", "snapshot": ids[part], "sha256": ids[part]} for part in PARTS}
+                    "root": site.path, "snapshots": ids}
         found.append(Backup(name, site_name, manifest["created_at"], restic.config.repository, restic.config.offsite,
-                            parts, {}, {}, manifest))
+                            _parts(ids), {}, {}, manifest))
     found.sort(key=lambda backup: backup.created_at, reverse=True)
     return found
 
