@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -11,7 +13,7 @@ import pytest
 
 from wpgate.testbed import TestBed
 from wpgate.testbed.cores import cache_dir
-from wpgate.testbed.process import set_port_range
+from wpgate.testbed.process import CLI_CODE_CACHE, set_port_range
 
 # Parallel workers (pytest-xdist) each hand out ports from a range of their own, below the kernel's
 # ephemeral ports (32768 and up), so that two workers never start servers on the same port.
@@ -28,12 +30,40 @@ def pytest_configure(config: pytest.Config) -> None:
     # the header, so coverage accumulates over runs and any run can be replayed). Workers inherit it.
     if not os.environ.get("WPGATE_CRASH_SEED", "").isdigit():
         os.environ["WPGATE_CRASH_SEED"] = str(random.SystemRandom().randrange(1, 1_000_000))
+    if CLI_CODE_CACHE not in os.environ:  # the parallel workers inherit the session's
+        _cli_code_cache()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and worker[2:].isdigit():
         first = _FIRST_PORT + int(worker[2:]) * _PORTS_PER_WORKER
         if first + _PORTS_PER_WORKER > 32768:
             raise pytest.UsageError("too many test workers for the port ranges: use -n 8 or fewer")
         set_port_range(first, first + _PORTS_PER_WORKER - 1)
+
+
+_made_here: list[Path] = []  # the code cache this process made, removed when the session ends
+
+
+def _cli_code_cache() -> None:
+    """Command-line PHP (every bridge call wpgate makes, the bed's own) compiles WordPress again in each
+    process: about 0.25 s of CPU, thousands of times in a run. OPcache's file cache, shared by the
+    session's processes, makes that about 0.05 s. It still compares each file's modification time
+    (and skips files changed in the last 2 seconds), as on a host that turns on opcache.enable_cli;
+    the bed's web servers keep their own OPcache (testbed/process.py), and a removed site's cached
+    code goes with it. Over ssh, PHP runs with the host's settings."""
+    folder = Path(tempfile.mkdtemp(prefix="wpgate-php-cli-"))
+    (folder / "cache").mkdir()
+    (folder / "ini").mkdir()
+    (folder / "ini" / "wpgate-tests-cli-cache.ini").write_text(
+        f"opcache.enable_cli=1\nopcache.file_cache={folder / 'cache'}\nopcache.file_cache_only=1\n")
+    os.environ[CLI_CODE_CACHE] = str(folder)
+    _made_here.append(folder)
+    # An empty part keeps PHP's own scan folder (conf.d) in the list.
+    os.environ["PHP_INI_SCAN_DIR"] = f"{os.environ.get('PHP_INI_SCAN_DIR', '')}:{folder / 'ini'}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _made_here:
+        shutil.rmtree(_made_here[0], ignore_errors=True)
 
 
 # The e2e modules that take longest (a clean run's durations), started right after the crash shards.

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 from wpgate.testbed.cores import core_dir
 from wpgate.testbed.mariadb import MariaDB
 from wpgate.testbed.process import (
-    TestBedError, forget_temporary_root, free_port, install_cleanup_hooks,
+    TestBedError, forget_cli_code, forget_temporary_root, free_port, install_cleanup_hooks,
     register_temporary_root, run,
 )
 from wpgate.testbed.servers import NginxFpm, PhpBuiltinServer, Server, Varnish, template
@@ -398,6 +398,7 @@ class TestBed:
         site.stop()
         site.mariadb.drop_database(site.db_name)
         shutil.rmtree(site.path, ignore_errors=True)
+        forget_cli_code(site.path)
         shutil.rmtree(self.root / "services" / site.name, ignore_errors=True)
         self.sites.pop(site.name, None)
 

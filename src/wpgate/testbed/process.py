@@ -146,6 +146,36 @@ def pid_alive(pid: int) -> bool:
     return state[state.rfind(")") + 2:].split()[0] != "Z"
 
 
+# Where the tests give command-line PHP OPcache's file cache (tests/conftest.py): its folder holds the cache
+# and, in `ini/`, the settings PHP_INI_SCAN_DIR adds.
+CLI_CODE_CACHE = "WPGATE_TEST_PHP_CLI_CACHE"
+
+
+def without_cli_code_cache(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` as a server of the bed gets it: the command-line code cache's settings taken out of
+    PHP_INI_SCAN_DIR. A web server's PHP keeps OPcache in shared memory, set as a host sets it (a site
+    that never revalidates included), and shares no compiled code with another site's."""
+    folder = environment.pop(CLI_CODE_CACHE, None)
+    scan = environment.get("PHP_INI_SCAN_DIR")
+    if folder and scan is not None:
+        kept = [part for part in scan.split(":") if part != str(Path(folder) / "ini")]
+        if kept == [""]:  # only the compiled-in folder was left: the variable was not set before
+            del environment["PHP_INI_SCAN_DIR"]
+        else:
+            environment["PHP_INI_SCAN_DIR"] = ":".join(kept)
+    return environment
+
+
+def forget_cli_code(path: Path) -> None:
+    """Drop what the command-line code cache holds for files under `path` (a site being removed): a later
+    site at the same path may have other code with the same modification times."""
+    folder = os.environ.get(CLI_CODE_CACHE)
+    if not folder:
+        return
+    for system in Path(folder).glob("cache/*"):
+        shutil.rmtree(system / Path(path).resolve().relative_to("/"), ignore_errors=True)
+
+
 class ManagedProcess:
     """One server process in its own process group, its output in a log file."""
 
@@ -166,7 +196,7 @@ class ManagedProcess:
     def start(self) -> None:
         install_cleanup_hooks()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        environment = dict(os.environ)
+        environment = without_cli_code_cache(dict(os.environ))
         if self.env:
             environment.update(self.env)
         with open(self.log_path, "ab") as log:
