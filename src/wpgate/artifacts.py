@@ -88,6 +88,55 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
     return Capture(Artifact(path=relative, sha256=sha256), final, files)
 
 
+def captures_as(transport: Transport, inventory: Inventory, kind: str, slug: str, zip_path: Path) -> bool:
+    """Whether capturing the component from the site now would give exactly the zip at `zip_path`, told
+    without packing: the same entries, modes and bytes as `pack` would write (its sha256 is then the same;
+    the caller checks the zip's own). About half the CPU of a capture, which deflates every file again."""
+    base, entries = component_location(inventory, kind, slug)
+    if kind == "core":
+        entries += core_root_files(transport, base)
+    else:
+        _require_folder(transport, base, slug, kind)
+    _refuse_hard_links(transport, base, entries, f"{kind} {slug}")
+    top = "wordpress" if kind == "core" else slug
+    with tempfile.TemporaryFile(dir=zip_path.parent) as archive:
+        transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=archive)
+        archive.seek(0)
+        with tarfile.open(fileobj=archive, mode="r:") as tar:
+            tree = _entries(tar, f"{kind} {slug}")
+            listed = _listing(tree if kind == "core" else _below(tree, slug),
+                              lambda member: tar.extractfile(member).read())  # type: ignore[union-attr]
+    return listed == _zip_listing(zip_path, top)
+
+
+def _listing(tree: dict[PurePosixPath, Entry], read: Callable[[tarfile.TarInfo], bytes]) -> list[tuple[str, int, str]]:
+    """What `pack` writes of a tree: each entry's path (a folder's ends in /), its mode as packed, its bytes' sha256."""
+    listed = []
+    for name in sorted(tree):
+        entry = tree[name]
+        if entry.member is None:
+            listed.append((f"{name.as_posix()}/", FOLDER_MODE & entry.mode, ""))
+        else:
+            listed.append((name.as_posix(), FILE_MODE & entry.mode, hashlib.sha256(read(entry.member)).hexdigest()))
+    return listed
+
+
+def _zip_listing(zip_path: Path, top: str) -> list[tuple[str, int, str]] | None:
+    """The same of a zip `pack` wrote under `top` (None: not such a zip)."""
+    listed = []
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = archive.infolist()
+        if not infos or infos[0].filename != f"{top}/":
+            return None
+        for info in infos[1:]:
+            if not info.filename.startswith(f"{top}/"):
+                return None
+            name = info.filename[len(top) + 1:]
+            mode = (info.external_attr >> 16) & 0o777
+            listed.append((name, mode, "" if info.is_dir() else hashlib.sha256(archive.read(info)).hexdigest()))
+    return listed
+
+
 def _require_folder(transport: Transport, base: str, slug: str, kind: str) -> None:
     if not transport.run(Command.of("test", "-d", f"{base}/{slug}")).ok:
         raise SiteError(f"{transport.name}: {kind} {slug} is not a folder in {base}: "

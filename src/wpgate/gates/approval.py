@@ -14,10 +14,10 @@ from wpgate.errors import BadInput, GateRefused, WpgateError, listing
 from wpgate.gates import GateFailed, Plan
 from wpgate.lock import SiteLock
 from wpgate.output import Output
-from wpgate.release import Release, artifact_file, order_problems, save, sha256_file
+from wpgate.release import Release, Update, artifact_file, order_problems, save, sha256_file
 from wpgate import run as run_module
 from wpgate.run import utc_now
-from wpgate.transports import for_site
+from wpgate.transports import Transport, for_site
 from wpgate.words import plural
 
 if TYPE_CHECKING:
@@ -104,13 +104,22 @@ def staging_problems(settings: Settings, release: Release, console: Output,
                 problems.append(f"staging now has {update.type} {update.slug} at {version or 'nothing'}, "
                                 f"not the planned {update.to_version}")
                 continue
-            console.print(f"  re-capturing {update.type} {update.slug} from staging…", markup=False)
-            capture = artifacts.capture(transport, found, update.type, update.slug, update.to_version,
-                                        settings.state_dir / "artifacts", settings.state_dir)
-            if capture.artifact.sha256 != update.artifact.sha256:
+            console.print(f"  comparing {update.type} {update.slug} on staging with its artifact…", markup=False)
+            if not _captures_as_planned(settings, transport, found, update):
                 problems.append(f"staging's {update.type} {update.slug} {update.to_version} files changed "
                                 "since the plan (its capture has another sha256): plan again")
     return problems
+
+
+def _captures_as_planned(settings: Settings, transport: Transport, found: inventory.Inventory, update: Update) -> bool:
+    """Staging's component, captured now, would be the planned artifact: compared with the artifact's
+    zip when this machine has it unchanged, else captured again and its sha256 compared."""
+    planned = artifact_file(settings.state_dir, update.artifact)
+    if planned.is_file() and sha256_file(planned) == update.artifact.sha256:
+        return artifacts.captures_as(transport, found, update.type, update.slug, planned)
+    capture = artifacts.capture(transport, found, update.type, update.slug, update.to_version,
+                                settings.state_dir / "artifacts", settings.state_dir)
+    return capture.artifact.sha256 == update.artifact.sha256
 
 
 def _checked_staging_problems(section: dict[str, Any] | None, release: Release, found: inventory.Inventory) -> list[str]:
