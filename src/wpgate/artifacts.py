@@ -9,9 +9,10 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Iterator
 
 from wpgate.command import Command
 from wpgate.errors import SiteError
@@ -61,23 +62,11 @@ def capture(transport: Transport, inventory: Inventory, kind: str, slug: str, ve
     upgraders expect. The zip is named by its content's sha256, so a capture never overwrites
     a different one.
     """
-    base, entries = component_location(inventory, kind, slug)
-    if kind == "core":
-        entries += core_root_files(transport, base)
-    else:
-        _require_folder(transport, base, slug, kind)
-    _refuse_hard_links(transport, base, entries, f"{kind} {slug}")
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wpgate-capture-", dir=artifacts_dir) as scratch:
-        archive = Path(scratch) / "component.tar"
-        with open(archive, "wb") as stream:
-            transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
-        top = "wordpress" if kind == "core" else slug
         packed = Path(scratch) / "artifact.zip"
-        with tarfile.open(archive, "r:") as tar:  # read a file at a time: a plugin may hold hundreds of MB
-            tree = _entries(tar, f"{kind} {slug}")
-            pack(tree if kind == "core" else _below(tree, slug), packed, top,
-                 lambda member: tar.extractfile(member).read())  # type: ignore[union-attr]
+        with _streamed(transport, inventory, kind, slug, Path(scratch)) as (tree, read):
+            pack(tree, packed, _top(kind, slug), read)
         sha256 = sha256_file(packed)
         name = f"{kind}-{slug}-{version}-{sha256[:12]}.zip"
         final = artifacts_dir / name
@@ -92,21 +81,35 @@ def captures_as(transport: Transport, inventory: Inventory, kind: str, slug: str
     """Whether capturing the component from the site now would give exactly the zip at `zip_path`, told
     without packing: the same entries, modes and bytes as `pack` would write (its sha256 is then the same;
     the caller checks the zip's own). About half the CPU of a capture, which deflates every file again."""
+    with tempfile.TemporaryDirectory(prefix="wpgate-compare-", dir=zip_path.parent) as scratch:
+        with _streamed(transport, inventory, kind, slug, Path(scratch)) as (tree, read):
+            listed = _listing(tree, read)
+    return listed == _zip_listing(zip_path, _top(kind, slug))
+
+
+def _top(kind: str, slug: str) -> str:
+    """The folder an artifact's files are under: the slug, or `wordpress` for core."""
+    return "wordpress" if kind == "core" else slug
+
+
+@contextmanager
+def _streamed(transport: Transport, inventory: Inventory, kind: str, slug: str,
+              scratch: Path) -> Iterator[tuple[dict[PurePosixPath, Entry], Callable[[tarfile.TarInfo], bytes]]]:
+    """The component's files streamed from the site's host (a tar into `scratch`): its tree, by path below
+    its top folder, and a reader of a file's bytes, one file at a time (a plugin may hold hundreds of MB)."""
     base, entries = component_location(inventory, kind, slug)
     if kind == "core":
         entries += core_root_files(transport, base)
     else:
         _require_folder(transport, base, slug, kind)
     _refuse_hard_links(transport, base, entries, f"{kind} {slug}")
-    top = "wordpress" if kind == "core" else slug
-    with tempfile.TemporaryFile(dir=zip_path.parent) as archive:
-        transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=archive)
-        archive.seek(0)
-        with tarfile.open(fileobj=archive, mode="r:") as tar:
-            tree = _entries(tar, f"{kind} {slug}")
-            listed = _listing(tree if kind == "core" else _below(tree, slug),
-                              lambda member: tar.extractfile(member).read())  # type: ignore[union-attr]
-    return listed == _zip_listing(zip_path, top)
+    archive = scratch / "component.tar"
+    with open(archive, "wb") as stream:
+        transport.check(Command.of("tar", "-C", base, "-cf", "-", "--", *entries), stdout=stream)
+    with tarfile.open(archive, "r:") as tar:
+        tree = _entries(tar, f"{kind} {slug}")
+        yield (tree if kind == "core" else _below(tree, slug),
+               lambda member: tar.extractfile(member).read())  # type: ignore[union-attr]
 
 
 def _listing(tree: dict[PurePosixPath, Entry], read: Callable[[tarfile.TarInfo], bytes]) -> list[tuple[str, int, str]]:
