@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -126,18 +125,22 @@ def deploy(scene, config_path: Path | None = None, env: dict[str, str] | None = 
 
 def _holding_the_exclusive_lock(repository: str) -> subprocess.Popen:
     """A `restic check` of the repository, stopped (SIGSTOP) while it holds the exclusive lock; on a small
-    repository it may finish between the lock seen and the stop: then once more."""
+    repository it may finish between the lock taken and the stop: then once more. Stopped only once it says
+    it is past the lock ("load indexes"): stopped while its lock file is still being written, the file
+    cannot be read, and restic ignores a lock it cannot read."""
     locks = Path(repository, "locks")
     for _ in range(10):
-        holder = subprocess.Popen(["restic", "check"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        holder = subprocess.Popen(["restic", "check"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                   env={**os.environ, "RESTIC_PASSWORD": PASSWORD, "RESTIC_REPOSITORY": repository})
-        while holder.poll() is None and not any(locks.iterdir()):
-            threading.Event().wait(0.005)
+        assert holder.stdout is not None
+        for line in holder.stdout:
+            if line.startswith("load indexes"):
+                break
         holder.send_signal(signal.SIGSTOP)
         if holder.poll() is None and any(locks.iterdir()):
             return holder
         holder.send_signal(signal.SIGCONT)
-        holder.wait(timeout=120)
+        holder.communicate(timeout=120)
     raise AssertionError(f"restic check of {repository} never held its lock long enough to be stopped")
 
 
@@ -190,7 +193,7 @@ def test_refusals_change_nothing(scene, tmp_path):
         refused(result, "is locked by another restic process", f"PID {holder.pid}", "restic unlock", primary)
     finally:
         holder.send_signal(signal.SIGCONT)
-        holder.wait(timeout=120)
+        holder.communicate(timeout=120)
     # A damaged pack in the off-site repository, found by `restic check --read-data-subset`.
     damaged = str(tmp_path / "damaged")
     restic(damaged, "init", "--from-repo", primary, "--copy-chunker-params",
